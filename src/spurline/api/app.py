@@ -1,0 +1,82 @@
+"""The FastAPI application: routes, the body limit, and the one place where domain
+errors become HTTP statuses (STYLE habit 2, SPEC §8).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from spurline import __version__
+from spurline.api._http import BodyLimitMiddleware, OrjsonResponse
+from spurline.api.routes import runs, workflows
+from spurline.exceptions import Conflict, DefinitionError, NotFound
+from spurline.runtime import Runtime
+from spurline.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Without ``runtime`` one is created (and closed) by the lifespan."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime(settings)
+        app.state.runtime = rt
+        await rt.start()
+        try:
+            yield
+        finally:
+            if runtime is None:
+                await rt.close()
+
+    app = FastAPI(
+        title="Spurline",
+        version=__version__,
+        description="Workflow runs with a PySpur-compatible Runs API.",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+        redirect_slashes=False,
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    for module in (runs, workflows):
+        app.include_router(module.router)
+        app.include_router(module.router, prefix="/api", include_in_schema=False)
+    _install_error_handlers(app)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> Response:
+        return OrjsonResponse({"detail": f"{exc.what} not found"}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(DefinitionError)
+    async def invalid(_: Request, exc: DefinitionError) -> Response:
+        return OrjsonResponse({"detail": exc.problems}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> Response:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return OrjsonResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return OrjsonResponse({"detail": "Internal server error"}, status_code=500)

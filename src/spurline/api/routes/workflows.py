@@ -1,0 +1,164 @@
+"""Workflows, their versions, and starting runs (SPEC §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request, Response
+
+from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
+from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.schemas import (
+    ErrorResponse,
+    RunFailedResponse,
+    RunResponseSchema,
+    StartRunRequest,
+    WorkflowCreateRequest,
+    WorkflowResponseSchema,
+    WorkflowVersionListItem,
+)
+from spurline.engine.clock import now
+from spurline.engine.definition import parse_definition
+from spurline.engine.records import RunSnapshot
+from spurline.engine.states import RunStatus
+from spurline.engine.views import run_view, version_view
+from spurline.store import runs as run_q
+from spurline.store import workflows as wf_q
+from spurline.store.workflows import WorkflowRecord
+
+router = SlashRouter(prefix="/wf", tags=["workflows"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Workflow not found"}
+}
+
+
+def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
+    return {
+        "id": wf.id,
+        "name": wf.name,
+        "description": wf.description,
+        "definition": wf.definition,
+        "created_at": wf.created_at,
+        "updated_at": wf.updated_at,
+    }
+
+
+@router.post("/", status_code=201, response_model=WorkflowResponseSchema)
+async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
+    """Create a workflow; its definition becomes version 1."""
+    definition = parse_definition(body.definition).dump()
+    wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
+    return OrjsonResponse(_workflow(wf), status_code=201)
+
+
+@router.get("/", response_model=list[WorkflowResponseSchema])
+async def list_workflows(
+    request: Request, rt: RuntimeDep, page: PageDep = 1, page_size: PageSizeDep = 10
+) -> Response:
+    """Workflows, newest first."""
+    wfs, total = await rt.read(lambda c: wf_q.list_workflows(c, page, page_size))
+    return OrjsonResponse(
+        [_workflow(w) for w in wfs], headers=page_headers(request, page, page_size, total)
+    )
+
+
+@router.get("/{workflow_id}/", response_model=WorkflowResponseSchema, responses=NOT_FOUND)
+async def get_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
+    """One workflow with its current definition."""
+    return OrjsonResponse(_workflow(await rt.read(lambda c: wf_q.get_workflow(c, workflow_id))))
+
+
+@router.put("/{workflow_id}/", response_model=WorkflowResponseSchema, responses=NOT_FOUND)
+async def replace_workflow(
+    workflow_id: str, body: WorkflowCreateRequest, rt: RuntimeDep
+) -> Response:
+    """Replace a workflow; a changed definition makes a new version."""
+    definition = parse_definition(body.definition).dump()
+    wf = await rt.write(
+        lambda c: wf_q.update_workflow(c, workflow_id, body.name, body.description, definition)
+    )
+    return OrjsonResponse(_workflow(wf))
+
+
+@router.delete(
+    "/{workflow_id}/",
+    status_code=204,
+    response_class=Response,
+    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "Has active runs"}},
+)
+async def delete_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
+    """Delete a workflow, its versions and its runs."""
+    await rt.write(lambda c: wf_q.delete_workflow(c, workflow_id))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{workflow_id}/versions/", response_model=list[WorkflowVersionListItem], responses=NOT_FOUND
+)
+async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
+    """Every version of a workflow, newest first."""
+    versions = await rt.read(lambda c: wf_q.list_versions(c, workflow_id))
+    return OrjsonResponse(
+        [{"id": v.id, "workflow_id": v.workflow_id, **(version_view(v) or {})} for v in versions]
+    )
+
+
+@router.post(
+    "/{workflow_id}/start_run/",
+    status_code=202,
+    response_model=RunResponseSchema,
+    responses=NOT_FOUND,
+)
+async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+    """Start a run in the background; poll ``Location`` for its progress."""
+    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
+    view = run_view(run, tasks, version, now())
+    return OrjsonResponse(view, status_code=202, headers={"Location": f"/run/{run.id}/"})
+
+
+@router.post(
+    "/{workflow_id}/run/",
+    response_model=dict[str, dict[str, Any]],
+    responses={
+        **NOT_FOUND,
+        202: {"model": RunResponseSchema, "description": "The run paused (or is still running)"},
+        409: {"model": RunFailedResponse, "description": "The run was canceled"},
+        422: {"model": RunFailedResponse, "description": "The run failed"},
+    },
+)
+async def run_blocking(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+    """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED."""
+    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    await rt.wait(run.id)
+    snap = await rt.snapshot(run.id)
+    return _blocking_result(rt.view(snap), snap)
+
+
+def _blocking_result(view: dict[str, Any], snap: RunSnapshot) -> Response:
+    status = snap.run.status
+    if status is RunStatus.COMPLETED:
+        return OrjsonResponse(view["outputs"] or {})
+    if status in (RunStatus.FAILED, RunStatus.CANCELED):
+        code = 422 if status is RunStatus.FAILED else 409
+        message = snap.run.message or f"Run {status.value}"
+        return OrjsonResponse({"detail": {"message": message, "run": view}}, status_code=code)
+    return OrjsonResponse(view, status_code=202, headers={"Location": f"/run/{snap.run.id}/"})
+
+
+@router.get("/{workflow_id}/runs/", response_model=list[RunResponseSchema], responses=NOT_FOUND)
+async def list_workflow_runs(
+    request: Request,
+    workflow_id: str,
+    rt: RuntimeDep,
+    page: PageDep = 1,
+    page_size: PageSizeDep = 10,
+    status: Annotated[list[RunStatus] | None, Query()] = None,
+) -> Response:
+    """That workflow's runs, newest first."""
+    await rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
+    flt = run_q.RunFilter(tuple(status or ()), workflow_id=workflow_id)
+    snaps, total = await rt.read(lambda c: run_q.list_runs(c, page, page_size, flt))
+    return OrjsonResponse(
+        [rt.view(s) for s in snaps], headers=page_headers(request, page, page_size, total)
+    )

@@ -1,0 +1,118 @@
+"""Request and response schemas of the HTTP API (SPEC §2, §4).
+
+Responses are built as dicts by :mod:`spurline.engine.views` and serialized with
+orjson; these models document them in OpenAPI and validate requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spurline.engine.states import RunStatus, TaskStatus
+
+
+class TaskResponseSchema(BaseModel):
+    """One node's execution (SPEC §2.2)."""
+
+    id: str
+    run_id: str
+    node_id: str
+    node_type: str
+    status: TaskStatus
+    start_time: datetime | None
+    end_time: datetime | None
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    error: str | None
+    is_downstream_of_pause: bool
+
+
+class WorkflowVersionResponseSchema(BaseModel):
+    """A workflow version as embedded in a run."""
+
+    version: int
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    definition_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunResponseSchema(BaseModel):
+    """A run (SPEC §2.1)."""
+
+    id: str
+    workflow_id: str
+    workflow_version_id: str | None
+    workflow_version: WorkflowVersionResponseSchema | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    initial_inputs: dict[str, dict[str, Any]] | None
+    outputs: dict[str, dict[str, Any]] | None
+    tasks: list[TaskResponseSchema]
+    parent_run_id: str | None
+    run_type: str
+    output_file_id: str | None
+    input_dataset_id: str | None
+    message: str | None
+    duration: float | None
+    percentage_complete: float
+
+
+class WorkflowCreateRequest(BaseModel):
+    """Body of ``POST /wf/`` and ``PUT /wf/{id}/``."""
+
+    name: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=100_000)
+    definition: dict[str, Any]
+
+
+class WorkflowResponseSchema(BaseModel):
+    """A workflow with its current definition."""
+
+    id: str
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowVersionListItem(WorkflowVersionResponseSchema):
+    """A version in ``GET /wf/{id}/versions/``."""
+
+    id: str
+    workflow_id: str
+
+
+class StartRunRequest(BaseModel):
+    """Body of ``start_run`` and ``run``: ``{input_node_id: {field: value}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    initial_inputs: dict[str, dict[str, Any]] | None = None
+    parent_run_id: str | None = None
+
+
+class RunFailedDetail(BaseModel):
+    """``detail`` of a blocking run that ended FAILED or CANCELED."""
+
+    message: str
+    run: RunResponseSchema
+
+
+class RunFailedResponse(BaseModel):
+    """422/409 body of a blocking run that did not complete."""
+
+    detail: RunFailedDetail
+
+
+class ErrorResponse(BaseModel):
+    """Every error: ``{"detail": ...}`` (SPEC §8)."""
+
+    detail: Any

@@ -1,0 +1,199 @@
+"""Workflow definitions: the PySpur-compatible JSON schema and its validation (SPEC §3).
+
+``parse_definition`` checks structure when the workflow is created, not mid-run, and
+collects every problem before raising, each naming the node or link it concerns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from spurline.exceptions import DefinitionInvalid
+
+Problem = dict[str, Any]
+
+
+class NodeDef(BaseModel):
+    """One node of a definition; unknown keys PySpur writes are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1)
+    title: str = ""
+    node_type: str = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    coordinates: dict[str, Any] | None = None
+    dimensions: dict[str, Any] | None = None
+    subworkflow: dict[str, Any] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.title:
+            self.title = self.id
+
+
+class LinkDef(BaseModel):
+    """A directed edge ``source_id -> target_id``; routers name the route in ``source_handle``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source_id: str = Field(min_length=1)
+    target_id: str = Field(min_length=1)
+    source_handle: str | None = None
+    target_handle: str | None = None
+
+
+class WorkflowDefinition(BaseModel):
+    """A whole definition: ``{nodes: [...], links: [...]}`` plus any extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    nodes: list[NodeDef]
+    links: list[LinkDef] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> NodeDef:
+        """The node with ``node_id``; ``KeyError`` when absent."""
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def dump(self) -> dict[str, Any]:
+        """The definition as plain JSON data, as stored and served."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def canonical_json(definition: dict[str, Any]) -> bytes:
+    """Canonical bytes of a definition: sorted keys, no whitespace."""
+    return orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON (SPEC §1)."""
+    return hashlib.sha256(canonical_json(definition)).hexdigest()
+
+
+def _pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def parse_definition(raw: Any) -> WorkflowDefinition:
+    """Validate ``raw`` against SPEC §3 and return the parsed definition.
+
+    Raises:
+        DefinitionInvalid: with ``problems`` listing every problem found, each a dict
+            ``{loc, msg, type}`` plus ``node_id`` or ``link`` when one is concerned.
+    """
+    try:
+        definition = WorkflowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionInvalid(_pydantic_problems(exc, ("definition",))) from exc
+    problems = _structure_problems(definition)
+    if not problems:
+        from spurline.engine.graph import cycle_nodes
+
+        cyc = cycle_nodes(definition)
+        if cyc:
+            problems.append(
+                {
+                    "loc": ["definition", "links"],
+                    "msg": f"the links form a cycle through nodes {', '.join(cyc)}",
+                    "type": "cycle",
+                    "node_ids": cyc,
+                }
+            )
+    if problems:
+        raise DefinitionInvalid(problems)
+    return definition
+
+
+def _structure_problems(d: WorkflowDefinition) -> list[Problem]:
+    from spurline.nodes.registry import get_node_class
+
+    problems: list[Problem] = []
+    seen_ids: dict[str, int] = {}
+    seen_titles: dict[str, int] = {}
+    for i, n in enumerate(d.nodes):
+        loc = ["definition", "nodes", i]
+        if n.id in seen_ids:
+            problems.append(_p([*loc, "id"], f"duplicate node id {n.id!r}", "duplicate_id", n.id))
+        seen_ids.setdefault(n.id, i)
+        if n.title in seen_titles:
+            msg = f"duplicate node title {n.title!r} (node {n.id!r})"
+            problems.append(_p([*loc, "title"], msg, "duplicate_title", n.id))
+        seen_titles.setdefault(n.title, i)
+        if not n.title.isidentifier():
+            msg = f"node {n.id!r}: title {n.title!r} is not a valid identifier"
+            problems.append(_p([*loc, "title"], msg, "bad_title", n.id))
+        cls = get_node_class(n.node_type)
+        if cls is None:
+            msg = f"node {n.id!r}: unknown node_type {n.node_type!r}"
+            problems.append(_p([*loc, "node_type"], msg, "unknown_node_type", n.id))
+            continue
+        for prob in cls.config_problems(n, d):
+            problems.append({**prob, "loc": loc + list(prob["loc"]), "node_id": n.id})
+    for i, n in enumerate(d.nodes):
+        if n.parent_id is not None and n.parent_id not in seen_ids:
+            msg = f"node {n.id!r}: parent_id {n.parent_id!r} is not a node"
+            problems.append(_p(["definition", "nodes", i, "parent_id"], msg, "bad_parent", n.id))
+    problems += _io_problems(d)
+    problems += _link_problems(d, seen_ids)
+    return problems
+
+
+def _io_problems(d: WorkflowDefinition) -> list[Problem]:
+    problems: list[Problem] = []
+    top = [n for n in d.nodes if n.parent_id is None]
+    inputs = [n.id for n in top if n.node_type == "InputNode"]
+    outputs = [n.id for n in top if n.node_type == "OutputNode"]
+    if len(inputs) != 1:
+        found = f"found {len(inputs)}" + (f": {', '.join(inputs)}" if inputs else "")
+        msg = f"a workflow needs exactly one top-level InputNode, {found}"
+        problems.append({"loc": ["definition", "nodes"], "msg": msg, "type": "input_count"})
+    if len(outputs) > 1:
+        msg = f"a workflow has at most one top-level OutputNode, found {', '.join(outputs)}"
+        problems.append({"loc": ["definition", "nodes"], "msg": msg, "type": "output_count"})
+    return problems
+
+
+def _link_problems(d: WorkflowDefinition, ids: dict[str, int]) -> list[Problem]:
+    from spurline.nodes.registry import get_node_class
+
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    for i, link in enumerate(d.links):
+        loc = ["definition", "links", i]
+        where = f"link {i} ({link.source_id} -> {link.target_id})"
+        ends_ok = True
+        for end in ("source_id", "target_id"):
+            if getattr(link, end) not in ids:
+                msg = f"{where}: {end} {getattr(link, end)!r} is not a node"
+                problems.append({"loc": [*loc, end], "msg": msg, "type": "dangling_link"})
+                ends_ok = False
+        if not ends_ok:
+            continue
+        if link.source_id == link.target_id:
+            msg = f"{where}: a node cannot link to itself"
+            problems.append({"loc": loc, "msg": msg, "type": "cycle"})
+        key = (link.source_id, link.target_id, link.source_handle)
+        if key in seen:
+            problems.append({"loc": loc, "msg": f"{where}: duplicate link", "type": "duplicate"})
+        seen.add(key)
+        src, dst = d.nodes[ids[link.source_id]], d.nodes[ids[link.target_id]]
+        if src.parent_id != dst.parent_id:
+            msg = f"{where}: links must join nodes of the same body (parent_id)"
+            problems.append({"loc": loc, "msg": msg, "type": "cross_scope_link"})
+        cls = get_node_class(src.node_type)
+        if cls is not None:
+            msg_or_none = cls.link_problem(src, link)
+            if msg_or_none:
+                problems.append({"loc": loc, "msg": f"{where}: {msg_or_none}", "type": "link"})
+    return problems
+
+
+def _p(loc: list[Any], msg: str, typ: str, node_id: str) -> Problem:
+    return {"loc": loc, "msg": msg, "type": typ, "node_id": node_id}

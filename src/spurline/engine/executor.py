@@ -1,0 +1,320 @@
+"""The asyncio DAG executor: runs one run's tasks to an end state (SPEC §4).
+
+Scheduling: a node becomes ready when every predecessor has finished. It then runs
+with the inputs its links delivered, or is skipped (CANCELED, no error) when every
+incoming link was an untaken route or came from a skipped node, or is CANCELED when
+a predecessor failed (SPEC §4.2). Independent branches run concurrently.
+
+Durability: state changes are buffered and committed in one write before anything
+with an effect outside the engine starts (a non-inline node) and before waiting,
+so each step is committed before the next one, and nodes that finish together
+share one commit. Inline nodes have no side effects, so a crash that loses their
+buffered results only makes them run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+from spurline.engine.clock import new_id, now
+from spurline.engine.jsonvalue import json_problem
+from spurline.engine.persistence import Persistence
+from spurline.engine.plan import Plan
+from spurline.engine.records import PauseRecord, RunRecord, TaskRecord
+from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
+from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
+from spurline.nodes.base import NodeContext, NodePaused
+
+log = logging.getLogger(__name__)
+
+_ENGINE_WRITABLE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+
+
+class RunEngine:
+    """Executes runs against a :class:`Persistence`.
+
+    Args:
+        persistence: where runs and tasks are read and written.
+        services: hooks handed to nodes through ``NodeContext.services``.
+    """
+
+    def __init__(self, persistence: Persistence, services: dict[str, Any] | None = None) -> None:
+        self.persistence = persistence
+        self.services = services or {}
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+
+    async def plan_for(self, version_id: str) -> Plan:
+        """The (cached) plan of a version; versions are immutable, so caching is safe."""
+        plan = self._plans.get(version_id)
+        if plan is None:
+            plan = Plan.of(await self.persistence.get_version(version_id))
+            self._plans[version_id] = plan
+            if len(self._plans) > 256:
+                self._plans.popitem(last=False)
+        return plan
+
+    async def execute(self, run_id: str) -> RunStatus:
+        """Run ``run_id`` from its recorded state until it completes, fails or pauses.
+
+        COMPLETED tasks are not executed again; RUNNING ones (left by a process that
+        died) are. Returns the run's status at the end. A run that is not PENDING or
+        RUNNING is left alone.
+        """
+        run, tasks = await self.persistence.load_run(run_id)
+        if run.status not in RUN_ACTIVE or run.workflow_version_id is None:
+            return run.status
+        plan = await self.plan_for(run.workflow_version_id)
+        started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
+        if not started:
+            return await self.persistence.run_status(run_id)
+        execution = _Execution(self, run, tasks, plan)
+        try:
+            return await execution.go()
+        except RunCanceled:
+            return await self.persistence.run_status(run_id)
+
+
+class _Execution:
+    """The state of one run while it executes in this process."""
+
+    def __init__(self, engine: RunEngine, run: RunRecord, tasks: list[TaskRecord], plan: Plan):
+        self.engine = engine
+        self.p = engine.persistence
+        self.run = run
+        self.plan = plan
+        self.tasks = {t.node_id: t for t in tasks}
+        self.buffer: dict[str, TaskRecord] = {}
+        self.waiting: dict[str, int] = {}
+        self.doomed: set[str] = set()
+        self.ready: deque[str] = deque()
+
+    # -- set-up ---------------------------------------------------------------
+    def _prepare(self) -> None:
+        g = self.plan.graph
+        for nid in g.order:
+            task = self.tasks[nid]
+            if task.status is TaskStatus.RUNNING:  # in flight when its process died
+                task.status, task.start_time = TaskStatus.PENDING, None
+            preds = g.predecessors(nid)
+            if task.status is TaskStatus.CANCELED and any(
+                self.tasks[p].status is TaskStatus.FAILED or p in self.doomed for p in preds
+            ):
+                self.doomed.add(nid)
+            self.waiting[nid] = sum(1 for p in preds if not self._finished(p))
+        self.ready.extend(
+            nid
+            for nid in g.order
+            if self.tasks[nid].status is TaskStatus.PENDING and self.waiting[nid] == 0
+        )
+
+    def _finished(self, node_id: str) -> bool:
+        return self.tasks[node_id].status in (
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELED,
+        )
+
+    # -- main loop ------------------------------------------------------------
+    async def go(self) -> RunStatus:
+        self._prepare()
+        in_flight: dict[asyncio.Task[None], str] = {}
+        try:
+            while True:
+                starts = self._drain_ready()
+                await self._flush()
+                for nid, inputs in starts:
+                    task = asyncio.create_task(self._execute(nid, inputs))
+                    in_flight[task] = nid
+                if not in_flight:
+                    break
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    nid = in_flight.pop(finished)
+                    finished.result()
+                    self._release(nid)
+        finally:
+            for task in in_flight:
+                task.cancel()
+        await self._flush()
+        return await self._conclude()
+
+    def _drain_ready(self) -> list[tuple[str, dict[str, Any]]]:
+        """Settle every ready node that needs no waiting; return those to start."""
+        starts: list[tuple[str, dict[str, Any]]] = []
+        while self.ready:
+            nid = self.ready.popleft()
+            task = self.tasks[nid]
+            decision, inputs = self._decide(nid)
+            if decision != "run":
+                task.status, task.end_time = TaskStatus.CANCELED, now()
+                if decision == "doom":
+                    self.doomed.add(nid)
+                self.buffer[nid] = task
+                self._release(nid)
+                continue
+            task.status, task.start_time, task.inputs = TaskStatus.RUNNING, now(), inputs
+            self.buffer[nid] = task
+            if self.plan.nodes[nid].inline:
+                starts_now = self._run_inline(nid, inputs)
+                if starts_now is not None:
+                    starts.append(starts_now)
+            else:
+                starts.append((nid, inputs))
+        return starts
+
+    def _decide(self, nid: str) -> tuple[str, dict[str, Any]]:
+        g = self.plan.graph
+        if nid == self.plan.input_node_id:
+            return "run", dict((self.run.initial_inputs or {}).get(nid) or {})
+        links = g.incoming[nid]
+        if not links:
+            return "run", {}
+        inputs: dict[str, Any] = {}
+        for link in links:
+            src = self.tasks[link.source_id]
+            if src.status is TaskStatus.FAILED or link.source_id in self.doomed:
+                return "doom", {}
+            if src.status is not TaskStatus.COMPLETED or src.outputs is None:
+                continue
+            node = self.plan.nodes[link.source_id]
+            taken = node.routes_taken(src.outputs)
+            if taken is not None and link.source_handle not in taken:
+                continue
+            title = self.plan.title(link.source_id)
+            inputs.setdefault(title, node.link_payload(src.outputs, link))
+        return ("run", inputs) if inputs else ("skip", {})
+
+    def _run_inline(self, nid: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Inline nodes finish at once; one that turns out to wait is started as a task."""
+        coro = self.plan.nodes[nid].run(inputs, self._context(nid))
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            self._record_output(nid, stop.value)
+            self._release(nid)
+            return None
+        except Exception as exc:
+            coro.close()
+            if isinstance(exc, NodePaused) or self.plan.nodes[nid].config.max_retries:
+                return nid, inputs  # pausing and retrying take the full path
+            self._record_error(nid, exc)
+            self._release(nid)
+            return None
+        coro.close()
+        return nid, inputs
+
+    async def _execute(self, nid: str, inputs: dict[str, Any]) -> None:
+        node = self.plan.nodes[nid]
+        cfg = node.config
+        attempt = 0
+        while True:
+            attempt += 1
+            self.tasks[nid].attempts = attempt
+            try:
+                coro = node.run(inputs, self._context(nid))
+                if cfg.timeout_s is not None:
+                    out = await asyncio.wait_for(coro, cfg.timeout_s + 1.0)
+                else:
+                    out = await coro
+            except NodePaused as pause:
+                await self._pause(nid, pause.message)
+                return
+            except (TimeoutError, Exception) as exc:
+                if isinstance(exc, TimeoutError) and not isinstance(exc, NodeFailed):
+                    exc = NodeTimeout(f"TimeoutError: ran longer than {cfg.timeout_s:g} s")
+                retryable = not isinstance(exc, NodeFailed) or exc.retryable
+                if retryable and attempt <= cfg.max_retries:
+                    delay = getattr(exc, "retry_after", None) or cfg.retry_delay_s
+                    log.info("node %s attempt %d failed (%s); retrying", nid, attempt, exc)
+                    await asyncio.sleep(delay)
+                    continue
+                self._record_error(nid, exc)
+                return
+            self._record_output(nid, out)
+            return
+
+    def _context(self, nid: str) -> NodeContext:
+        return NodeContext(
+            run_id=self.run.id,
+            node_id=nid,
+            initial_inputs=self.run.initial_inputs or {},
+            timeout_s=self.plan.nodes[nid].config.timeout_s,
+            services=self.engine.services,
+        )
+
+    # -- recording ------------------------------------------------------------
+    def _record_output(self, nid: str, out: Any) -> None:
+        problem = json_problem(out) if isinstance(out, dict) else "output is not an object"
+        if problem:
+            self._record_error(nid, OutputNotJSON(f"OutputNotJSON: {problem}"))
+            return
+        task = self.tasks[nid]
+        task.status, task.end_time, task.outputs, task.error = (
+            TaskStatus.COMPLETED,
+            now(),
+            out,
+            None,
+        )
+        task.attempts = max(task.attempts, 1)
+        self.buffer[nid] = task
+
+    def _record_error(self, nid: str, exc: BaseException) -> None:
+        task = self.tasks[nid]
+        message = str(exc) if isinstance(exc, NodeFailed) else f"{type(exc).__name__}: {exc}"
+        task.status, task.end_time, task.error = TaskStatus.FAILED, now(), message
+        task.attempts = max(task.attempts, 1)
+        self.buffer[nid] = task
+
+    async def _pause(self, nid: str, message: str) -> None:
+        task = self.tasks[nid]
+        task.status = TaskStatus.PAUSED
+        self.buffer[nid] = task
+        await self._flush()
+        pause = PauseRecord(new_id("P"), self.run.id, nid, message, now(), input_data=task.inputs)
+        await self.p.add_pause(pause)
+
+    def _release(self, nid: str) -> None:
+        if not self._finished(nid):
+            return
+        for succ in self.plan.graph.successors(nid):
+            self.waiting[succ] -= 1
+            if self.waiting[succ] == 0 and self.tasks[succ].status is TaskStatus.PENDING:
+                self.ready.append(succ)
+
+    async def _flush(self) -> None:
+        if not self.buffer:
+            return
+        batch = list(self.buffer.values())
+        self.buffer.clear()
+        written = await self.p.save_tasks(batch, _ENGINE_WRITABLE)
+        if written != len(batch):
+            raise RunCanceled(self.run.id)
+
+    async def _conclude(self) -> RunStatus:
+        ordered = [self.tasks[nid] for nid in self.plan.graph.order]
+        failed = [t for t in ordered if t.status is TaskStatus.FAILED]
+        paused = [t for t in ordered if t.status is TaskStatus.PAUSED]
+        changes: dict[str, Any]
+        if failed:
+            status = RunStatus.FAILED
+            first = failed[0]
+            extra = f" ({len(failed) - 1} more node(s) failed)" if len(failed) > 1 else ""
+            message = f"Node '{first.node_id}' failed: {first.error}{extra}"
+            changes = {"end_time": now(), "message": message}
+        elif paused:
+            status = RunStatus.PAUSED
+            changes = {"message": self._pause_message(paused[0].node_id)}
+        else:
+            status = RunStatus.COMPLETED
+            changes = {"end_time": now(), "message": None}
+        ok = await self.p.transition_run(
+            self.run.id, frozenset({RunStatus.RUNNING}), status, changes
+        )
+        return status if ok else await self.p.run_status(self.run.id)
+
+    def _pause_message(self, nid: str) -> str:
+        message = getattr(self.plan.nodes[nid].config, "message", None)
+        return str(message) if message else f"Paused at node '{nid}'"

@@ -1,0 +1,136 @@
+"""The storage interface the engine runs against, and an in-memory implementation.
+
+``spurline.store.SqlPersistence`` implements the same protocol on SQLite and
+PostgreSQL; the engine tests run against both. Every state change goes through a
+conditional write (``expect``): it applies only while the record is still in one of
+the expected states, and returns whether it did (STYLE habit 5).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.states import RunStatus, TaskStatus
+from spurline.exceptions import NotFound
+
+
+class Persistence(Protocol):
+    """What the engine needs from a store. All methods are coroutines."""
+
+    async def get_version(self, version_id: str) -> VersionRecord:
+        """The version; NotFound when absent."""
+        ...
+
+    async def create_run(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        """Insert a run and its tasks atomically."""
+        ...
+
+    async def load_run(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
+        """The run and its tasks in position order; NotFound when absent."""
+        ...
+
+    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+        """Write each task's mutable fields where its stored status is in ``expect``.
+
+        Returns the number of tasks written.
+        """
+        ...
+
+    async def transition_run(
+        self,
+        run_id: str,
+        expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set ``status`` (and ``changes``) if the stored status is in ``expect``."""
+        ...
+
+    async def run_status(self, run_id: str) -> RunStatus:
+        """The stored status of a run; NotFound when absent."""
+        ...
+
+    async def add_pause(self, pause: PauseRecord) -> None:
+        """Insert a pause record."""
+        ...
+
+
+class MemoryPersistence:
+    """:class:`Persistence` kept in dicts, for engine tests and embedding."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, VersionRecord] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.tasks: dict[str, list[TaskRecord]] = {}
+        self.pauses: list[PauseRecord] = []
+
+    def add_version(self, version: VersionRecord) -> None:
+        """Store a version (the in-memory stand-in for workflow CRUD)."""
+        self.versions[version.id] = version
+
+    async def get_version(self, version_id: str) -> VersionRecord:
+        try:
+            return self.versions[version_id]
+        except KeyError:
+            raise NotFound("Workflow version", version_id) from None
+
+    async def create_run(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        self.runs[run.id] = copy.deepcopy(run)
+        self.tasks[run.id] = copy.deepcopy(tasks)
+
+    async def load_run(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
+        if run_id not in self.runs:
+            raise NotFound("Run", run_id)
+        return copy.deepcopy(self.runs[run_id]), copy.deepcopy(self.tasks[run_id])
+
+    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+        written = 0
+        for task in tasks:
+            stored = self.tasks.get(task.run_id, [])
+            for i, old in enumerate(stored):
+                if old.id == task.id and old.status in expect:
+                    stored[i] = copy.deepcopy(task)
+                    written += 1
+        return written
+
+    async def transition_run(
+        self,
+        run_id: str,
+        expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status not in expect:
+            return False
+        run.status = status
+        for key, value in (changes or {}).items():
+            setattr(run, key, value)
+        return True
+
+    async def run_status(self, run_id: str) -> RunStatus:
+        if run_id not in self.runs:
+            raise NotFound("Run", run_id)
+        return self.runs[run_id].status
+
+    async def add_pause(self, pause: PauseRecord) -> None:
+        self.pauses.append(copy.deepcopy(pause))
+
+    def cancel(self, run_id: str, at: datetime) -> bool:
+        """Cancel a run and its unfinished tasks (what the API's cancel does in SQL)."""
+        run = self.runs[run_id]
+        if run.status not in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED):
+            return False
+        run.status, run.end_time = RunStatus.CANCELED, at
+        _cancel_unfinished(self.tasks[run_id], at)
+        return True
+
+
+def _cancel_unfinished(tasks: Iterable[TaskRecord], at: datetime) -> None:
+    for t in tasks:
+        if t.status in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED):
+            t.status, t.end_time = TaskStatus.CANCELED, at

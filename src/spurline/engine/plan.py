@@ -1,0 +1,50 @@
+"""A workflow version made ready to execute: its DAG and one node instance per node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spurline.engine.definition import WorkflowDefinition
+from spurline.engine.graph import Graph
+from spurline.engine.records import VersionRecord
+from spurline.exceptions import DefinitionInvalid
+from spurline.nodes.base import BaseNode
+from spurline.nodes.registry import get_node_class
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Executable form of one version's top level.
+
+    Attributes:
+        version_id: the version this plan executes.
+        definition: the parsed definition.
+        graph: the top-level DAG.
+        nodes: node id -> node instance, for top-level nodes.
+        input_node_id: the id of the top-level InputNode.
+    """
+
+    version_id: str
+    definition: WorkflowDefinition
+    graph: Graph
+    nodes: dict[str, BaseNode]
+    input_node_id: str
+
+    @classmethod
+    def of(cls, version: VersionRecord) -> Plan:
+        """Build the plan; the definition was validated when the version was stored."""
+        definition = WorkflowDefinition.model_validate(version.definition)
+        graph = Graph.of(definition)
+        nodes: dict[str, BaseNode] = {}
+        for nid, node in graph.nodes.items():
+            node_cls = get_node_class(node.node_type)
+            if node_cls is None:
+                problem = {"loc": ["node_type"], "msg": f"unknown node_type {node.node_type!r}"}
+                raise DefinitionInvalid([problem])
+            nodes[nid] = node_cls.build(node)
+        input_id = next(nid for nid in graph.order if graph.nodes[nid].node_type == "InputNode")
+        return cls(version.id, definition, graph, nodes, input_id)
+
+    def title(self, node_id: str) -> str:
+        """The title of a top-level node."""
+        return self.graph.nodes[node_id].title

@@ -1,0 +1,92 @@
+"""Plain records the engine reads and writes through :class:`Persistence`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from spurline.engine.states import RunStatus, TaskStatus
+
+
+@dataclass
+class VersionRecord:
+    """An immutable workflow version (SPEC §1)."""
+
+    id: str
+    workflow_id: str
+    version: int
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    definition_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class RunRecord:
+    """One run. ``seq`` orders a parent's children (batch row / loop iteration)."""
+
+    id: str
+    workflow_id: str
+    workflow_version_id: str | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None = None
+    initial_inputs: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+    parent_task_id: str | None = None
+    seq: int | None = None
+    run_type: str = "interactive"
+    output_file_id: str | None = None
+    input_dataset_id: str | None = None
+    message: str | None = None
+    rows_total: int | None = None
+    rows_done: int = 0
+    mini_batch_size: int | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass
+class TaskRecord:
+    """One node's execution in a run. ``position`` is its topological index."""
+
+    id: str
+    run_id: str
+    node_id: str
+    node_type: str
+    position: int
+    status: TaskStatus = TaskStatus.PENDING
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class PauseRecord:
+    """One pause of a run at a HumanInterventionNode (SPEC §5)."""
+
+    id: str
+    run_id: str
+    node_id: str
+    pause_message: str | None
+    pause_time: datetime
+    resume_time: datetime | None = None
+    resume_user_id: str | None = None
+    resume_action: str | None = None
+    input_data: dict[str, Any] | None = None
+    comments: str | None = None
+
+
+@dataclass
+class RunSnapshot:
+    """A run with its tasks (position order) and its version, as read in one go."""
+
+    run: RunRecord
+    tasks: list[TaskRecord] = field(default_factory=list)
+    version: VersionRecord | None = None

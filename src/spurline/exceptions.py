@@ -1,0 +1,90 @@
+"""Every error Spurline raises, in one tree.
+
+::
+
+    SpurlineError
+    ├── DefinitionError            rejected before a run exists (HTTP 422)
+    │   ├── DefinitionInvalid      a workflow definition breaks SPEC §3
+    │   └── InputsInvalid          initial_inputs do not fit the InputNode (SPEC §3)
+    ├── NotFound                   an id names nothing (HTTP 404)
+    ├── Conflict                   the request fits no current state (HTTP 409)
+    │   └── InvalidTransition      a run or task state change the rules forbid (SPEC §5)
+    └── ExecutionError             raised while a run executes; recorded on its task
+        ├── NodeFailed             a node raised; carries retry settings
+        │   ├── NodeTimeout        a node ran past its time limit
+        │   └── OutputNotJSON      a node returned something JSON cannot hold (SPEC §4.4)
+        └── RunCanceled            the run was canceled while this code waited
+
+The API maps each branch to its status in one place (``spurline.api.app``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class SpurlineError(Exception):
+    """Root of every error Spurline raises on purpose."""
+
+
+class DefinitionError(SpurlineError):
+    """Input rejected before any run exists; lists every problem at once."""
+
+    def __init__(self, problems: Sequence[dict[str, Any]]) -> None:
+        self.problems = list(problems)
+        summary = "; ".join(p.get("msg", "") for p in self.problems)
+        super().__init__(summary or "invalid")
+
+
+class DefinitionInvalid(DefinitionError):
+    """A workflow definition breaks SPEC §3 (cycle, dangling link, bad config ...)."""
+
+
+class InputsInvalid(DefinitionError):
+    """initial_inputs do not fit the workflow's InputNode."""
+
+
+class NotFound(SpurlineError):
+    """An id names no stored record."""
+
+    def __init__(self, what: str, ident: str | None = None) -> None:
+        self.what = what
+        self.ident = ident
+        super().__init__(f"{what} not found")
+
+
+class Conflict(SpurlineError):
+    """The request is well-formed but the record's current state forbids it."""
+
+
+class InvalidTransition(Conflict):
+    """A state change that the run/task transition rules forbid."""
+
+
+class ExecutionError(SpurlineError):
+    """Raised while a run executes; recorded on the task, never sent to a client as 5xx."""
+
+
+class NodeFailed(ExecutionError):
+    """A node raised. ``retryable`` and ``retry_after`` (seconds) travel with the error."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class NodeTimeout(NodeFailed):
+    """A node ran past its time limit (``config.timeout_s``)."""
+
+
+class OutputNotJSON(NodeFailed):
+    """A node returned bytes, NaN, a set or another value JSON cannot hold (SPEC §4.4)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class RunCanceled(ExecutionError):
+    """The run was canceled while this code was waiting on it."""

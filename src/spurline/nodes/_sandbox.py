@@ -1,0 +1,181 @@
+"""The process pool that runs PythonFuncNode code (SPEC §3).
+
+User code runs in worker processes of a pebble ``ProcessPool``, so a runaway loop
+or a crash in user code fails that task and never the server: a call past its time
+limit, or one canceled, has its worker process killed and replaced. This isolates
+faults; it is not a security sandbox (user code has full Python).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import multiprocessing
+import textwrap
+import threading
+from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import lru_cache
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from spurline.engine.jsonvalue import json_problem
+from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
+
+FUNCTION_NAME = "user_function"
+
+
+class InputModel:
+    """What user code sees as ``input_model``: attribute access by predecessor title.
+
+    ``input_model.In.text`` reads nested objects; ``input_model["In"]`` works too;
+    ``model_dump()`` returns a deep copy as plain dicts (as PySpur's pydantic model).
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self._data[name])
+        except KeyError:
+            fields = ", ".join(self._data) or "none"
+            raise AttributeError(f"input has no field {name!r} (fields: {fields})") from None
+
+    def __getitem__(self, name: str) -> Any:
+        return _wrap(self._data[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __repr__(self) -> str:
+        return f"InputModel({self._data!r})"
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Like ``dict.get``."""
+        return _wrap(self._data.get(name, default))
+
+    def keys(self) -> list[str]:
+        """Field names."""
+        return list(self._data)
+
+    def model_dump(self) -> dict[str, Any]:
+        """A deep copy of the data as plain Python objects."""
+        return copy.deepcopy(self._data)
+
+
+def _wrap(value: Any) -> Any:
+    return InputModel(value) if isinstance(value, dict) else value
+
+
+def function_source(code: str) -> str:
+    """The module source that defines ``user_function(input_model)`` from a code body."""
+    return f"def {FUNCTION_NAME}(input_model):\n" + textwrap.indent(code, "    ") + "\n"
+
+
+def syntax_problem(code: str) -> str | None:
+    """A SyntaxError in ``code`` as one sentence, or None when it compiles."""
+    try:
+        compile(function_source(code), "<PythonFuncNode>", "exec")
+    except SyntaxError as exc:
+        line = (exc.lineno or 1) - 1
+        return f"code does not compile: {exc.msg} (line {line})"
+    return None
+
+
+@lru_cache(maxsize=512)
+def _compiled(code: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "spurline_user_code"}
+    exec(compile(function_source(code), "<PythonFuncNode>", "exec"), namespace)
+    return namespace[FUNCTION_NAME]
+
+
+def call_user_function(code: str, inputs: dict[str, Any]) -> tuple[str, Any]:
+    """Worker side: run ``code`` on ``inputs``.
+
+    Returns ``("ok", output_dict)``, ``("error", "Type: message")`` or
+    ``("not_json", message)``; never raises, so user exception classes need not pickle.
+    """
+    try:
+        result = _compiled(code)(InputModel(inputs))
+    except BaseException as exc:  # user code may raise anything, SystemExit included
+        return "error", f"{type(exc).__name__}: {exc}"
+    if not isinstance(result, dict):
+        return "error", f"TypeError: the code must return a dict, got {type(result).__name__}"
+    problem = json_problem(result)
+    if problem:
+        return "not_json", f"OutputNotJSON: {problem}"
+    return "ok", result
+
+
+class PythonPool:
+    """A lazily started pebble pool shared by every run in this process."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> ProcessPool:
+        with self._lock:
+            if self._pool is None or not self._pool.active:
+                # forkserver: workers start from a clean process, not a copy of the
+                # server with its threads and open database handles.
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload([__name__])
+                self._pool = ProcessPool(max_workers=self.workers, context=ctx)
+            return self._pool
+
+    async def call(self, code: str, inputs: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Run ``code`` in a worker; return its output dict.
+
+        Raises:
+            NodeTimeout: past ``timeout_s`` seconds (the worker is killed).
+            OutputNotJSON: the code returned something JSON cannot hold.
+            NodeFailed: the code raised, returned a non-dict, or its process died.
+        """
+        future = self._get().schedule(call_user_function, args=(code, inputs), timeout=timeout_s)
+        try:
+            kind, value = await asyncio.wrap_future(future)
+        except FutureTimeout:
+            raise NodeTimeout(f"TimeoutError: the code ran longer than {timeout_s:g} s") from None
+        except ProcessExpired as exc:
+            raise NodeFailed(f"ProcessExpired: the code's process died ({exc})") from None
+        if kind == "not_json":
+            raise OutputNotJSON(value)
+        if kind == "error":
+            raise NodeFailed(value)
+        return value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.stop()  # type: ignore[no-untyped-call]
+                self._pool.join()
+                self._pool = None
+
+
+_default: PythonPool | None = None
+
+
+def default_pool() -> PythonPool:
+    """The process-wide pool, sized by ``SPURLINE_PYTHON_WORKERS``."""
+    global _default
+    if _default is None:
+        from spurline.settings import get_settings
+
+        _default = PythonPool(get_settings().python_workers)
+    return _default
+
+
+def shutdown_default_pool() -> None:
+    """Stop the process-wide pool if it was started."""
+    if _default is not None:
+        _default.close()

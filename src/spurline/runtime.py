@@ -1,0 +1,200 @@
+"""The composition root: one process's store, engine and executor, wired together.
+
+Both the HTTP API and the CLI drive Spurline through a :class:`Runtime`; neither
+holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from spurline.engine.clock import new_id, now
+from spurline.engine.definition import WorkflowDefinition
+from spurline.engine.executor import RunEngine
+from spurline.engine.graph import Graph
+from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
+from spurline.engine.states import RunStatus, TaskStatus
+from spurline.engine.views import run_view
+from spurline.exceptions import InputsInvalid, NotFound
+from spurline.settings import Settings
+from spurline.store import files, leases
+from spurline.store import runs as run_queries
+from spurline.store import workflows as wf_queries
+from spurline.store.db import Database
+from spurline.store.persistence import SqlPersistence
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Runtime:
+    """Spurline in one process.
+
+    Args:
+        settings: configuration (database URL, executor, limits).
+        migrate: apply Alembic migrations on start (SPEC §7).
+    """
+
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url())
+        if migrate:
+            self.db.upgrade()
+        self.persistence = SqlPersistence(self.db)
+        self.engine = RunEngine(self.persistence)
+        self.executor: Executor = LocalExecutor(self.engine)
+        self._graphs: OrderedDict[str, Graph] = OrderedDict()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self._background: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ------------------------------------------------------------
+    async def start(self, *, recover: bool = True) -> None:
+        """Keep this process's leases fresh; with ``recover``, also take over orphaned
+        runs now and keep watching for them (servers do, a one-off CLI run does not).
+        """
+        self._background = [asyncio.create_task(self._heartbeat(), name="spurline-heartbeat")]
+        if recover:
+            await self.recover()
+            self._background.append(
+                asyncio.create_task(self._watch_orphans(), name="spurline-recovery")
+            )
+
+    async def recover(self) -> list[str]:
+        """Take over PENDING/RUNNING runs whose lease expired and resume them.
+
+        Returns the ids of the runs this process took over.
+        """
+        at = now()
+        taken: list[str] = []
+        for run_id in await self.read(lambda c: leases.expired(c, at)):
+            won = await self.write(
+                partial(
+                    leases.take_over, run_id=run_id, owner=self.owner, at=at, lease_s=self.lease_s
+                )
+            )
+            if won:
+                log.info("taking over run %s", run_id)
+                taken.append(run_id)
+                await self.executor.submit(run_id)
+        return taken
+
+    @property
+    def lease_s(self) -> float:
+        """Lease length in seconds (``SPURLINE_LEASE_S``)."""
+        return self.settings.lease_s
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self.write(
+                    partial(
+                        leases.renew,
+                        owner=self.owner,
+                        run_ids=self.executor.active(),
+                        at=now(),
+                        lease_s=self.lease_s,
+                    )
+                )
+            except Exception:  # the next beat tries again; a lost lease is taken over
+                log.exception("lease renewal failed")
+
+    async def _watch_orphans(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 2)
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("orphan recovery failed")
+
+    # -- reads ----------------------------------------------------------------
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run a read query in a worker thread (the event loop never waits on the DB)."""
+        return await asyncio.to_thread(self.db.read, fn)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run a write through the group-commit writer."""
+        return await self.db.writer.arun(fn)
+
+    def view(self, snap: RunSnapshot) -> dict[str, Any]:
+        """RunResponseSchema of a snapshot (SPEC §2.1)."""
+        graph = None
+        if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
+            graph = self._graph(snap.version.id, snap.version.definition)
+        return run_view(snap.run, snap.tasks, snap.version, now(), graph)
+
+    def _graph(self, version_id: str, definition: dict[str, Any]) -> Graph:
+        graph = self._graphs.get(version_id)
+        if graph is None:
+            graph = Graph.of(WorkflowDefinition.model_validate(definition))
+            self._graphs[version_id] = graph
+            if len(self._graphs) > 256:
+                self._graphs.popitem(last=False)
+        return graph
+
+    # -- runs -----------------------------------------------------------------
+    async def start_run(
+        self,
+        workflow_id: str,
+        initial_inputs: dict[str, Any] | None,
+        parent_run_id: str | None = None,
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """Create a run of the workflow's current version and hand it to the executor.
+
+        Raises:
+            NotFound: unknown workflow.
+            InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
+        """
+        wf = await self.read(lambda c: wf_queries.get_workflow(c, workflow_id))
+        assert wf.current_version_id is not None
+        plan = await self.engine.plan_for(wf.current_version_id)
+        inputs = check_initial_inputs(plan, initial_inputs)
+        if parent_run_id is not None:
+            try:
+                await self.persistence.run_status(parent_run_id)
+            except NotFound:
+                msg = f"parent_run_id {parent_run_id!r} names no run"
+                raise InputsInvalid(
+                    [{"loc": ["body", "parent_run_id"], "msg": msg, "type": "not_found"}]
+                ) from None
+        run, tasks = new_run(plan, wf.id, inputs, parent_run_id=parent_run_id)
+        run.lease_owner = self.owner
+        run.lease_expires_at = run.start_time + timedelta(seconds=self.lease_s)
+        await self.persistence.create_run(run, tasks)
+        await self.executor.submit(run.id)
+        return run, tasks
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
+        """Wait for a run to leave PENDING/RUNNING; None when ``timeout`` passes first."""
+        limit = self.settings.blocking_timeout_s if timeout is None else timeout
+        return await self.executor.wait(run_id, limit)
+
+    async def snapshot(self, run_id: str) -> RunSnapshot:
+        """The run with its tasks and version; NotFound when absent."""
+        return await self.read(lambda c: run_queries.get_snapshot(c, run_id))
+
+    async def remove_output_files(self, file_ids: list[str]) -> None:
+        """Delete output-file records and their files (after their runs were deleted)."""
+        paths = await self.write(lambda c: files.delete_output_files(c, file_ids))
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        """Interrupt local runs (they resume on the next start) and close the store."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.executor.close()
+        self.db.close()

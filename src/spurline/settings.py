@@ -1,0 +1,50 @@
+"""Runtime configuration: one pydantic-settings class read from ``SPURLINE_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Spurline's settings (SPEC §7, §8).
+
+    Attributes:
+        home: folder for the embedded store and output files (``SPURLINE_HOME``).
+        database_url: SQLAlchemy URL; default ``sqlite:///{home}/spurline.db``.
+        executor: ``local`` (asyncio in the API process) or ``celery``.
+        broker_url: Celery broker when ``executor == "celery"``.
+        max_body_bytes: request bodies above this get 413 (default 10 MiB).
+        python_workers: processes in the PythonFuncNode pool.
+        python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
+        lease_s: how long a run's lease lasts without a heartbeat.
+        blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
+
+    home: Path = Path(".spurline")
+    database_url: str | None = None
+    executor: Literal["local", "celery"] = "local"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    python_workers: int = Field(default=2, ge=1)
+    python_timeout_s: float = Field(default=60.0, gt=0)
+    lease_s: float = Field(default=10.0, gt=0)
+    blocking_timeout_s: float = Field(default=300.0, gt=0)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home.resolve() / 'spurline.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

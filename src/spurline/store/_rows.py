@@ -1,0 +1,56 @@
+"""Turning table rows into the engine's records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.states import RunStatus, TaskStatus
+from spurline.store.orm import PAUSES, RUNS, TASKS, VERSIONS
+
+RUN_COLS = list(RUNS.c)
+TASK_COLS = list(TASKS.c)
+VERSION_COLS = list(VERSIONS.c)
+PAUSE_COLS = list(PAUSES.c)
+_RUN_NAMES = [c.name for c in RUN_COLS]
+_TASK_NAMES = [c.name for c in TASK_COLS]
+
+
+def run_record(row: Row[Any]) -> RunRecord:
+    """A ``runs`` row (all columns, table order) as a RunRecord."""
+    data = dict(zip(_RUN_NAMES, row, strict=True))
+    data["status"] = RunStatus(data["status"])
+    return RunRecord(**data)
+
+
+def task_record(row: Row[Any]) -> TaskRecord:
+    """A ``tasks`` row (all columns, table order) as a TaskRecord."""
+    data = dict(zip(_TASK_NAMES, row, strict=True))
+    data["status"] = TaskStatus(data["status"])
+    return TaskRecord(**data)
+
+
+def version_record(row: Row[Any]) -> VersionRecord:
+    """A ``workflow_versions`` row as a VersionRecord."""
+    return VersionRecord(**row._asdict())
+
+
+def pause_record(row: Row[Any]) -> PauseRecord:
+    """A ``pause_records`` row as a PauseRecord."""
+    return PauseRecord(**row._asdict())
+
+
+def run_values(run: RunRecord) -> dict[str, Any]:
+    """Column values to insert a run."""
+    data = {name: getattr(run, name) for name in _RUN_NAMES}
+    data["status"] = run.status.value
+    return data
+
+
+def task_values(task: TaskRecord) -> dict[str, Any]:
+    """Column values to insert a task."""
+    data = {name: getattr(task, name) for name in _TASK_NAMES}
+    data["status"] = task.status.value
+    return data

@@ -1,0 +1,189 @@
+"""Database connections: SQLite (WAL) or PostgreSQL, with one writer per process.
+
+Every write in a process goes through :class:`WriteQueue`, a thread that owns one
+connection and commits whatever is queued in one transaction (group commit). On
+SQLite that means no two writers of this process ever contend for the lock, and
+a write transaction starts with ``BEGIN IMMEDIATE`` so writers of other processes
+wait on ``busy_timeout`` instead of failing with "database is locked". Reads use
+their own pooled connections and never write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+WriteOp = Callable[[Connection], T]
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, write: bool) -> Engine:
+    """A SQLAlchemy engine for ``url``; SQLite files get WAL, foreign keys, busy timeout."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(
+            url, pool_size=1 if write else 8, max_overflow=0 if write else 32, **kwargs
+        )
+        _sqlite_pragmas(engine, begin="BEGIN IMMEDIATE" if write else "BEGIN")
+        return engine
+    kwargs.update(pool_size=2 if write else 10, max_overflow=0 if write else 20, pool_pre_ping=True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(engine: Engine, begin: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS
+        # crash or power loss can drop the last commits.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+
+class WriteQueue:
+    """One writer thread; ops queued together commit in one transaction.
+
+    An op is a function of a :class:`Connection` run inside the transaction. When a
+    group fails, its ops are retried one transaction each, so one bad op fails
+    alone and the others still commit.
+    """
+
+    def __init__(self, engine: Engine, max_group: int = 256) -> None:
+        self.engine = engine
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[tuple[WriteOp[Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="spurline-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, op: WriteOp[T]) -> Future[T]:
+        """Queue ``op``; the future resolves with its result after the commit."""
+        fut: Future[T] = Future()
+        self._queue.put((op, fut))
+        return fut
+
+    def run(self, op: WriteOp[T]) -> T:
+        """Queue ``op`` and wait for its committed result (from a non-writer thread)."""
+        return self.submit(op).result()
+
+    async def arun(self, op: WriteOp[T]) -> T:
+        """Queue ``op`` and await its committed result without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(op))
+
+    def close(self) -> None:
+        """Finish queued ops and stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is None:
+                break
+            group = [item]
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[WriteOp[Any], Future[Any]]]) -> None:
+        live = [(op, fut) for op, fut in group if fut.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with self.engine.begin() as conn:
+                results = [op(conn) for op, _ in live]
+        except Exception:
+            if len(live) == 1:
+                self._commit_alone(*live[0])
+            else:
+                for op, fut in live:
+                    self._commit_alone(op, fut)
+            return
+        for (_, fut), result in zip(live, results, strict=True):
+            fut.set_result(result)
+
+    def _commit_alone(self, op: WriteOp[Any], fut: Future[Any]) -> None:
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    result = op(conn)
+            except OperationalError as exc:  # e.g. a lock held too long by another process
+                if attempt == 2:
+                    fut.set_exception(exc)
+                    return
+                continue
+            except Exception as exc:
+                fut.set_exception(exc)
+                return
+            fut.set_result(result)
+            return
+
+
+class Database:
+    """The store's connections: a read engine and a :class:`WriteQueue`.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = make_url(url).get_backend_name()
+        self.read_engine = make_engine(url, write=False)
+        self.write_engine = make_engine(url, write=True)
+        self.writer = WriteQueue(self.write_engine)
+
+    def upgrade(self) -> None:
+        """Apply every Alembic migration not applied yet (SPEC §7)."""
+        from spurline.store.migrate import upgrade
+
+        upgrade(self.write_engine)
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a read-only transaction (one consistent snapshot)."""
+        with self.read_engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    def close(self) -> None:
+        """Stop the writer and dispose of the pools."""
+        self.writer.close()
+        self.read_engine.dispose()
+        self.write_engine.dispose()

@@ -1,0 +1,204 @@
+"""SQLAlchemy 2 typed models: the schema of SPEC §7, mirrored by the Alembic migrations.
+
+JSON columns are JSONB on PostgreSQL. Datetimes are stored in UTC and always come
+back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {dict[str, Any]: JsonType, datetime: UtcDateTime}
+
+
+class Workflow(Base):
+    """A named workflow; ``definition`` is its current version's."""
+
+    __tablename__ = "workflows"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
+    current_version_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_workflows_created", "created_at", "id"),)
+
+
+class WorkflowVersion(Base):
+    """An immutable version of a workflow's definition."""
+
+    __tablename__ = "workflow_versions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]]
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("workflow_id", "version", name="uq_versions_wf_version"),)
+
+
+class Run(Base):
+    """One execution of a workflow version."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    workflow_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_versions.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[datetime]
+    end_time: Mapped[datetime | None]
+    initial_inputs: Mapped[dict[str, Any] | None]
+    parent_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    parent_task_id: Mapped[str | None] = mapped_column(String(40))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    run_type: Mapped[str] = mapped_column(String(32))
+    output_file_id: Mapped[str | None] = mapped_column(String(40))
+    input_dataset_id: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str | None] = mapped_column(Text)
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    mini_batch_size: Mapped[int | None] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_runs_start", "start_time", "id"),
+        Index("ix_runs_workflow_start", "workflow_id", "start_time", "id"),
+        Index("ix_runs_parent_seq", "parent_run_id", "seq", "start_time", "id"),
+        Index("ix_runs_status_start", "status", "start_time", "id"),
+        Index("ix_runs_lease", "status", "lease_expires_at"),
+    )
+
+
+class Task(Base):
+    """One node's execution inside a run."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(200))
+    node_type: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    inputs: Mapped[dict[str, Any] | None]
+    outputs: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "node_id", name="uq_tasks_run_node"),
+        Index("ix_tasks_run_position", "run_id", "position"),
+    )
+
+
+class PauseRecord(Base):
+    """One pause of a run at a HumanInterventionNode (SPEC §5)."""
+
+    __tablename__ = "pause_records"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(200))
+    pause_message: Mapped[str | None] = mapped_column(Text)
+    pause_time: Mapped[datetime]
+    resume_time: Mapped[datetime | None]
+    resume_user_id: Mapped[str | None] = mapped_column(String(200))
+    resume_action: Mapped[str | None] = mapped_column(String(16))
+    input_data: Mapped[dict[str, Any] | None]
+    comments: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_pauses_run_time", "run_id", "pause_time"),)
+
+
+class Dataset(Base):
+    """An uploaded dataset (SPEC §6); rows live in the file at ``file_path``."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    columns: Mapped[list[str]] = mapped_column(JsonType)
+    row_count: Mapped[int] = mapped_column(Integer)
+    file_format: Mapped[str] = mapped_column(String(16))
+    file_path: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime]
+
+
+class OutputFile(Base):
+    """A file a run produced: a batch parent's JSONL results (SPEC §6)."""
+
+    __tablename__ = "output_files"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    file_name: Mapped[str] = mapped_column(String(500))
+    file_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+RUNS = cast(Table, Run.__table__)
+TASKS = cast(Table, Task.__table__)
+VERSIONS = cast(Table, WorkflowVersion.__table__)
+WORKFLOWS = cast(Table, Workflow.__table__)
+PAUSES = cast(Table, PauseRecord.__table__)
+DATASETS = cast(Table, Dataset.__table__)
+OUTPUT_FILES = cast(Table, OutputFile.__table__)

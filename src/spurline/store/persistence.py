@@ -1,0 +1,58 @@
+"""SqlPersistence: the engine's :class:`~spurline.engine.persistence.Persistence` on SQL.
+
+Writes go through the database's group-commit writer; reads run in a worker
+thread so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.states import RunStatus, TaskStatus
+from spurline.store import runs as run_queries
+from spurline.store.db import Database
+from spurline.store.orm import PAUSES
+from spurline.store.versions import versions
+
+
+class SqlPersistence:
+    """Persistence on a :class:`Database` (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_version(self, version_id: str) -> VersionRecord:
+        return await asyncio.to_thread(self.db.read, lambda c: versions.get(c, version_id))
+
+    async def create_run(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        await self.db.writer.arun(lambda c: run_queries.insert_run(c, run, tasks))
+
+    async def load_run(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
+        def read(conn: Any) -> tuple[RunRecord, list[TaskRecord]]:
+            return run_queries.get_run(conn, run_id), run_queries.get_tasks(conn, run_id)
+
+        return await asyncio.to_thread(self.db.read, read)
+
+    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+        return await self.db.writer.arun(lambda c: run_queries.save_tasks(c, tasks, expect))
+
+    async def transition_run(
+        self,
+        run_id: str,
+        expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool:
+        return await self.db.writer.arun(
+            lambda c: run_queries.transition_run(c, run_id, expect, status, changes)
+        )
+
+    async def run_status(self, run_id: str) -> RunStatus:
+        run = await asyncio.to_thread(self.db.read, lambda c: run_queries.get_run(c, run_id))
+        return run.status
+
+    async def add_pause(self, pause: PauseRecord) -> None:
+        values = {c.name: getattr(pause, c.name) for c in PAUSES.c}
+        await self.db.writer.arun(lambda c: c.execute(PAUSES.insert(), [values]))

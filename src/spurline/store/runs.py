@@ -1,0 +1,253 @@
+"""Runs and tasks: queries for the Runs API and write operations (SPEC §2).
+
+List queries load one page of runs, then every task of that page in one query,
+then the versions not yet cached: three queries a page whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, true, update
+
+from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.states import RunStatus, TaskStatus
+from spurline.exceptions import Conflict, NotFound
+from spurline.store._rows import (
+    RUN_COLS,
+    TASK_COLS,
+    run_record,
+    run_values,
+    task_record,
+    task_values,
+)
+from spurline.store.orm import RUNS, TASKS
+from spurline.store.versions import versions
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Filters of ``GET /run/`` beyond the seed (SPEC §2.3)."""
+
+    statuses: Sequence[RunStatus] = ()
+    workflow_id: str | None = None
+    run_type: str | None = None
+    parent_only: bool = False
+    parent_run_id: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """SQL conditions for this filter."""
+        out: list[ColumnElement[bool]] = []
+        if self.statuses:
+            out.append(RUNS.c.status.in_([s.value for s in self.statuses]))
+        if self.workflow_id:
+            out.append(RUNS.c.workflow_id == self.workflow_id)
+        if self.run_type:
+            out.append(RUNS.c.run_type == self.run_type)
+        if self.parent_only:
+            out.append(RUNS.c.parent_run_id.is_(None))
+        if self.parent_run_id:
+            out.append(RUNS.c.parent_run_id == self.parent_run_id)
+        return out
+
+
+def _snapshots(conn: Connection, runs: list[RunRecord]) -> list[RunSnapshot]:
+    if not runs:
+        return []
+    by_run: dict[str, list[TaskRecord]] = {r.id: [] for r in runs}
+    rows = conn.execute(
+        select(*TASK_COLS)
+        .where(TASKS.c.run_id.in_(list(by_run)))
+        .order_by(TASKS.c.run_id, TASKS.c.position)
+    )
+    for row in rows:
+        task = task_record(row)
+        by_run[task.run_id].append(task)
+    found = versions.get_many(conn, (r.workflow_version_id for r in runs))
+    return [RunSnapshot(r, by_run[r.id], found.get(r.workflow_version_id or "")) for r in runs]
+
+
+def get_snapshot(conn: Connection, run_id: str) -> RunSnapshot:
+    """A run with its tasks and version; NotFound when absent."""
+    row = conn.execute(select(*RUN_COLS).where(RUNS.c.id == run_id)).first()
+    if row is None:
+        raise NotFound("Run", run_id)
+    return _snapshots(conn, [run_record(row)])[0]
+
+
+def get_run(conn: Connection, run_id: str) -> RunRecord:
+    """The run alone; NotFound when absent."""
+    row = conn.execute(select(*RUN_COLS).where(RUNS.c.id == run_id)).first()
+    if row is None:
+        raise NotFound("Run", run_id)
+    return run_record(row)
+
+
+def get_tasks(conn: Connection, run_id: str) -> list[TaskRecord]:
+    """A run's tasks in position order; NotFound for an unknown run."""
+    get_run(conn, run_id)
+    rows = conn.execute(
+        select(*TASK_COLS).where(TASKS.c.run_id == run_id).order_by(TASKS.c.position)
+    )
+    return [task_record(r) for r in rows]
+
+
+def list_runs(
+    conn: Connection, page: int, page_size: int, flt: RunFilter
+) -> tuple[list[RunSnapshot], int]:
+    """One page of runs, newest first (start_time desc, id desc), and the total count."""
+    where = and_(true(), *flt.clauses())
+    total = conn.execute(select(func.count()).select_from(RUNS).where(where)).scalar_one()
+    rows = conn.execute(
+        select(*RUN_COLS)
+        .where(where)
+        .order_by(RUNS.c.start_time.desc(), RUNS.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return _snapshots(conn, [run_record(r) for r in rows]), total
+
+
+def list_children(
+    conn: Connection, run_id: str, page: int | None, page_size: int | None
+) -> tuple[list[RunSnapshot], int]:
+    """Direct children oldest first (batch: row order); NotFound for an unknown run."""
+    get_run(conn, run_id)
+    where = RUNS.c.parent_run_id == run_id
+    total = conn.execute(select(func.count()).select_from(RUNS).where(where)).scalar_one()
+    query = select(*RUN_COLS).where(where).order_by(RUNS.c.seq, RUNS.c.start_time, RUNS.c.id)
+    if page is not None and page_size is not None:
+        query = query.limit(page_size).offset((page - 1) * page_size)
+    return _snapshots(conn, [run_record(r) for r in conn.execute(query)]), total
+
+
+# -- writes (run inside the writer's transaction) ------------------------------------
+
+
+def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> None:
+    """Insert a run and its tasks."""
+    conn.execute(RUNS.insert(), [run_values(run)])
+    if tasks:
+        conn.execute(TASKS.insert(), [task_values(t) for t in tasks])
+
+
+def save_tasks(conn: Connection, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+    """Write tasks' mutable fields where the stored status is in ``expect``; count written."""
+    written = 0
+    allowed = [s.value for s in expect]
+    for task in tasks:
+        result = conn.execute(
+            update(TASKS)
+            .where(TASKS.c.id == task.id, TASKS.c.status.in_(allowed))
+            .values(
+                status=task.status.value,
+                start_time=task.start_time,
+                end_time=task.end_time,
+                inputs=task.inputs,
+                outputs=task.outputs,
+                error=task.error,
+                attempts=task.attempts,
+            )
+        )
+        written += result.rowcount
+    return written
+
+
+def transition_run(
+    conn: Connection,
+    run_id: str,
+    expect: frozenset[RunStatus],
+    status: RunStatus,
+    changes: dict[str, Any] | None = None,
+) -> bool:
+    """Conditional status change (STYLE habit 5): applies only from ``expect``."""
+    result = conn.execute(
+        update(RUNS)
+        .where(RUNS.c.id == run_id, RUNS.c.status.in_([s.value for s in expect]))
+        .values(status=status.value, **(changes or {}))
+    )
+    return result.rowcount == 1
+
+
+def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> RunRecord:
+    """Cancel a PENDING/RUNNING/PAUSED run, its unfinished tasks and its children.
+
+    Raises:
+        NotFound: unknown run.
+        Conflict: the run already finished.
+    """
+    run = get_run(conn, run_id)
+    active = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.PAUSED.value]
+    ok = transition_run(
+        conn,
+        run_id,
+        frozenset(RunStatus(s) for s in active),
+        RunStatus.CANCELED,
+        {"end_time": at, "message": message},
+    )
+    if not ok:
+        raise Conflict(f"Run {run_id} is already {run.status.value}")
+    _cancel_tree(conn, [run_id], at, active)
+    return get_run(conn, run_id)
+
+
+def _cancel_tree(conn: Connection, run_ids: list[str], at: datetime, active: list[str]) -> None:
+    unfinished = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.PAUSED.value]
+    while run_ids:
+        conn.execute(
+            update(TASKS)
+            .where(TASKS.c.run_id.in_(run_ids), TASKS.c.status.in_(unfinished))
+            .values(status=TaskStatus.CANCELED.value, end_time=at)
+        )
+        children = [
+            r[0]
+            for r in conn.execute(
+                select(RUNS.c.id).where(
+                    RUNS.c.parent_run_id.in_(run_ids), RUNS.c.status.in_(active)
+                )
+            )
+        ]
+        if children:
+            conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id.in_(children), RUNS.c.status.in_(active))
+                .values(
+                    status=RunStatus.CANCELED.value,
+                    end_time=at,
+                    message="Canceled with its parent run",
+                )
+            )
+        run_ids = children
+
+
+def delete_run(conn: Connection, run_id: str) -> list[str]:
+    """Delete a finished or paused run and, through cascades, its tasks, pauses, children.
+
+    Returns the output file ids of the deleted runs (their files are removed by the caller).
+
+    Raises:
+        NotFound: unknown run.
+        Conflict: the run is PENDING or RUNNING.
+    """
+    run = get_run(conn, run_id)
+    if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+        raise Conflict(f"Run {run_id} is {run.status.value}; cancel it before deleting it")
+    tree, frontier = [run_id], [run_id]
+    while frontier:
+        frontier = [
+            r[0] for r in conn.execute(select(RUNS.c.id).where(RUNS.c.parent_run_id.in_(frontier)))
+        ]
+        tree.extend(frontier)
+    files = [
+        r[0]
+        for r in conn.execute(
+            select(RUNS.c.output_file_id).where(
+                RUNS.c.id.in_(tree), RUNS.c.output_file_id.is_not(None)
+            )
+        )
+    ]
+    conn.execute(delete(RUNS).where(RUNS.c.id == run_id))
+    return files

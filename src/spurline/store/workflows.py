@@ -1,0 +1,189 @@
+"""Workflows and their versions (SPEC §4): create, read, replace (new version), delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from spurline.engine.clock import new_id, now
+from spurline.engine.definition import definition_hash
+from spurline.engine.records import VersionRecord
+from spurline.engine.states import RunStatus
+from spurline.exceptions import Conflict, NotFound
+from spurline.store._rows import VERSION_COLS, version_record
+from spurline.store.orm import RUNS, VERSIONS, WORKFLOWS
+from spurline.store.versions import versions
+
+
+@dataclass
+class WorkflowRecord:
+    """A workflow as served: ``{id, name, description, definition, created_at, updated_at}``."""
+
+    id: str
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    current_version_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_WF_COLS = list(WORKFLOWS.c)
+
+
+def _workflow(row: Any) -> WorkflowRecord:
+    return WorkflowRecord(**row._asdict())
+
+
+def _new_version(
+    conn: Connection,
+    wf_id: str,
+    number: int,
+    name: str,
+    description: str | None,
+    definition: dict[str, Any],
+    at: datetime,
+) -> str:
+    vid = new_id("V")
+    conn.execute(
+        VERSIONS.insert(),
+        [
+            {
+                "id": vid,
+                "workflow_id": wf_id,
+                "version": number,
+                "name": name,
+                "description": description,
+                "definition": definition,
+                "definition_hash": definition_hash(definition),
+                "created_at": at,
+                "updated_at": at,
+            }
+        ],
+    )
+    return vid
+
+
+def create_workflow(
+    conn: Connection, name: str, description: str | None, definition: dict[str, Any]
+) -> WorkflowRecord:
+    """Insert a workflow and its version 1 (the definition must be validated already)."""
+    at = now()
+    wf_id = new_id("W")
+    conn.execute(
+        WORKFLOWS.insert(),
+        [
+            {
+                "id": wf_id,
+                "name": name,
+                "description": description,
+                "definition": definition,
+                "current_version_id": None,
+                "created_at": at,
+                "updated_at": at,
+            }
+        ],
+    )
+    vid = _new_version(conn, wf_id, 1, name, description, definition, at)
+    conn.execute(update(WORKFLOWS).where(WORKFLOWS.c.id == wf_id).values(current_version_id=vid))
+    return get_workflow(conn, wf_id)
+
+
+def get_workflow(conn: Connection, wf_id: str) -> WorkflowRecord:
+    """One workflow; NotFound when absent."""
+    row = conn.execute(select(*_WF_COLS).where(WORKFLOWS.c.id == wf_id)).first()
+    if row is None:
+        raise NotFound("Workflow", wf_id)
+    return _workflow(row)
+
+
+def find_workflow_by_name(conn: Connection, name: str) -> WorkflowRecord | None:
+    """The newest workflow called ``name``, or None."""
+    row = conn.execute(
+        select(*_WF_COLS).where(WORKFLOWS.c.name == name).order_by(WORKFLOWS.c.created_at.desc())
+    ).first()
+    return _workflow(row) if row else None
+
+
+def list_workflows(conn: Connection, page: int, page_size: int) -> tuple[list[WorkflowRecord], int]:
+    """A page of workflows, newest first, and the total count."""
+    total = conn.execute(select(func.count()).select_from(WORKFLOWS)).scalar_one()
+    rows = conn.execute(
+        select(*_WF_COLS)
+        .order_by(WORKFLOWS.c.created_at.desc(), WORKFLOWS.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return [_workflow(r) for r in rows], total
+
+
+def update_workflow(
+    conn: Connection, wf_id: str, name: str, description: str | None, definition: dict[str, Any]
+) -> WorkflowRecord:
+    """Replace a workflow; a changed definition, name or description makes a new version."""
+    wf = get_workflow(conn, wf_id)
+    at = now()
+    changed = (
+        definition_hash(definition) != definition_hash(wf.definition)
+        or name != wf.name
+        or description != wf.description
+    )
+    vid = wf.current_version_id
+    if changed:
+        number = conn.execute(
+            select(func.max(VERSIONS.c.version)).where(VERSIONS.c.workflow_id == wf_id)
+        ).scalar_one()
+        vid = _new_version(conn, wf_id, (number or 0) + 1, name, description, definition, at)
+    conn.execute(
+        update(WORKFLOWS)
+        .where(WORKFLOWS.c.id == wf_id)
+        .values(
+            name=name,
+            description=description,
+            definition=definition,
+            current_version_id=vid,
+            updated_at=at,
+        )
+    )
+    return get_workflow(conn, wf_id)
+
+
+def delete_workflow(conn: Connection, wf_id: str) -> None:
+    """Delete a workflow with its versions and runs.
+
+    Raises:
+        NotFound: unknown workflow.
+        Conflict: a run of it is PENDING, RUNNING or PAUSED.
+    """
+    get_workflow(conn, wf_id)
+    active = conn.execute(
+        select(func.count())
+        .select_from(RUNS)
+        .where(
+            RUNS.c.workflow_id == wf_id,
+            RUNS.c.status.in_([RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED]),
+        )
+    ).scalar_one()
+    if active:
+        raise Conflict(f"Workflow {wf_id} has {active} active run(s); cancel them first")
+    vids = [
+        r[0] for r in conn.execute(select(VERSIONS.c.id).where(VERSIONS.c.workflow_id == wf_id))
+    ]
+    conn.execute(delete(RUNS).where(RUNS.c.workflow_id == wf_id, RUNS.c.parent_run_id.is_(None)))
+    conn.execute(delete(RUNS).where(RUNS.c.workflow_id == wf_id))
+    conn.execute(delete(WORKFLOWS).where(WORKFLOWS.c.id == wf_id))
+    versions.forget(vids)
+
+
+def list_versions(conn: Connection, wf_id: str) -> list[VersionRecord]:
+    """Every version of a workflow, newest first; NotFound for an unknown workflow."""
+    get_workflow(conn, wf_id)
+    rows = conn.execute(
+        select(*VERSION_COLS)
+        .where(VERSIONS.c.workflow_id == wf_id)
+        .order_by(VERSIONS.c.version.desc())
+    )
+    return [version_record(r) for r in rows]

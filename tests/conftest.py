@@ -1,0 +1,141 @@
+"""Shared fixtures: real stores (SQLite files, PostgreSQL when configured) and a real
+HTTP server on loopback, so tests exercise what users run.
+
+Set ``SPURLINE_TEST_POSTGRES_URL`` (``.ci/run`` does) to run every ``backend``-
+parametrised test on PostgreSQL as well as SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from spurline.api.app import create_app
+from spurline.nodes._sandbox import shutdown_default_pool
+from spurline.settings import Settings
+
+POSTGRES_URL = os.environ.get("SPURLINE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _python_pool() -> Iterator[None]:
+    yield
+    shutdown_default_pool()
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_postgres_database() -> tuple[str, Callable[[], None]]:
+    """A new empty PostgreSQL database; returns its URL and a function that drops it."""
+    assert POSTGRES_URL
+    name = f"spurline_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def make_settings(
+    home: Path, backend: str = "sqlite", **overrides: Any
+) -> tuple[Settings, Callable[[], None]]:
+    """Settings for a fresh store of ``backend`` under ``home``, and a clean-up function."""
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    url = None
+    if backend == "postgres":
+        url, cleanup = fresh_postgres_database()
+    settings = Settings(home=home, database_url=url, **overrides)
+    return settings, cleanup
+
+
+class LiveServer:
+    """A real uvicorn server in a thread, serving ``create_app(settings)`` on loopback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    @property
+    def runtime(self) -> Any:
+        """The server's Runtime (for assertions on the store)."""
+        return self.app.state.runtime
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each store backend available: sqlite always, postgres when configured."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server(tmp_path: Path, backend: str) -> Iterator[LiveServer]:
+    """A fresh store and a live server for one test."""
+    settings, cleanup = make_settings(tmp_path, backend)
+    try:
+        with LiveServer(settings) as srv:
+            yield srv
+    finally:
+        cleanup()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the live server."""
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def make_workflow(client: httpx.Client) -> Callable[..., str]:
+    """Factory: create a workflow from a definition through the API; returns its id."""
+
+    def make(definition: dict[str, Any], name: str = "test workflow") -> str:
+        r = client.post("/wf/", json={"name": name, "description": "", "definition": definition})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return make
