@@ -93,7 +93,9 @@ def parse_definition(raw: Any) -> WorkflowDefinition:
     except ValidationError as exc:
         raise DefinitionInvalid(_pydantic_problems(exc, ("definition",))) from exc
     problems = _structure_problems(definition)
-    if not problems:
+    # The cycle check uses only links whose ends exist, so it is reported alongside
+    # every other problem; a self-link was already reported as a cycle by itself.
+    if not any(p["type"] == "cycle" for p in problems):
         from spurline.engine.graph import cycle_nodes
 
         cyc = cycle_nodes(definition)
