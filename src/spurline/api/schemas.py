@@ -7,11 +7,25 @@ orjson; these models document them in OpenAPI and validate requests.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
+from spurline.engine.jsonvalue import json_problem
 from spurline.engine.states import RunStatus, TaskStatus
+
+
+def _strict_json(value: Any, info: ValidationInfo) -> Any:
+    # Python's JSON parser accepts NaN and Infinity, which RFC 8259 JSON has not;
+    # stored, they would silently become null (SPEC §8: bad JSON is a 4xx).
+    problem = json_problem(value, info.field_name or "value")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: A JSON object from a request body, with only finite numbers.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 
 
 class TaskResponseSchema(BaseModel):
@@ -69,7 +83,7 @@ class WorkflowCreateRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=500)
     description: str | None = Field(default=None, max_length=100_000)
-    definition: dict[str, Any]
+    definition: JsonObject
 
 
 class WorkflowResponseSchema(BaseModel):
@@ -95,7 +109,7 @@ class StartRunRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    initial_inputs: dict[str, dict[str, Any]] | None = None
+    initial_inputs: dict[str, JsonObject] | None = None
     parent_run_id: str | None = None
 
 
