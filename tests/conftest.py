@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,22 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def server(tmp_path: Path, backend: str) -> Iterator[LiveServer]:
-    """A fresh store and a live server for one test."""
-    settings, cleanup = make_settings(tmp_path, backend)
+@contextmanager
+def serving(home: Path, backend: str) -> Iterator[LiveServer]:
+    """A live server on a fresh store of ``backend`` under ``home``; dropped afterwards."""
+    settings, cleanup = make_settings(home, backend)
     try:
         with LiveServer(settings) as srv:
             yield srv
     finally:
         cleanup()
+
+
+@pytest.fixture
+def server(tmp_path: Path, backend: str) -> Iterator[LiveServer]:
+    """A fresh store and a live server for one test."""
+    with serving(tmp_path, backend) as srv:
+        yield srv
 
 
 @pytest.fixture
