@@ -26,7 +26,8 @@ class SlashRouter(APIRouter):
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().add_api_route(path, endpoint, **kwargs)
         alt = path[:-1] if path.endswith("/") else f"{path}/"
-        if alt and alt != path:
+        # "/" under a prefix has the twin "" (e.g. "/run/" and "/run").
+        if alt != path and (alt or self.prefix):
             kwargs = {**kwargs, "include_in_schema": False}
             if kwargs.get("operation_id"):
                 kwargs["operation_id"] = f"{kwargs['operation_id']}_alt"
