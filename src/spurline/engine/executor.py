@@ -157,7 +157,10 @@ class _Execution:
                 continue
             task.status, task.start_time, task.inputs = TaskStatus.RUNNING, now(), inputs
             self.buffer[nid] = task
-            if self.plan.nodes[nid].inline:
+            node = self.plan.nodes[nid]
+            # A node with retries takes the full path, which counts attempts and waits
+            # retry_delay_s between them; an inline first try would go uncounted.
+            if node.inline and not node.config.max_retries:
                 starts_now = self._run_inline(nid, inputs)
                 if starts_now is not None:
                     starts.append(starts_now)
@@ -198,8 +201,8 @@ class _Execution:
             return None
         except Exception as exc:
             coro.close()
-            if isinstance(exc, NodePaused) or self.plan.nodes[nid].config.max_retries:
-                return nid, inputs  # pausing and retrying take the full path
+            if isinstance(exc, NodePaused):
+                return nid, inputs  # pausing takes the full path
             self._record_error(nid, exc)
             self._release(nid)
             return None
