@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline import __version__
 from spurline.api._http import BodyLimitMiddleware, OrjsonResponse
@@ -70,6 +72,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:
         return OrjsonResponse({"detail": exc.problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI turns a body json.loads cannot even decode (not UTF-8) into a bare 400;
+        # it is malformed JSON like any other, so it gets the same 422 (SPEC §8).
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            problem = {
+                "loc": ["body"],
+                "msg": "request body is not UTF-8 JSON",
+                "type": "json_invalid",
+            }
+            return OrjsonResponse({"detail": [problem]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Response:
