@@ -126,6 +126,22 @@ class RunFailedResponse(BaseModel):
     detail: RunFailedDetail
 
 
+class Problem(BaseModel):
+    """One problem with a request: where (``loc``), what (``msg``), which kind (``type``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemsResponse(BaseModel):
+    """422 body for a request that was rejected: every problem found."""
+
+    detail: list[Problem]
+
+
 class ErrorResponse(BaseModel):
     """Every error: ``{"detail": ...}`` (SPEC §8)."""
 

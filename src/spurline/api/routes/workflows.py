@@ -10,6 +10,7 @@ from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     ErrorResponse,
+    ProblemsResponse,
     RunFailedResponse,
     RunResponseSchema,
     StartRunRequest,
@@ -124,7 +125,10 @@ async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> 
         **NOT_FOUND,
         202: {"model": RunResponseSchema, "description": "The run paused (or is still running)"},
         409: {"model": RunFailedResponse, "description": "The run was canceled"},
-        422: {"model": RunFailedResponse, "description": "The run failed"},
+        422: {
+            "model": RunFailedResponse | ProblemsResponse,
+            "description": "The run failed, or the request was rejected",
+        },
     },
 )
 async def run_blocking(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
