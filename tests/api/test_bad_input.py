@@ -65,6 +65,17 @@ def test_malformed_json_body_on_start_run(
     assert no_runs_of(client, wf_id)
 
 
+@pytest.mark.parametrize("path", ["/wf/", "/wf/WX/start_run/", "/wf/WX/run/"])
+def test_body_that_is_not_utf8_is_422(client: httpx.Client, path: str) -> None:
+    r = client.post(path, content=b'{"name": "\xff\xfe"}', headers=JSON)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {"loc": ["body"], "msg": "request body is not UTF-8 JSON", "type": "json_invalid"}
+        ]
+    }
+
+
 def test_body_that_is_not_an_object(client: httpx.Client) -> None:
     r = client.post("/wf/", content=b"[1, 2]", headers=JSON)
     assert r.status_code == 422
