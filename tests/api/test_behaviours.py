@@ -14,7 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from tests.api._contract import link, node, one_step, py, start, wait_for, wait_run
+from tests.api._contract import (
+    assert_still_serving,
+    link,
+    node,
+    one_step,
+    py,
+    start,
+    wait_for,
+    wait_run,
+)
 from tests.conftest import LiveServer
 
 from spurline.engine.clock import new_id, now
@@ -250,3 +259,18 @@ def test_hundred_concurrent_start_runs_all_complete(
     problems = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
     assert problems == []
     assert not any("locked" in m for m in caplog.messages)
+
+
+# -- a runaway node -----------------------------------------------------------------------
+
+
+def test_runaway_code_times_out_and_the_server_stays_fine(
+    client: httpx.Client, make_workflow: Callable[..., str]
+) -> None:
+    wf_id = make_workflow(one_step("while True:\n    pass", timeout_s=0.5))
+    run = wait_run(client, start(client, wf_id), deadline_s=30)
+    assert run["status"] == "FAILED"
+    error = "TimeoutError: the code ran longer than 0.5 s"
+    assert run["tasks"][1]["error"] == error
+    assert run["message"] == f"Node 'p' failed: {error}"
+    assert_still_serving(client, make_workflow)
