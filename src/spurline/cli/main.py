@@ -60,6 +60,7 @@ def serve(
         f"Spurline on http://{host}:{port}  (docs: /docs, store: "
         f"{settings.resolved_database_url()})",
         highlight=False,
+        soft_wrap=True,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
