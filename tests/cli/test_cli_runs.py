@@ -25,26 +25,26 @@ def test_db_upgrade_creates_the_store(cli: Any, tmp_path: Path) -> None:
 
 
 def test_runs_list_pages_newest_first_and_filters(cli: Any) -> None:
-    first, second = run_hello(cli, "one"), run_hello(cli, "two")
+    first = run_hello(cli, "one")
     penguin = cli("run", "examples/penguins.json", "-i", "species=Adelie", "--json")
     assert penguin.returncode == 0, penguin.stderr
-    third = orjson.loads(penguin.stdout)
+    second = orjson.loads(penguin.stdout)
 
     listed = orjson.loads(cli("runs", "list", "--json").stdout)
-    assert [r["id"] for r in listed] == [third["id"], second["id"], first["id"]]
-    assert listed[1]["outputs"]["out"] == {"greeting": "Hello, two!", "shout": "HELLO, TWO!"}
+    assert [r["id"] for r in listed] == [second["id"], first["id"]]
+    assert listed[1]["outputs"]["out"] == {"greeting": "Hello, one!", "shout": "HELLO, ONE!"}
     page2 = orjson.loads(cli("runs", "list", "--json", "--page", "2", "--page-size", "1").stdout)
-    assert [r["id"] for r in page2] == [second["id"]]
+    assert [r["id"] for r in page2] == [first["id"]]
     only = cli("runs", "list", "--json", "--workflow-id", first["workflow_id"])
-    assert [r["id"] for r in orjson.loads(only.stdout)] == [second["id"], first["id"]]
+    assert [r["id"] for r in orjson.loads(only.stdout)] == [first["id"]]
     none = cli("runs", "list", "--json", "--status", "FAILED")
     assert orjson.loads(none.stdout) == []
 
     table = cli("runs", "list").stdout
-    assert table.splitlines()[0].strip() == "runs: page 1, 3 in all"
+    assert table.splitlines()[0].strip() == "runs: page 1, 2 in all"
     rows = [line for line in table.splitlines() if line.startswith("│ R")]
-    assert [line.split()[1] for line in rows] == [third["id"], second["id"], first["id"]]
-    assert re.search(rf"│ {first['id']} │ hello \(v1\)\s+│ COMPLETED\s+│", rows[2])
+    assert [line.split()[1] for line in rows] == [second["id"], first["id"]]
+    assert re.search(rf"│ {first['id']} │ hello \(v1\)\s+│ COMPLETED\s+│", rows[1])
     assert re.search(r"│ penguins \(v1\)\s+│ COMPLETED", rows[0])
 
 
@@ -83,3 +83,37 @@ def test_a_broken_store_is_one_line_not_a_traceback(cli: Any, tmp_path: Path) ->
     assert done.stderr.startswith("error: ")
     assert len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_brackets_in_outputs_and_errors_are_shown_verbatim(cli: Any, tmp_path: Path) -> None:
+    # Rich reads "[true]" or "[bold]" as markup; the CLI must print them as they are.
+    definition = {
+        "nodes": [
+            {"id": "in", "node_type": "InputNode"},
+            {
+                "id": "flags",
+                "node_type": "PythonFuncNode",
+                "config": {"code": "return {'f': [True]}"},
+            },
+            {
+                "id": "bad",
+                "node_type": "PythonFuncNode",
+                "config": {"code": "raise ValueError('[bold]x[/bold] [true]')"},
+            },
+        ],
+        "links": [
+            {"source_id": "in", "target_id": "flags"},
+            {"source_id": "in", "target_id": "bad"},
+        ],
+    }
+    path = tmp_path / "[brackets].json"
+    path.write_bytes(orjson.dumps(definition))
+    done = cli("run", str(path))
+    assert done.returncode == 1
+    assert "failed: ValueError: [bold]x[/bold] [true]\n" in done.stderr
+    run_id = re.search(r"run (R\w+) FAILED", done.stderr)
+    assert run_id, done.stderr
+    shown = cli("runs", "show", run_id.group(1)).stdout
+    assert '{"f":[true]}' in shown
+    assert "workflow [brackets] (v1)" in shown
+    assert shown.endswith("bad: ValueError: [bold]x[/bold] [true]\n")

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from spurline.cli._errors import CliError
 from spurline.cli._jsonfile import read_json_object
@@ -101,5 +102,5 @@ def initial_inputs(
         )
         if config.enforce_schema:
             raise CliError(message)
-        err.print(f"[yellow]warning:[/yellow] {message}; passing it anyway", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(message)}; passing it anyway", highlight=False)
     return {node.id: values} if values else {}

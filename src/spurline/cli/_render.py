@@ -1,5 +1,8 @@
 """How the CLI shows runs: Rich tables for people, JSON (RunResponseSchema, SPEC §2.1)
 for scripts.
+
+Values from runs (outputs, errors, names) are escaped: Rich would read ``[true]`` in
+an output as a style tag and drop it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {
@@ -40,10 +44,11 @@ def _time(value: datetime | None, spec: str = "seconds") -> str:
 
 
 def _workflow(view: dict[str, Any]) -> str:
+    """The workflow's name and version, as markup-safe text."""
     version = view.get("workflow_version") or {}
     if version.get("name"):
-        return f"{version['name']} (v{version['version']})"
-    return str(view["workflow_id"])
+        return escape(f"{version['name']} (v{version['version']})")
+    return escape(str(view["workflow_id"]))
 
 
 def runs_table(views: list[dict[str, Any]], page: int, total: int) -> Table:
@@ -82,9 +87,9 @@ def run_header(view: dict[str, Any]) -> list[str]:
     if view.get("parent_run_id"):
         lines.append(f"parent run {view['parent_run_id']}")
     if view["message"]:
-        lines.append(f"message: {view['message']}")
+        lines.append(f"message: {escape(view['message'])}")
     if view["initial_inputs"]:
-        lines.append(f"inputs: {orjson.dumps(view['initial_inputs']).decode()}")
+        lines.append(f"inputs: {escape(orjson.dumps(view['initial_inputs']).decode())}")
     return lines
 
 
@@ -106,11 +111,12 @@ def tasks_table(view: dict[str, Any], width: int = 300) -> Table:
     table.add_column("outputs / error", ratio=1, no_wrap=True, overflow="ellipsis")
     for t in view["tasks"]:
         if t["error"]:
-            detail = f"[red]{t['error']}[/red]"
+            detail = f"[red]{escape(t['error'])}[/red]"
         elif t["outputs"] is not None:
             text = orjson.dumps(t["outputs"]).decode()
-            detail = text if len(text) <= width else text[: width - 1] + "…"
+            detail = escape(text if len(text) <= width else text[: width - 1] + "…")
         else:
             detail = ""
-        table.add_row(t["node_id"], t["node_type"], _status(t["status"]), _task_ms(t), detail)
+        node = escape(t["node_id"])
+        table.add_row(node, escape(t["node_type"]), _status(t["status"]), _task_ms(t), detail)
     return table

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
@@ -39,7 +40,7 @@ err = Console(stderr=True, soft_wrap=True)
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 6080,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 6080,
     load_examples: Annotated[
         Path | None, typer.Option(help="Folder of workflow JSON files to load at start.")
     ] = None,
@@ -55,7 +56,9 @@ def serve(
     if load_examples is not None:
         loaded = _workflows.load_folder(settings, load_examples)
         for name, wf_id in loaded:
-            out.print(f"loaded example [bold]{name}[/bold] as workflow {wf_id}", highlight=False)
+            out.print(
+                f"loaded example [bold]{escape(name)}[/] as workflow {wf_id}", highlight=False
+            )
     out.print(
         f"Spurline on http://{host}:{port}  (docs: /docs, store: "
         f"{settings.resolved_database_url()})",
@@ -114,7 +117,7 @@ def run_workflow(
         err.print(f"run {view['id']} COMPLETED in {view['duration']:.3f} s", highlight=False)
         return
     err.print(
-        f"[red]run {view['id']} {status.value}:[/red] {view['message'] or ''}\n"
+        f"[red]run {view['id']} {status.value}:[/red] {escape(view['message'] or '')}\n"
         f"details: spurline runs show {view['id']}",
         highlight=False,
     )
@@ -155,7 +158,9 @@ def runs_show(run_id: str, as_json: JsonOption = False) -> None:
     out.print(_render.tasks_table(view))
     for task in view["tasks"]:
         if task["error"]:  # in full: the table cuts long cells
-            out.print(f"[red]{task['node_id']}:[/red] {task['error']}", highlight=False)
+            out.print(
+                f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
+            )
 
 
 @db_app.command("upgrade")
@@ -179,7 +184,7 @@ def main() -> None:
         app(prog_name="spurline")
     except Exception as exc:
         problem = describe(exc)
-        err.print(f"[red]error:[/red] {problem.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(problem.message)}", highlight=False)
         for line in problem.details:
-            err.print(f"  - {line}", highlight=False)
+            err.print(f"  - {escape(line)}", highlight=False)
         sys.exit(problem.code)
