@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -147,3 +149,54 @@ def make_workflow(client: httpx.Client) -> Callable[..., str]:
         return str(r.json()["id"])
 
     return make
+
+
+# -- the command line ------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Cli:
+    """The ``spurline`` console script as a user runs it: a subprocess on a given store.
+
+    Calling it runs ``spurline *args`` from the repository root and returns the
+    completed process (text stdout/stderr, exit status).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        exe = Path(sys.executable).with_name("spurline")
+        self.argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "spurline"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPURLINE_")}
+        # Byte-code caching on, as for users; wide tables so cells are not cut.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(SPURLINE_HOME=str(settings.home), COLUMNS="200")
+        if settings.database_url:
+            env["SPURLINE_DATABASE_URL"] = settings.database_url
+        self.env = env
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.argv, *args],
+            env=self.env,
+            cwd=REPO,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The CLI on a fresh SQLite store in ``tmp_path`` (use ``Cli(server.settings)`` to
+    share a live server's store)."""
+    return Cli(Settings(home=tmp_path))
+
+
+@pytest.fixture
+def server_cli(server: LiveServer) -> Cli:
+    """The CLI on the same store as the live ``server`` (SQLite file or PostgreSQL)."""
+    return Cli(server.settings)

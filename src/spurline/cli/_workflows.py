@@ -1,4 +1,4 @@
-"""What the CLI does with files and the store, kept out of the command functions."""
+"""What the CLI does with workflow files and the store, kept out of the command functions."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import orjson
-import typer
-
-from spurline.engine.definition import parse_definition
+from spurline.cli._errors import CliError, problem_lines
+from spurline.cli._jsonfile import read_json_object
+from spurline.engine.definition import WorkflowDefinition, parse_definition
 from spurline.engine.states import RunStatus
+from spurline.exceptions import DefinitionInvalid
 from spurline.runtime import Runtime
 from spurline.settings import Settings
 from spurline.store import runs as run_q
@@ -18,23 +18,49 @@ from spurline.store import workflows as wf_q
 from spurline.store.db import Database
 
 
-def read_file(path: Path) -> tuple[str, str | None, dict[str, Any]]:
-    """``(name, description, definition)`` from a workflow JSON file.
+class WorkflowFile:
+    """A workflow read from a JSON file and validated (SPEC §3).
 
-    The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``;
-    the name defaults to the file's stem. Exits with status 2 on an unreadable file.
+    The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``
+    (the form of ``examples/``); the name defaults to the file's stem.
+
+    Raises:
+        CliError: unreadable file, malformed JSON, not an object, or an invalid
+            definition (every problem listed).
     """
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        typer.echo(f"error: cannot read workflow {path}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not isinstance(data, dict):
-        typer.echo(f"error: {path} must hold a JSON object", err=True)
-        raise typer.Exit(2)
-    if "definition" in data:
-        return str(data.get("name") or path.stem), data.get("description"), data["definition"]
-    return path.stem, None, data
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        data = read_json_object(path, "workflow")
+        raw: Any = data
+        self.name = path.stem
+        self.description: str | None = None
+        if "definition" in data:
+            raw, name, description = data["definition"], data.get("name"), data.get("description")
+            self.name = str(name or path.stem)
+            self.description = None if description is None else str(description)
+        try:
+            self.definition: WorkflowDefinition = parse_definition(raw)
+        except DefinitionInvalid as exc:
+            lines = problem_lines(exc.problems)
+            raise CliError(f"workflow {path} is not valid", lines) from None
+
+    def output_node_id(self) -> str | None:
+        """The id of the top-level OutputNode, if the workflow has one."""
+        return next(
+            (
+                n.id
+                for n in self.definition.nodes
+                if n.node_type == "OutputNode" and n.parent_id is None
+            ),
+            None,
+        )
+
+
+def read_file(path: Path) -> tuple[str, str | None, dict[str, Any]]:
+    """``(name, description, definition)`` of a valid workflow file; see :class:`WorkflowFile`."""
+    wf = WorkflowFile(path)
+    return wf.name, wf.description, wf.definition.dump()
 
 
 def upsert_workflow(
@@ -53,14 +79,20 @@ def upsert_workflow(
 
 
 def load_folder(settings: Settings, folder: Path) -> list[tuple[str, str]]:
-    """Load every ``*.json`` workflow in ``folder``; returns ``[(name, workflow_id)]``."""
+    """Load every ``*.json`` workflow in ``folder``; returns ``[(name, workflow_id)]``.
+
+    Every file is checked before any is stored, so one bad file stores nothing.
+
+    Raises:
+        CliError: ``folder`` is not a folder, or a file in it is not a valid workflow.
+    """
+    if not folder.is_dir():
+        raise CliError(f"--load-examples {folder}: no such folder")
+    workflows = [read_file(path) for path in sorted(folder.glob("*.json"))]
     db = Database(settings.resolved_database_url())
     try:
         db.upgrade()
-        return [
-            (name, upsert_workflow(db, name, description, definition))
-            for name, description, definition in map(read_file, sorted(folder.glob("*.json")))
-        ]
+        return [(name, upsert_workflow(db, name, desc, d)) for name, desc, d in workflows]
     finally:
         db.close()
 
@@ -72,7 +104,11 @@ async def run_once(
     definition: dict[str, Any],
     initial_inputs: dict[str, Any],
 ) -> tuple[RunStatus, dict[str, Any]]:
-    """Record the workflow, execute one run in this process, return its status and view."""
+    """Record the workflow, execute one run in this process, return its status and view.
+
+    Raises:
+        InputsInvalid: ``initial_inputs`` do not fit the InputNode; no run is created.
+    """
     rt = Runtime(settings)
     try:
         await rt.start(recover=False)
@@ -86,12 +122,16 @@ async def run_once(
 
 
 def list_runs(
-    settings: Settings, page: int, page_size: int, statuses: list[RunStatus]
+    settings: Settings,
+    page: int,
+    page_size: int,
+    statuses: list[RunStatus],
+    workflow_id: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of run views, newest first, and the total."""
     rt = Runtime(settings)
     try:
-        flt = run_q.RunFilter(tuple(statuses))
+        flt = run_q.RunFilter(tuple(statuses), workflow_id)
         snaps, total = rt.db.read(lambda c: run_q.list_runs(c, page, page_size, flt))
         return [rt.view(s) for s in snaps], total
     finally:

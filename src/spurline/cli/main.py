@@ -1,25 +1,27 @@
 """The ``spurline`` command: serve the API, run workflows, inspect runs, upgrade the store.
 
 Commands call the layers below; exit status 0 means success, 1 a run that did not
-complete, 2 a usage error (bad file, bad input, unknown id).
+complete, 2 a usage error (bad file, bad input, unknown id). :func:`main` is the entry
+point: it turns every error into one message on stderr (``cli._errors``).
+
+Heavy modules (pydantic settings, the store, the runtime) are imported inside the
+commands: PythonFuncNode worker processes re-import the ``spurline`` script as their
+``__main__``, and each second spent importing here delays a run's first Python node.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-from spurline.cli import _workflows
+from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
-from spurline.exceptions import DefinitionError, NotFound
-from spurline.settings import get_settings
 
 app = typer.Typer(
     help="Spurline: workflow runs with a PySpur-compatible Runs API.",
@@ -31,18 +33,14 @@ db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
+# Messages are never hard-wrapped, so each stays one line in logs and pipes.
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 6080,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 6080,
     load_examples: Annotated[
         Path | None, typer.Option(help="Folder of workflow JSON files to load at start.")
     ] = None,
@@ -51,55 +49,26 @@ def serve(
     import uvicorn
 
     from spurline.api.app import create_app
+    from spurline.cli import _workflows
+    from spurline.settings import get_settings
 
     settings = get_settings()
     if load_examples is not None:
         loaded = _workflows.load_folder(settings, load_examples)
         for name, wf_id in loaded:
-            out.print(f"loaded example [bold]{name}[/bold] as workflow {wf_id}", highlight=False)
+            out.print(
+                f"loaded example [bold]{escape(name)}[/] as workflow {wf_id}", highlight=False
+            )
     out.print(
         f"Spurline on http://{host}:{port}  (docs: /docs, store: "
         f"{settings.resolved_database_url()})",
         highlight=False,
+        soft_wrap=True,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
-def _parse_inputs(
-    definition: dict[str, Any], pairs: list[str], inputs_file: Path | None
-) -> dict[str, Any]:
-    if inputs_file is not None:
-        try:
-            data = orjson.loads(inputs_file.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise _fail(f"cannot read --inputs {inputs_file}: {exc}") from None
-        if not isinstance(data, dict):
-            raise _fail(f"--inputs {inputs_file} must hold a JSON object")
-        return data
-    input_node = next(
-        (
-            n
-            for n in definition.get("nodes", [])
-            if n.get("node_type") == "InputNode" and not n.get("parent_id")
-        ),
-        None,
-    )
-    if input_node is None:
-        raise _fail("the workflow has no InputNode")
-    schema = (input_node.get("config") or {}).get("output_schema") or {}
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise _fail(f"--input takes field=value, got {pair!r}")
-        if schema.get(name) in ("str", "string"):
-            values[name] = raw
-        else:
-            try:
-                values[name] = json.loads(raw)
-            except json.JSONDecodeError:
-                values[name] = raw
-    return {input_node["id"]: values} if values or pairs else {}
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (RunResponseSchema).")]
 
 
 @app.command("run")
@@ -108,26 +77,51 @@ def run_workflow(
         Path, typer.Argument(help="Workflow JSON: a definition or {name, description, definition}.")
     ],
     input_: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="An input field, field=value.")
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="An input field: field=value (typed by output_schema) or field:=json.",
+        ),
     ] = None,
-    inputs: Annotated[Path | None, typer.Option(help="JSON file {input_node_id: {...}}.")] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(help="JSON file (- for stdin): {field: value} or {input_node_id: {...}}."),
+    ] = None,
+    all_outputs: Annotated[
+        bool, typer.Option("--all", help="Print every node's output {node_id: output}.")
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Execute a workflow here, record the run in the store, print its outputs."""
-    name, description, definition = _workflows.read_file(workflow)
-    initial = _parse_inputs(definition, input_ or [], inputs)
-    try:
-        status, view = asyncio.run(
-            _workflows.run_once(get_settings(), name, description, definition, initial)
-        )
-    except DefinitionError as exc:
-        lines = "\n".join(f"  - {p.get('msg')}" for p in exc.problems)
-        raise _fail(f"{workflow} is not valid:\n{lines}") from None
+    """Execute a workflow here, record the run in the store, print its result.
+
+    Prints the OutputNode's output (every node's with --all, the whole run with
+    --json). Exit status: 0 COMPLETED, 1 FAILED (or another end state), 2 usage error.
+    """
+    from spurline.cli import _inputs, _render, _workflows
+    from spurline.settings import get_settings
+
+    wf = _workflows.WorkflowFile(workflow)
+    initial = _inputs.initial_inputs(wf.definition, input_ or [], inputs, err)
+    status, view = asyncio.run(
+        _workflows.run_once(get_settings(), wf.name, wf.description, wf.definition.dump(), initial)
+    )
+    outputs = view["outputs"] or {}
+    result_id = wf.output_node_id()
+    if as_json:
+        _render.print_json(out, view)
+    elif status is RunStatus.COMPLETED:
+        shown = outputs if all_outputs or result_id not in outputs else outputs[result_id]
+        _render.print_json(out, shown)
     if status is RunStatus.COMPLETED:
-        out.print_json(orjson.dumps(view["outputs"] or {}).decode())
         err.print(f"run {view['id']} COMPLETED in {view['duration']:.3f} s", highlight=False)
         return
-    err.print(f"run {view['id']} {status.value}: {view['message']}", highlight=False)
-    raise typer.Exit(1)
+    err.print(
+        f"[red]run {view['id']} {status.value}:[/red] {escape(view['message'] or '')}\n"
+        f"details: spurline runs show {view['id']}",
+        highlight=False,
+    )
+    raise typer.Exit(NOT_COMPLETED)
 
 
 @runs_app.command("list")
@@ -135,58 +129,44 @@ def runs_list(
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=100)] = 20,
     status: Annotated[list[RunStatus] | None, typer.Option(help="Filter by status.")] = None,
+    workflow_id: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Runs, newest first."""
-    snaps, total = _workflows.list_runs(get_settings(), page, page_size, status or [])
-    table = Table(title=f"runs (page {page}, {total} in all)")
-    for col in ("id", "workflow", "status", "type", "started", "duration s", "%"):
-        table.add_column(col)
-    for v in snaps:
-        table.add_row(
-            v["id"],
-            v["workflow_id"],
-            v["status"],
-            v["run_type"],
-            v["start_time"].isoformat(timespec="seconds"),
-            "" if v["duration"] is None else f"{v['duration']:.3f}",
-            f"{v['percentage_complete']:g}",
-        )
-    out.print(table)
+    """Runs, newest first (as GET /run/)."""
+    from spurline.cli import _render, _workflows
+    from spurline.settings import get_settings
+
+    views, total = _workflows.list_runs(get_settings(), page, page_size, status or [], workflow_id)
+    if as_json:
+        _render.print_json(out, views)
+    else:
+        out.print(_render.runs_table(views, page, total))
 
 
 @runs_app.command("show")
-def runs_show(run_id: str) -> None:
-    """One run and its tasks."""
-    try:
-        v = _workflows.show_run(get_settings(), run_id)
-    except NotFound:
-        raise _fail(f"no run {run_id}") from None
-    out.print(
-        f"[bold]{v['id']}[/bold]  {v['status']}  workflow {v['workflow_id']}  "
-        f"{v['percentage_complete']:g}%",
-        highlight=False,
-    )
-    if v["message"]:
-        out.print(v["message"], highlight=False)
-    table = Table()
-    for col in ("node", "type", "status", "start", "end", "outputs / error"):
-        table.add_column(col, overflow="fold")
-    for t in v["tasks"]:
-        detail = t["error"] if t["error"] else orjson.dumps(t["outputs"]).decode()
-        table.add_row(
-            t["node_id"],
-            t["node_type"],
-            t["status"],
-            t["start_time"].isoformat(timespec="milliseconds") if t["start_time"] else "",
-            t["end_time"].isoformat(timespec="milliseconds") if t["end_time"] else "",
-            detail[:200],
-        )
-    out.print(table)
+def runs_show(run_id: str, as_json: JsonOption = False) -> None:
+    """One run and its tasks (as GET /run/{id}/)."""
+    from spurline.cli import _render, _workflows
+    from spurline.settings import get_settings
+
+    view = _workflows.show_run(get_settings(), run_id)
+    if as_json:
+        _render.print_json(out, view)
+        return
+    for line in _render.run_header(view):
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(_render.tasks_table(view))
+    for task in view["tasks"]:
+        if task["error"]:  # in full: the table cuts long cells
+            out.print(
+                f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
+            )
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
+    from spurline.settings import get_settings
     from spurline.store.db import Database
 
     settings = get_settings()
@@ -196,3 +176,15 @@ def db_upgrade() -> None:
     finally:
         db.close()
     out.print(f"store at {settings.resolved_database_url()} is up to date", highlight=False)
+
+
+def main() -> None:
+    """The ``spurline`` executable: runs the command, reports any error in one message."""
+    try:
+        app(prog_name="spurline")
+    except Exception as exc:
+        problem = describe(exc)
+        err.print(f"[red]error:[/red] {escape(problem.message)}", highlight=False)
+        for line in problem.details:
+            err.print(f"  - {escape(line)}", highlight=False)
+        sys.exit(problem.code)
