@@ -28,6 +28,12 @@ from tests.api._contract import (
 )
 
 
+@pytest.fixture
+def client(shared_client: httpx.Client) -> httpx.Client:
+    """Each test reads only its own workflow and run, so one server per backend serves all."""
+    return shared_client
+
+
 def run_(status: str, tasks: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
     """The expected placeholder form of a finished run (as ``checked_run`` returns it)."""
     completed = {t["node_id"]: t["outputs"] for t in tasks if t["status"] == "COMPLETED"}
