@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from tests.api._contract import link, node, one_step, start, wait_for, wait_run
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, make_settings
 
 SIMPLE = {
     "nodes": [node("in", "InputNode"), node("out", "OutputNode")],
@@ -176,10 +176,28 @@ def test_empty_lists(client: httpx.Client, path: str) -> None:
     assert "link" not in r.headers
 
 
-def test_body_over_the_limit_is_413(server: LiveServer, client: httpx.Client) -> None:
-    limit = server.settings.max_body_bytes
-    big = {"name": "big", "definition": {"nodes": [], "pad": "x" * limit}}
-    r = client.post("/wf/", json=big)
-    assert r.status_code == 413
-    assert r.json() == {"detail": f"request body is larger than the limit of {limit} bytes"}
-    assert client.get("/wf/").headers["x-total-count"] == "0"
+@pytest.fixture
+def small_limit(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server whose request bodies may be at most 2000 bytes."""
+    settings, cleanup = make_settings(tmp_path, "sqlite", max_body_bytes=2000)
+    try:
+        with LiveServer(settings) as srv:
+            yield srv
+    finally:
+        cleanup()
+
+
+def test_body_over_the_limit_is_413(small_limit: LiveServer) -> None:
+    detail = {"detail": "request body is larger than the limit of 2000 bytes"}
+    definition = {"nodes": [node("in", "InputNode", title="A" * 3000)], "links": []}
+    chunks = [b'{"name": "x", "definition": {"nodes": [], "pad": "', b"x" * 3000, b'"}}']
+    with httpx.Client(base_url=small_limit.url, timeout=30) as client:
+        r = client.post("/wf/", json={"name": "big", "definition": definition})
+        assert (r.status_code, r.json()) == (413, detail)
+        # Without Content-Length (chunked), the limit applies while the body streams in.
+        r = client.post("/wf/", content=iter(chunks), headers={"content-type": "application/json"})
+        assert "content-length" not in r.request.headers
+        assert (r.status_code, r.json()) == (413, detail)
+        assert client.get("/wf/").headers["x-total-count"] == "0"
+        small = {"nodes": [node("in", "InputNode")], "links": []}
+        assert client.post("/wf/", json={"name": "ok", "definition": small}).status_code == 201
