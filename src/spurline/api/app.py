@@ -60,6 +60,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
+_UNPARSABLE_BODY: dict[type[BaseException], str] = {
+    UnicodeDecodeError: "request body is not UTF-8 JSON",
+    RecursionError: "request body JSON is nested too deeply",
+}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> Response:
@@ -75,14 +81,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # FastAPI turns a body json.loads cannot even decode (not UTF-8) into a bare 400;
-        # it is malformed JSON like any other, so it gets the same 422 (SPEC §8).
-        if isinstance(exc.__cause__, UnicodeDecodeError):
-            problem = {
-                "loc": ["body"],
-                "msg": "request body is not UTF-8 JSON",
-                "type": "json_invalid",
-            }
+        # FastAPI turns a body json.loads fails on other than by a syntax error (not
+        # UTF-8, nested too deeply) into a bare 400; it is malformed JSON like any other,
+        # so it gets the same 422 (SPEC §8).
+        msg = _UNPARSABLE_BODY.get(type(exc.__cause__)) if exc.__cause__ else None
+        if msg is not None:
+            problem = {"loc": ["body"], "msg": msg, "type": "json_invalid"}
             return OrjsonResponse({"detail": [problem]}, status_code=422)
         return await http_exception_handler(request, exc)
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
+#: Deepest nesting of objects/lists accepted. The store's JSON encoder (orjson) stops
+#: at 254 levels, and a value is wrapped a few levels deeper when stored (a run's
+#: outputs keyed by node id, a task's inputs keyed by title ...).
+MAX_DEPTH = 100
+
 
 def json_problem(value: Any, path: str = "output") -> str | None:
     """Describe why ``value`` cannot be stored as JSON, or None when it can.
 
-    Allowed: dict with str keys, list, tuple, str, int, finite float, bool, None.
-    Rejected (with the path to the offending value): bytes, sets, NaN/Infinity,
-    non-string keys, and any other object.
+    Allowed: dict with str keys, list, tuple, str, int, finite float, bool, None,
+    nested at most ``MAX_DEPTH`` levels. Rejected (with the path to the offending
+    value): bytes, sets, NaN/Infinity, non-string keys, any other object, and
+    deeper nesting.
     """
-    stack: list[tuple[Any, str]] = [(value, path)]
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
-        v, p = stack.pop()
+        v, p, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            where = p if len(p) <= 80 else f"{p[:80]}..."
+            return f"{where} is nested more than {MAX_DEPTH} levels deep"
         if v is None or isinstance(v, str | bool | int):
             continue
         if isinstance(v, float):
@@ -26,10 +35,10 @@ def json_problem(value: Any, path: str = "output") -> str | None:
             for k, item in v.items():
                 if not isinstance(k, str):
                     return f"{p} has a key {k!r} of type {type(k).__name__}; JSON keys are strings"
-                stack.append((item, f"{p}.{k}"))
+                stack.append((item, f"{p}.{k}", depth + 1))
             continue
         if isinstance(v, list | tuple):
-            stack.extend((item, f"{p}[{i}]") for i, item in enumerate(v))
+            stack.extend((item, f"{p}[{i}]", depth + 1) for i, item in enumerate(v))
             continue
         return f"{p} is of type {type(v).__name__}, which JSON cannot represent"
     return None
