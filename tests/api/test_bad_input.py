@@ -76,6 +76,52 @@ def test_body_that_is_not_utf8_is_422(client: httpx.Client, path: str) -> None:
     }
 
 
+def test_body_nested_past_the_parser_is_422(client: httpx.Client) -> None:
+    r = client.post("/wf/", content=b"[" * 50_000 + b"]" * 50_000, headers=JSON)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {
+                "loc": ["body"],
+                "msg": "request body JSON is nested too deeply",
+                "type": "json_invalid",
+            }
+        ]
+    }
+
+
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_definition_nested_too_deeply_is_422(client: httpx.Client) -> None:
+    # Deeper than the store can encode (orjson stops at 254 levels): rejected up front.
+    definition = {
+        "nodes": [node("in", "InputNode"), node("s", "StaticValueNode", values={"v": nested(300)})],
+        "links": [],
+    }
+    before = counts(client)
+    r = client.post("/wf/", json={"name": "deep", "definition": definition})
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["msg"].startswith("Value error, definition.nodes[1].config.values.v[0][0]")
+    assert problem["msg"].endswith("is nested more than 100 levels deep")
+    assert counts(client) == before
+
+
+def test_initial_inputs_nested_too_deeply_are_422(
+    client: httpx.Client, make_workflow: Callable[..., str]
+) -> None:
+    wf_id = make_workflow({"nodes": [node("in", "InputNode")], "links": []})
+    r = client.post(f"/wf/{wf_id}/start_run/", json={"initial_inputs": {"in": {"v": nested(300)}}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"].endswith("is nested more than 100 levels deep")
+    assert no_runs_of(client, wf_id)
+
+
 def test_body_that_is_not_an_object(client: httpx.Client) -> None:
     r = client.post("/wf/", content=b"[1, 2]", headers=JSON)
     assert r.status_code == 422
@@ -497,6 +543,10 @@ def test_valid_enforced_inputs_run(client: httpx.Client, make_workflow: Callable
             "OutputNotJSON: output.f is of type function, which JSON cannot represent",
         ),
         ("return ['not', 'a', 'dict']", "TypeError: the code must return a dict, got list"),
+        (
+            "d = 'x'\nfor _ in range(300):\n    d = [d]\nreturn {'d': d}",
+            "OutputNotJSON: output.d" + "[0]" * 24 + "... is nested more than 100 levels deep",
+        ),
     ],
 )
 def test_output_json_cannot_hold_fails_the_task(
