@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -177,17 +179,21 @@ def test_empty_lists(client: httpx.Client, path: str) -> None:
 
 
 @pytest.fixture
-def small_limit(tmp_path: Path) -> Iterator[LiveServer]:
-    """A server whose request bodies may be at most 2000 bytes."""
-    settings, cleanup = make_settings(tmp_path, "sqlite", max_body_bytes=2000)
-    try:
-        with LiveServer(settings) as srv:
-            yield srv
-    finally:
-        cleanup()
+def server_with(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Factory: a live SQLite server with settings overridden by keywords."""
+    stack = ExitStack()
+
+    def start_server(**overrides: Any) -> LiveServer:
+        settings, cleanup = make_settings(tmp_path / f"s{len(stack._exit_callbacks)}", **overrides)
+        stack.callback(cleanup)
+        return stack.enter_context(LiveServer(settings))
+
+    with stack:
+        yield start_server
 
 
-def test_body_over_the_limit_is_413(small_limit: LiveServer) -> None:
+def test_body_over_the_limit_is_413(server_with: Callable[..., LiveServer]) -> None:
+    small_limit = server_with(max_body_bytes=2000)
     detail = {"detail": "request body is larger than the limit of 2000 bytes"}
     definition = {"nodes": [node("in", "InputNode", title="A" * 3000)], "links": []}
     chunks = [b'{"name": "x", "definition": {"nodes": [], "pad": "', b"x" * 3000, b'"}}']
@@ -201,3 +207,28 @@ def test_body_over_the_limit_is_413(small_limit: LiveServer) -> None:
         assert client.get("/wf/").headers["x-total-count"] == "0"
         small = {"nodes": [node("in", "InputNode")], "links": []}
         assert client.post("/wf/", json={"name": "ok", "definition": small}).status_code == 201
+
+
+def test_blocking_run_still_running_after_the_wait_is_202(
+    server_with: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    srv = server_with(blocking_timeout_s=0.2)
+    gate = tmp_path / "gate"
+    code = (
+        "import pathlib, time\n"
+        f"gate = pathlib.Path({str(gate)!r})\n"
+        "while not gate.exists():\n"
+        "    time.sleep(0.01)\n"
+        "return {'done': True}"
+    )
+    with httpx.Client(base_url=srv.url, timeout=30) as client:
+        wf_id = client.post("/wf/", json={"name": "w", "definition": one_step(code)}).json()["id"]
+        r = client.post(f"/wf/{wf_id}/run/", json={})
+        assert r.status_code == 202
+        run = r.json()
+        assert run["status"] == "RUNNING"
+        assert r.headers["location"] == f"/run/{run['id']}/"
+        assert run["tasks"][1]["status"] in ("PENDING", "RUNNING")
+        assert run["duration"] >= 0 and run["end_time"] is None
+        gate.write_text("open")
+        assert wait_run(client, run["id"])["outputs"]["p"] == {"done": True}
