@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 6080
+# bench/ may not exist yet in a fresh clone; ruff fails on a missing path.
+LINT_DIRS := $(wildcard src tests bench)
 
 .PHONY: install run test lint typecheck bench clean
 
@@ -22,8 +24,8 @@ run: $(STAMP)
 	$(BIN)/spurline serve --host $(HOST) --port $(PORT) --load-examples examples
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check $(LINT_DIRS)
+	$(BIN)/ruff check $(LINT_DIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

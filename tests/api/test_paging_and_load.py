@@ -1,5 +1,6 @@
 """Listing and load on a fresh store (issue 2): runs with equal start_time page without
-duplicates or gaps; 100 concurrent start_run requests on SQLite all complete.
+duplicates or gaps; 100 concurrent start_run requests all complete (SQLite, and
+PostgreSQL when configured).
 """
 
 from __future__ import annotations
@@ -64,10 +65,9 @@ def test_equal_start_times_page_without_duplicates_or_gaps(
     assert [run["id"] for run in by_workflow] == expected
 
 
-# -- 100 concurrent start_run on SQLite --------------------------------------------------
+# -- 100 concurrent start_run --------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
 def test_hundred_concurrent_start_runs_all_complete(
     server: LiveServer,
     client: httpx.Client,
