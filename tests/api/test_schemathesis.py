@@ -19,7 +19,6 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,7 +28,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from tests.conftest import LiveServer, serving
 
-EXAMPLES_PER_OPERATION = 25
+#: Hypothesis examples per operation: enough to find the problems fixed so far, few
+#: enough to keep this file well under a minute on a loaded machine.
+EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 25, schemathesis.GenerationMode.NEGATIVE: 40}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -54,7 +55,7 @@ def check_operation(
 
     @given(case=operation.as_strategy(mode, path_parameters=path_parameters))
     @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
+        max_examples=EXAMPLES[mode],
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -78,12 +79,11 @@ def check_all(
         params = {k: v for k, v in (ids or {}).items() if f"{{{k}}}" in operation.path}
         if ids is not None and not params:
             continue
+        negative = mode is schemathesis.GenerationMode.NEGATIVE
+        if negative and not (len(operation.query) or len(operation.body)):
+            continue  # only string path parameters: no request can violate the schema
         try:
             check_operation(operation, mode, params or None)
-        except Unsatisfiable:
-            # Nothing schema-violating to send: e.g. a path whose only parameter is any
-            # string. Positive mode covers these operations.
-            assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
         except BaseException as exc:
             if not isinstance(exc, Exception | BaseExceptionGroup):
                 raise
