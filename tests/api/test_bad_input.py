@@ -204,6 +204,24 @@ def test_duplicate_id(client: httpx.Client) -> None:
     ]
 
 
+def test_duplicate_and_invalid_titles(client: httpx.Client) -> None:
+    problems = rejected(
+        client,
+        {
+            "nodes": [
+                node("in", "InputNode", "Same"),
+                node("a", "MergeNode", "Same"),
+                node("b", "MergeNode", "not an identifier"),
+            ],
+            "links": [],
+        },
+    )
+    assert messages(problems) == [
+        "duplicate node title 'Same' (node 'a')",
+        "node 'b': title 'not an identifier' is not a valid identifier",
+    ]
+
+
 def test_two_input_nodes(client: httpx.Client) -> None:
     problems = rejected(
         client, {"nodes": [node("in", "InputNode"), node("in2", "InputNode")], "links": []}
