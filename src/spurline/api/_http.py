@@ -100,6 +100,49 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+class NulGuardMiddleware:
+    """422 for a path or query string holding a NUL character (``%00``).
+
+    No id or filter value can contain one, and PostgreSQL rejects NUL in any text
+    it is given, so such a request would otherwise end in a 500 (SPEC §8).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            where = None
+            if "\x00" in scope.get("path", ""):
+                where = "path"
+            elif b"%00" in scope.get("query_string", b""):
+                where = "query"
+            if where is not None:
+                problem = {
+                    "loc": [where],
+                    "msg": "must not contain NUL (%00)",
+                    "type": "value_error",
+                }
+                await _send_json(send, 422, {"detail": [problem]})
+                return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send: Send, status: int, content: Any) -> None:
+    body = orjson.dumps(content)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def page_headers(request: Request, page: int, page_size: int, total: int) -> dict[str, str]:
     """``X-Total-Count`` and an RFC 8288 ``Link`` header with rel=next/prev (SPEC §2.3)."""
     links = []

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline import __version__
-from spurline.api._http import BodyLimitMiddleware, OrjsonResponse
+from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
 from spurline.api.routes import runs, workflows
 from spurline.exceptions import Conflict, DefinitionError, NotFound
 from spurline.runtime import Runtime
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redirect_slashes=False,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(NulGuardMiddleware)
     for module in (runs, workflows):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)

@@ -16,15 +16,16 @@ from spurline.engine.states import RunStatus, TaskStatus
 
 
 def _strict_json(value: Any, info: ValidationInfo) -> Any:
-    # Python's JSON parser accepts NaN and Infinity, which RFC 8259 JSON has not;
-    # stored, they would silently become null (SPEC §8: bad JSON is a 4xx).
+    # Python's JSON parser accepts NaN and Infinity, which RFC 8259 JSON has not (stored,
+    # they would silently become null), and values the store cannot encode (NUL, lone
+    # surrogates, huge integers, deep nesting) would fail on write: 422 instead (SPEC §8).
     problem = json_problem(value, info.field_name or "value")
     if problem:
         raise ValueError(problem)
     return value
 
 
-#: A JSON object from a request body, with only finite numbers.
+#: A JSON object from a request body that the store can hold (see json_problem).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 
 
@@ -81,8 +82,10 @@ class RunResponseSchema(BaseModel):
 class WorkflowCreateRequest(BaseModel):
     """Body of ``POST /wf/`` and ``PUT /wf/{id}/``."""
 
-    name: str = Field(min_length=1, max_length=500)
-    description: str | None = Field(default=None, max_length=100_000)
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_strict_json)]
+    description: Annotated[str | None, Field(max_length=100_000), AfterValidator(_strict_json)] = (
+        None
+    )
     definition: JsonObject
 
 
@@ -109,7 +112,7 @@ class StartRunRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    initial_inputs: dict[str, JsonObject] | None = None
+    initial_inputs: Annotated[dict[str, dict[str, Any]], AfterValidator(_strict_json)] | None = None
     parent_run_id: str | None = None
 
 
