@@ -122,6 +122,59 @@ def test_initial_inputs_nested_too_deeply_are_422(
     assert no_runs_of(client, wf_id)
 
 
+@pytest.mark.parametrize(
+    ("literal", "problem"),
+    [
+        ('"a\\u0000b"', "is a string with a NUL character (\\u0000), which the store cannot hold"),
+        ('"\\ud800"', "is a string with an unpaired surrogate, not valid UTF-8"),
+        ("18446744073709551616", "is an integer beyond 64 bits, which JSON storage cannot hold"),
+    ],
+)
+def test_values_the_store_cannot_hold_are_422(
+    client: httpx.Client, make_workflow: Callable[..., str], literal: str, problem: str
+) -> None:
+    definition = {
+        "nodes": [node("in", "InputNode"), node("s", "StaticValueNode", values={"x": "X"})],
+        "links": [],
+    }
+    before = counts(client)
+    body = json.dumps({"name": "x", "definition": definition}).replace('"X"', literal)
+    r = client.post("/wf/", content=body.encode(), headers=JSON)
+    assert r.status_code == 422
+    assert (
+        r.json()["detail"][0]["msg"]
+        == f"Value error, definition.nodes[1].config.values.x {problem}"
+    )
+    assert counts(client) == before
+    wf_id = make_workflow({"nodes": [node("in", "InputNode")], "links": []})
+    body = json.dumps({"initial_inputs": {"in": {"x": "X"}}}).replace('"X"', literal)
+    r = client.post(f"/wf/{wf_id}/start_run/", content=body.encode(), headers=JSON)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"] == f"Value error, initial_inputs.in.x {problem}"
+    assert no_runs_of(client, wf_id)
+
+
+def test_name_with_nul_is_422(client: httpx.Client) -> None:
+    definition = {"nodes": [node("in", "InputNode")], "links": []}
+    before = counts(client)
+    r = client.post("/wf/", json={"name": "a\x00b", "definition": definition})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "name"]
+    assert counts(client) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [("/run/R%00/", "path"), ("/wf/W%00/runs/", "path"), ("/run/?run_type=a%00", "query")],
+)
+def test_nul_in_path_or_query_is_422(client: httpx.Client, path: str, where: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [{"loc": [where], "msg": "must not contain NUL (%00)", "type": "value_error"}]
+    }
+
+
 def test_body_that_is_not_an_object(client: httpx.Client) -> None:
     r = client.post("/wf/", content=b"[1, 2]", headers=JSON)
     assert r.status_code == 422
@@ -561,6 +614,16 @@ def test_valid_enforced_inputs_run(client: httpx.Client, make_workflow: Callable
             "OutputNotJSON: output.f is of type function, which JSON cannot represent",
         ),
         ("return ['not', 'a', 'dict']", "TypeError: the code must return a dict, got list"),
+        (
+            "return {'s': 'a\\x00b'}",
+            "OutputNotJSON: output.s is a string with a NUL character (\\u0000), "
+            "which the store cannot hold",
+        ),
+        (
+            "return {'big': 2 ** 64}",
+            "OutputNotJSON: output.big is an integer beyond 64 bits, "
+            "which JSON storage cannot hold",
+        ),
         (
             "d = 'x'\nfor _ in range(300):\n    d = [d]\nreturn {'d': d}",
             "OutputNotJSON: output.d" + "[0]" * 24 + "... is nested more than 100 levels deep",

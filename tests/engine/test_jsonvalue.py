@@ -28,6 +28,9 @@ def nested(depth: int) -> Any:
         (1, 2),
         {"a": {"b": [1, {"c": 2.0}]}},
         nested(MAX_DEPTH),
+        2**64 - 1,
+        -(2**63),
+        "é ✓ 🐧",
     ],
 )
 def test_json_values_pass(value: Any) -> None:
@@ -42,6 +45,21 @@ def test_json_values_pass(value: Any) -> None:
         ({"n": float("nan")}, "output.n is nan, which JSON cannot represent"),
         ({"i": [0, float("-inf")]}, "output.i[1] is -inf, which JSON cannot represent"),
         ({1: "x"}, "output has a key 1 of type int; JSON keys are strings"),
+        (
+            {"z": "a\x00"},
+            "output.z is a string with a NUL character (\\u0000), which the store cannot hold",
+        ),
+        ({"z": "\ud800"}, "output.z is a string with an unpaired surrogate, not valid UTF-8"),
+        (
+            {"k\x00": 1},
+            "output has a key 'k\\x00' that is a string with a NUL character (\\u0000), "
+            "which the store cannot hold",
+        ),
+        ({"i": 2**64}, "output.i is an integer beyond 64 bits, which JSON storage cannot hold"),
+        (
+            {"i": -(2**63) - 1},
+            "output.i is an integer beyond 64 bits, which JSON storage cannot hold",
+        ),
         ({"o": object()}, "output.o is of type object, which JSON cannot represent"),
         (
             nested(MAX_DEPTH + 1),
