@@ -50,7 +50,7 @@ def test_paths_work_with_and_without_trailing_slash(
         r = client.post(path, json={"initial_inputs": {"in": {"a": 1}}})
         assert (r.status_code, r.json()["out"]) == (200, {"a": 1})
     body = {"name": "again", "definition": SIMPLE}
-    assert client.post("/wf", json=body).status_code == 201
+    assert client.post("/wf", json=body).status_code == 200  # as PySpur; runs_bench checks it
     assert client.put(f"/wf/{wf_id}", json=body).status_code == 200
 
 
