@@ -128,7 +128,8 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 
 def _jsonl_rows(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(stream, start=1):
+    for number, raw in enumerate(stream, start=1):
+        line = raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw
         if not line.strip():
             continue
         try:
