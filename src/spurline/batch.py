@@ -68,9 +68,13 @@ def row_inputs(node: InputNode, row: dict[str, Any]) -> tuple[dict[str, Any], st
         try:
             fields[name] = coerce(row.get(name), type_name)
         except ValueError as exc:
-            problems.append(f"column {name!r}: {exc}")
-    problems += node.input_problems(fields)
-    return fields, "; ".join(problems) or None
+            problems.append((name, f"column {name!r}: {exc}"))
+    if problems:  # in column order: a stored schema's key order is not kept on PostgreSQL
+        at = {column: i for i, column in enumerate(row)}
+        problems.sort(key=lambda p: at.get(p[0], len(at)))
+    messages = [msg for _, msg in problems]
+    messages += node.input_problems(fields)
+    return fields, "; ".join(messages) or None
 
 
 class BatchService:
@@ -95,7 +99,8 @@ class BatchService:
         ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
         assert wf.current_version_id is not None
         plan = await self.rt.engine.plan_for(wf.current_version_id)
-        missing = [f for f in _input_node(plan).config.output_schema if f not in ds.columns]
+        schema = _input_node(plan).config.output_schema
+        missing = sorted(f for f in schema if f not in ds.columns)
         if missing:
             msg = (
                 f"dataset {ds.id} has no column for the InputNode field(s) "

@@ -75,5 +75,5 @@ def test_bad_dataset_and_missing_column_exit_2(tmp_path: Path) -> None:
     narrow.write_text("species\nAdelie\n")
     done = spurline(tmp_path / "home", "run", str(workflow), "--dataset", str(narrow))
     assert done.returncode == 2
-    assert "no column for the InputNode field(s) 'island', 'body_mass_g', 'year'" in done.stderr
+    assert "no column for the InputNode field(s) 'body_mass_g', 'island', 'year'" in done.stderr
     assert spurline(tmp_path / "home", "runs", "children", "Rnope").returncode == 2
