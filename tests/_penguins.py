@@ -1,53 +1,42 @@
-"""The penguins batch scenario shared by the API and CLI tests (SPEC §6, issue 4)."""
+"""The penguins batch scenario shared by the API and CLI tests (SPEC §6, issue 4):
+``examples/penguins.json`` over every row of ``data/penguins.csv``."""
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 from typing import Any
 
-PENGUINS_CSV = Path("/work/shared/datasets/penguins.csv")
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "penguins.json"
+CSV = REPO / "data" / "penguins.csv"
+PENGUINS: dict[str, Any] = json.loads(EXAMPLE.read_text())["definition"]
 
 
 def penguins_csv() -> Path:
-    """The repository's copy of the dataset when present, else the shared one."""
-    local = REPO / "data" / "penguins.csv"
-    return local if local.is_file() else PENGUINS_CSV
+    """The dataset: 344 rows, some with "NA" cells."""
+    return CSV
 
 
-# A penguins workflow of this test's own: kg from g, "Unclassified" when a mass is missing.
-PENGUINS: dict[str, Any] = {
-    "nodes": [
-        {
-            "id": "penguin",
-            "title": "Penguin",
-            "node_type": "InputNode",
-            "config": {
-                "output_schema": {
-                    "species": "str",
-                    "island": "str",
-                    "body_mass_g": "float",
-                    "year": "int",
-                }
-            },
-        },
-        {
-            "id": "metric",
-            "title": "Metric",
-            "node_type": "PythonFuncNode",
-            "config": {
-                "code": (
-                    "p = input_model.Penguin\n"
-                    "kg = None if p.body_mass_g is None else round(p.body_mass_g / 1000, 3)\n"
-                    "return {'species': p.species, 'body_mass_kg': kg, 'year': p.year,\n"
-                    "        'route': 'Unclassified' if kg is None else p.species}"
-                )
-            },
-        },
-        {"id": "summary", "title": "Summary", "node_type": "OutputNode", "config": {}},
-    ],
-    "links": [
-        {"source_id": "penguin", "target_id": "metric"},
-        {"source_id": "metric", "target_id": "summary"},
-    ],
-}
+def csv_rows() -> list[dict[str, str]]:
+    """Every row of the dataset as the CSV's strings."""
+    with CSV.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def check_row(row: dict[str, str], inputs: dict[str, Any], out: dict[str, Any]) -> None:
+    """Assert what the example makes of one row: NA cells arrive as null, a bird with no
+    body mass is "Unclassified", the others are routed by species with mass in kg."""
+    assert inputs["species"] == row["species"]
+    assert inputs["year"] == int(row["year"])
+    assert out["species"] == row["species"]
+    assert out["sex"] == (None if row["sex"] == "NA" else row["sex"])
+    assert (inputs["sex"] is None) == (row["sex"] == "NA")
+    if row["body_mass_g"] == "NA":
+        assert inputs["body_mass_g"] is None
+        assert (out["body_mass_kg"], out["route"]) == (None, "Unclassified")
+        assert "body_mass_g" in out["missing"]
+    else:
+        assert out["body_mass_kg"] == round(float(row["body_mass_g"]) / 1000, 3)
+        assert out["route"] == row["species"]

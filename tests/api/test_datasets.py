@@ -7,8 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_settings
 
 
 def upload(client: httpx.Client, filename: str, content: bytes, **params: str) -> httpx.Response:

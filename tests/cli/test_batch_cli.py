@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -10,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _penguins import PENGUINS, penguins_csv
+from tests._penguins import EXAMPLE, PENGUINS, check_row, csv_rows, penguins_csv
 
 SPURLINE = str(Path(sys.executable).with_name("spurline"))
 
@@ -23,13 +22,11 @@ def spurline(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_penguins_batch_from_the_cli(tmp_path: Path) -> None:
-    workflow = tmp_path / "penguins.json"
-    workflow.write_text(json.dumps({"name": "penguins", "definition": PENGUINS}))
     results = tmp_path / "out.jsonl"
     done = spurline(
         tmp_path / "home",
         "run",
-        str(workflow),
+        str(EXAMPLE),
         "--dataset",
         str(penguins_csv()),
         "--concurrency",
@@ -43,24 +40,21 @@ def test_penguins_batch_from_the_cli(tmp_path: Path) -> None:
     assert f"results: {results}" in done.stdout
     assert "344/344" in done.stderr  # the progress bar reached the end
 
-    with penguins_csv().open(newline="") as f:
-        rows = list(csv.DictReader(f))
     lines = [json.loads(x) for x in results.read_text().splitlines()]
     assert [x["row"] for x in lines] == list(range(344))
-    for row, line in zip(rows, lines, strict=True):
-        expect_kg = (
-            None if row["body_mass_g"] == "NA" else round(float(row["body_mass_g"]) / 1000, 3)
-        )
-        assert (line["outputs"]["species"], line["outputs"]["body_mass_kg"]) == (
-            row["species"],
-            expect_kg,
-        )
+    assert {x["status"] for x in lines} == {"COMPLETED"}
+    for row, line in zip(csv_rows(), lines, strict=True):
+        inputs = {k: None if v == "NA" else v for k, v in row.items()}
+        inputs["year"] = int(row["year"])
+        check_row(row, inputs, line["outputs"])
 
     listed = spurline(tmp_path / "home", "runs", "children", summary.group(1))
     assert listed.returncode == 0, listed.stderr
     assert f"children of {summary.group(1)} (344)" in listed.stdout
     assert listed.stdout.count("COMPLETED") == 344
     assert lines[343]["run_id"] in listed.stdout
+    as_json = spurline(tmp_path / "home", "runs", "children", summary.group(1), "--json")
+    assert [c["id"] for c in json.loads(as_json.stdout)] == [x["run_id"] for x in lines]
 
 
 def test_bad_dataset_and_missing_column_exit_2(tmp_path: Path) -> None:
@@ -75,5 +69,8 @@ def test_bad_dataset_and_missing_column_exit_2(tmp_path: Path) -> None:
     narrow.write_text("species\nAdelie\n")
     done = spurline(tmp_path / "home", "run", str(workflow), "--dataset", str(narrow))
     assert done.returncode == 2
-    assert "no column for the InputNode field(s) 'body_mass_g', 'island', 'year'" in done.stderr
+    assert (
+        "no column for the InputNode field(s) 'bill_depth_mm', 'bill_length_mm', "
+        "'body_mass_g', 'flipper_length_mm', 'island', 'sex', 'year'"
+    ) in done.stderr
     assert spurline(tmp_path / "home", "runs", "children", "Rnope").returncode == 2

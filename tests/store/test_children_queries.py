@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, event
+from tests.conftest import LiveServer, make_settings
 
-from conftest import LiveServer, make_settings
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
