@@ -65,9 +65,8 @@ def test_a_loop_over_50_items_runs_50_child_runs(
             wf,
             run["workflow_version_id"],
         )
-        assert child["initial_inputs"] == {
-            "b_in": {"Gen": {"items": list(range(50))}, "item": i, "index": i}
-        }
+        # the iterated list itself is left out of each iteration's inputs
+        assert child["initial_inputs"] == {"b_in": {"Gen": {}, "item": i, "index": i}}
         assert [t["node_id"] for t in child["tasks"]] == ["b_in", "sq", "b_out"]
         assert child["outputs"]["b_out"] == {"sq": i * i, "i": i}
         assert client.get(f"/run/{child['id']}/children/").json() == []
@@ -264,3 +263,44 @@ def test_bad_loop_and_sub_workflow_definitions_are_422(client: httpx.Client) -> 
         "node 'sub': give exactly one of an embedded 'subworkflow' or 'config.workflow_id'",
         "node 'sub_bad': subworkflow: a workflow needs exactly one top-level InputNode, found 0",
     ]
+
+
+def test_canceling_a_parent_cancels_its_loop_children(
+    client: httpx.Client, server: Any, make_workflow: Callable[..., str]
+) -> None:
+    import time
+
+    from spurline.engine.clock import now
+    from spurline.store.runs import cancel_run
+
+    definition = {
+        "nodes": [
+            node("in", "InputNode"),
+            node("loop", "ForLoopNode", num_iterations=20, max_concurrency=2),
+            node("l_in", "InputNode", "loop"),
+            node("nap", "PythonFuncNode", "loop", code="import time\ntime.sleep(0.3)\nreturn {}"),
+        ],
+        "links": [link("in", "loop"), link("l_in", "nap")],
+    }
+    wf = make_workflow(definition)
+    run = client.post(f"/wf/{wf}/start_run/", json={"initial_inputs": {"in": {}}}).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kids = client.get(f"/run/{run['id']}/children/").json()
+        if sum(k["status"] == "COMPLETED" for k in kids) >= 2:
+            break
+        time.sleep(0.05)
+    server.runtime.db.writer.run(lambda c: cancel_run(c, run["id"], now(), "Canceled by test"))
+    while time.monotonic() < deadline:
+        parent = client.get(f"/run/{run['id']}/").json()
+        if parent["status"] == "CANCELED":
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    kids = client.get(f"/run/{run['id']}/children/").json()
+    statuses = [k["status"] for k in kids]
+    assert parent["status"] == "CANCELED"
+    assert set(statuses) == {"COMPLETED", "CANCELED"}
+    assert statuses.count("COMPLETED") < 20
+    time.sleep(0.5)
+    assert [k["status"] for k in client.get(f"/run/{run['id']}/children/").json()] == statuses

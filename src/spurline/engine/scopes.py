@@ -64,11 +64,6 @@ def resolve(definition: WorkflowDefinition, path: list[str]) -> WorkflowDefiniti
     return definition
 
 
-def direct_members(definition: WorkflowDefinition, node_id: str) -> list[NodeDef]:
-    """Nodes whose ``parent_id`` is ``node_id``, in definition order."""
-    return [n for n in definition.nodes if n.parent_id == node_id]
-
-
 def _descendants(definition: WorkflowDefinition, node_id: str) -> set[str]:
     found: set[str] = set()
     frontier = {node_id}

@@ -13,7 +13,8 @@ found in ``NodeContext.services``; every body execution is a child run recorded 
   InputNode and OutputNode) once per element of the list at ``config.iterate_over``
   (a path such as ``"Title.items"``), or ``config.num_iterations`` times, at most
   ``config.max_concurrency`` at a time. Iteration ``i``'s InputNode receives the
-  loop's inputs ``{predecessor_title: output}`` plus ``index`` = i and (with
+  loop's inputs ``{predecessor_title: output}`` (less the list being iterated, so
+  n iterations do not store n copies of it) plus ``index`` = i and (with
   ``iterate_over``) ``item`` = the element. The loop outputs
   ``{"results": [output of iteration 0, 1, ...]}`` in iteration order.
 
@@ -58,6 +59,18 @@ def _body_io_problems(members: list[Any], where: str) -> list[str]:
     if len(outputs) > 1:
         problems.append(f"{where} has at most one OutputNode, found {', '.join(outputs)}")
     return problems
+
+
+def _without(data: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """``data`` less the value at ``path`` (copied along the path, never mutated), so
+    each iteration does not carry the whole list it iterates over."""
+    head, rest = path[0], path[1:]
+    out = dict(data)
+    if not rest:
+        out.pop(head, None)
+    elif isinstance(out.get(head), dict):
+        out[head] = _without(out[head], rest)
+    return out
 
 
 class SubworkflowConfig(NodeConfig):
@@ -145,7 +158,8 @@ class ForLoopNode(BaseNode):
             if len(items) > MAX_ITERATIONS:
                 msg = f"iterate_over has {len(items)} items; the limit is {MAX_ITERATIONS}"
                 raise NodeFailed(msg, retryable=False)
-            fields = [{**inputs, "item": item, "index": i} for i, item in enumerate(items)]
+            context = _without(inputs, cfg.iterate_over.split("."))
+            fields = [{**context, "item": item, "index": i} for i, item in enumerate(items)]
         else:
             fields = [{**inputs, "index": i} for i in range(cfg.num_iterations or 0)]
         results = await _service(ctx).run_children(ctx, fields, max_concurrency=cfg.max_concurrency)

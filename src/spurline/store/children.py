@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from spurline.engine.children import ChildResult
 from spurline.engine.records import RunRecord, TaskRecord
-from spurline.engine.states import RUN_ACTIVE, RUN_FINISHED, RunStatus, TaskStatus
+from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.store._rows import run_values, task_values
 from spurline.store.orm import RUNS, TASKS
 
@@ -116,19 +116,6 @@ def _completed_outputs(conn: Connection, run_ids: list[str]) -> dict[str, dict[s
         for run_id, node_id, outputs in rows:
             found[run_id][node_id] = outputs
     return found
-
-
-def count_finished(conn: Connection, parent_id: str) -> tuple[int, int]:
-    """``(finished, not completed)`` counts among a parent's children."""
-    finished = [s.value for s in RUN_FINISHED]
-    rows = conn.execute(
-        select(RUNS.c.status, func.count())
-        .where(RUNS.c.parent_run_id == parent_id, RUNS.c.status.in_(finished))
-        .group_by(RUNS.c.status)
-    )
-    counts = {r[0]: r[1] for r in rows}
-    done = sum(counts.values())
-    return done, done - counts.get(RunStatus.COMPLETED.value, 0)
 
 
 def set_progress(conn: Connection, parent_id: str, rows_done: int) -> bool:
