@@ -5,7 +5,8 @@
     SpurlineError
     ├── DefinitionError            rejected before a run exists (HTTP 422)
     │   ├── DefinitionInvalid      a workflow definition breaks SPEC §3
-    │   └── InputsInvalid          initial_inputs do not fit the InputNode (SPEC §3)
+    │   ├── InputsInvalid          initial_inputs do not fit the InputNode (SPEC §3)
+    │   └── DatasetInvalid         an uploaded dataset file cannot be read as rows (SPEC §6)
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid (SPEC §5)
@@ -43,6 +44,10 @@ class DefinitionInvalid(DefinitionError):
 
 class InputsInvalid(DefinitionError):
     """initial_inputs do not fit the workflow's InputNode."""
+
+
+class DatasetInvalid(DefinitionError):
+    """An uploaded dataset is empty, has no header, a ragged row, or is not a list of objects."""
 
 
 class NotFound(SpurlineError):

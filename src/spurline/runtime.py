@@ -19,12 +19,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from spurline.batch import BatchService
+from spurline.children import ChildRunService
+from spurline.datasets import DatasetService
+from spurline.engine.children import BATCH, CHILDREN
 from spurline.engine.clock import new_id, now
 from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.executor import RunEngine
 from spurline.engine.graph import Graph
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
+from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
@@ -54,6 +59,10 @@ class Runtime:
             self.db.upgrade()
         self.persistence = SqlPersistence(self.db)
         self.engine = RunEngine(self.persistence)
+        self.batches = BatchService(self)
+        self.datasets = DatasetService(self)
+        self.engine.services[CHILDREN] = ChildRunService(self)
+        self.engine.services[BATCH] = self.batches
         self.executor: Executor = LocalExecutor(self.engine)
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
@@ -66,6 +75,9 @@ class Runtime:
         """
         self._background = [asyncio.create_task(self._heartbeat(), name="spurline-heartbeat")]
         if recover:
+            self._background.append(
+                asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
+            )
             await self.recover()
             self._background.append(
                 asyncio.create_task(self._watch_orphans(), name="spurline-recovery")
@@ -89,6 +101,16 @@ class Runtime:
                 taken.append(run_id)
                 await self.executor.submit(run_id)
         return taken
+
+    async def _warm_python_pool(self) -> None:
+        """Start the PythonFuncNode workers now, so a server's first runs (or a batch's
+        first rows) do not wait for processes to start."""
+        from spurline.nodes._sandbox import default_pool
+
+        try:
+            await default_pool().call("return {}", {}, self.settings.python_timeout_s)
+        except Exception:  # the pool starts again on first use
+            log.exception("could not start the Python worker pool")
 
     @property
     def lease_s(self) -> float:
@@ -132,14 +154,16 @@ class Runtime:
         """RunResponseSchema of a snapshot (SPEC §2.1)."""
         graph = None
         if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
-            graph = self._graph(snap.version.id, snap.version.definition)
+            graph = self._graph(snap.version.id, snap.version.definition, snap.run.scope)
         return run_view(snap.run, snap.tasks, snap.version, now(), graph)
 
-    def _graph(self, version_id: str, definition: dict[str, Any]) -> Graph:
-        graph = self._graphs.get(version_id)
+    def _graph(self, version_id: str, definition: dict[str, Any], scope: str | None) -> Graph:
+        key = f"{version_id}\n{scope}" if scope else version_id
+        graph = self._graphs.get(key)
         if graph is None:
-            graph = Graph.of(WorkflowDefinition.model_validate(definition))
-            self._graphs[version_id] = graph
+            parsed = WorkflowDefinition.model_validate(definition)
+            graph = Graph.of(resolve(parsed, decode_scope(scope)))
+            self._graphs[key] = graph
             if len(self._graphs) > 256:
                 self._graphs.popitem(last=False)
         return graph

@@ -35,7 +35,7 @@ def definition(value: int) -> dict[str, object]:
 def test_create_and_read_a_workflow(client: httpx.Client) -> None:
     body = {"name": "w", "description": "d", "definition": definition(1)}
     r = client.post("/wf/", json=body)
-    assert r.status_code == 201
+    assert r.status_code == 200  # as PySpur; runs_bench checks it
     wf = r.json()
     assert set(wf) == {"id", "name", "description", "definition", "created_at", "updated_at"}
     assert wf["id"].startswith("W")

@@ -149,3 +149,31 @@ class ErrorResponse(BaseModel):
     """Every error: ``{"detail": ...}`` (SPEC §8)."""
 
     detail: Any
+
+
+class DatasetResponseSchema(BaseModel):
+    """An uploaded dataset (SPEC §6)."""
+
+    id: str
+    name: str
+    description: str | None
+    columns: list[str]
+    row_count: int
+    uploaded_at: datetime
+
+
+class OutputFileResponseSchema(BaseModel):
+    """An output file's metadata (SPEC §6)."""
+
+    id: str
+    run_id: str | None
+    file_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchRunRequest(BaseModel):
+    """Body of ``POST /wf/{id}/start_batch_run/``."""
+
+    dataset_id: str = Field(min_length=1)
+    mini_batch_size: int = Field(default=10, ge=1, le=1000)

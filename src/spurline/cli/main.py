@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -92,16 +92,31 @@ def run_workflow(
         bool, typer.Option("--all", help="Print every node's output {node_id: output}.")
     ] = False,
     as_json: JsonOption = False,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Run once per row of this CSV / JSONL / JSON-array file (a batch)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=1000, help="Rows in flight at once (with --dataset).")
+    ] = 10,
+    output: Annotated[
+        Path | None, typer.Option(help="Copy the batch results (JSONL) here (with --dataset).")
+    ] = None,
 ) -> None:
     """Execute a workflow here, record the run in the store, print its result.
 
     Prints the OutputNode's output (every node's with --all, the whole run with
-    --json). Exit status: 0 COMPLETED, 1 FAILED (or another end state), 2 usage error.
+    --json). With --dataset, runs a batch over the file's rows (SPEC §6) with a
+    progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
+    another end state), 2 usage error.
     """
     from spurline.cli import _inputs, _render, _workflows
     from spurline.settings import get_settings
 
     wf = _workflows.WorkflowFile(workflow)
+    if dataset is not None:
+        _run_batch(wf, dataset, concurrency, output)
+        return
     initial = _inputs.initial_inputs(wf.definition, input_ or [], inputs, err)
     status, view = asyncio.run(
         _workflows.run_once(get_settings(), wf.name, wf.description, wf.definition.dump(), initial)
@@ -122,6 +137,40 @@ def run_workflow(
         highlight=False,
     )
     raise typer.Exit(NOT_COMPLETED)
+
+
+def _run_batch(wf: Any, dataset: Path, concurrency: int, output: Path | None) -> None:
+    from spurline.cli import _batch
+    from spurline.cli._errors import CliError, problem_lines
+    from spurline.exceptions import DefinitionError
+    from spurline.settings import get_settings
+
+    workflow = (wf.name, wf.description, wf.definition.dump())
+    try:
+        view, results = asyncio.run(
+            _batch.run_batch(get_settings(), workflow, dataset, concurrency, output, err)
+        )
+    except DefinitionError as exc:
+        lines = problem_lines(exc.problems)
+        raise CliError(f"cannot run {wf.path} over {dataset}", lines) from None
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    counts = _batch.count_statuses(results)
+    rows = sum(counts.values())
+    completed = counts.get(RunStatus.COMPLETED.value, 0)
+    seconds = view["duration"] or 0.0
+    rate = f"{rows / seconds:.1f}" if seconds else "-"
+    out.print(
+        f"batch {view['id']} {view['status']}: {rows} rows, {completed} completed, "
+        f"{rows - completed} failed, in {seconds:.2f} s ({rate} rows/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if view["message"]:
+        out.print(escape(view["message"]), highlight=False, soft_wrap=True)
+    out.print(f"results: {results}", highlight=False, soft_wrap=True)
+    if view["status"] != RunStatus.COMPLETED.value:
+        raise typer.Exit(NOT_COMPLETED)
 
 
 @runs_app.command("list")
@@ -161,6 +210,20 @@ def runs_show(run_id: str, as_json: JsonOption = False) -> None:
             out.print(
                 f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
             )
+
+
+@runs_app.command("children")
+def runs_children(run_id: str, as_json: JsonOption = False) -> None:
+    """A run's child runs, oldest first: batch rows, loop iterations, sub-workflows
+    (as GET /run/{id}/children/)."""
+    from spurline.cli import _batch, _render
+    from spurline.settings import get_settings
+
+    views = _batch.children(get_settings(), run_id)
+    if as_json:
+        _render.print_json(out, views)
+        return
+    out.print(_batch.children_table(run_id, views))
 
 
 @db_app.command("upgrade")

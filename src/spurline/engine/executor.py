@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, cast
 
+from spurline.engine.children import BATCH, BatchRunner
 from spurline.engine.clock import new_id, now
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.persistence import Persistence
@@ -46,12 +47,15 @@ class RunEngine:
         self.services = services or {}
         self._plans: OrderedDict[str, Plan] = OrderedDict()
 
-    async def plan_for(self, version_id: str) -> Plan:
-        """The (cached) plan of a version; versions are immutable, so caching is safe."""
-        plan = self._plans.get(version_id)
+    async def plan_for(self, version_id: str, scope: str | None = None) -> Plan:
+        """The (cached) plan of a version, or of one of its bodies (``scope``);
+        versions are immutable, so caching is safe.
+        """
+        key = f"{version_id}\n{scope}" if scope else version_id
+        plan = self._plans.get(key)
         if plan is None:
-            plan = Plan.of(await self.persistence.get_version(version_id))
-            self._plans[version_id] = plan
+            plan = Plan.of(await self.persistence.get_version(version_id), scope)
+            self._plans[key] = plan
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)
         return plan
@@ -61,12 +65,16 @@ class RunEngine:
 
         COMPLETED tasks are not executed again; RUNNING ones (left by a process that
         died) are. Returns the run's status at the end. A run that is not PENDING or
-        RUNNING is left alone.
+        RUNNING is left alone. A batch parent (``rows_total`` set) is handed to the
+        ``services["batch"]`` runner (:class:`~spurline.engine.children.BatchRunner`):
+        executing it means dispatching its rows (SPEC §6).
         """
         run, tasks = await self.persistence.load_run(run_id)
         if run.status not in RUN_ACTIVE or run.workflow_version_id is None:
             return run.status
-        plan = await self.plan_for(run.workflow_version_id)
+        if run.rows_total is not None and BATCH in self.services:
+            return await cast(BatchRunner, self.services[BATCH]).execute_batch(run)
+        plan = await self.plan_for(run.workflow_version_id, run.scope)
         started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
         if not started:
             return await self.persistence.run_status(run_id)
@@ -243,6 +251,7 @@ class _Execution:
         return NodeContext(
             run_id=self.run.id,
             node_id=nid,
+            task_id=self.tasks[nid].id,
             initial_inputs=self.run.initial_inputs or {},
             timeout_s=self.plan.nodes[nid].config.timeout_s,
             services=self.engine.services,

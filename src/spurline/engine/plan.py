@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.graph import Graph
 from spurline.engine.records import VersionRecord
+from spurline.engine.scopes import decode_scope, resolve
 from spurline.exceptions import DefinitionInvalid
 from spurline.nodes.base import BaseNode
 from spurline.nodes.registry import get_node_class
@@ -22,6 +23,7 @@ class Plan:
         graph: the top-level DAG.
         nodes: node id -> node instance, for top-level nodes.
         input_node_id: the id of the top-level InputNode.
+        scope: the body this plan executes (None: the top level).
     """
 
     version_id: str
@@ -29,11 +31,16 @@ class Plan:
     graph: Graph
     nodes: dict[str, BaseNode]
     input_node_id: str
+    scope: str | None = None
 
     @classmethod
-    def of(cls, version: VersionRecord) -> Plan:
-        """Build the plan; the definition was validated when the version was stored."""
+    def of(cls, version: VersionRecord, scope: str | None = None) -> Plan:
+        """Build the plan of the version's top level, or of the body ``scope`` names
+        (:mod:`spurline.engine.scopes`); the definition was validated when stored.
+        """
         definition = WorkflowDefinition.model_validate(version.definition)
+        if scope:
+            definition = resolve(definition, decode_scope(scope))
         graph = Graph.of(definition)
         nodes: dict[str, BaseNode] = {}
         for nid, node in graph.nodes.items():
@@ -43,7 +50,7 @@ class Plan:
                 raise DefinitionInvalid([problem])
             nodes[nid] = node_cls.build(node)
         input_id = next(nid for nid in graph.order if graph.nodes[nid].node_type == "InputNode")
-        return cls(version.id, definition, graph, nodes, input_id)
+        return cls(version.id, definition, graph, nodes, input_id, scope)
 
     def title(self, node_id: str) -> str:
         """The title of a top-level node."""

@@ -26,7 +26,12 @@ class VersionRecord:
 
 @dataclass
 class RunRecord:
-    """One run. ``seq`` orders a parent's children (batch row / loop iteration)."""
+    """One run. ``seq`` orders a parent's children (batch row / loop iteration).
+
+    ``scope`` is set on a child run that executes an embedded body of its version (a
+    loop body or an embedded sub-workflow): the path of body node ids, encoded by
+    :func:`spurline.engine.scopes.encode_scope`; None runs the version's top level.
+    """
 
     id: str
     workflow_id: str
@@ -47,6 +52,7 @@ class RunRecord:
     mini_batch_size: int | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    scope: str | None = None
 
 
 @dataclass

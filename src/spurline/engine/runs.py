@@ -61,8 +61,12 @@ def new_run(
     parent_run_id: str | None = None,
     run_type: str = "interactive",
     seq: int | None = None,
+    parent_task_id: str | None = None,
 ) -> tuple[RunRecord, list[TaskRecord]]:
-    """A PENDING run of ``plan`` and one PENDING task per top-level node, in topological order."""
+    """A PENDING run of ``plan`` and one PENDING task per top-level node, in topological order.
+
+    A plan of a body (``plan.scope``) makes a run of that body (SPEC §6).
+    """
     run = RunRecord(
         id=new_id("R"),
         workflow_id=workflow_id,
@@ -73,6 +77,8 @@ def new_run(
         parent_run_id=parent_run_id,
         run_type=run_type,
         seq=seq,
+        parent_task_id=parent_task_id,
+        scope=plan.scope,
     )
     tasks = [
         TaskRecord(
@@ -152,12 +158,16 @@ class LocalExecutor:
             if task is not None:
                 limit = None if math.isinf(remaining) else max(remaining, 0)
                 try:
-                    await asyncio.wait_for(asyncio.shield(task), limit)
+                    status = await asyncio.wait_for(asyncio.shield(task), limit)
                 except TimeoutError:
                     return None
                 except (asyncio.CancelledError, Exception):
-                    if not task.done():
-                        raise
+                    me = asyncio.current_task()
+                    if not task.done() or (me is not None and me.cancelling()):
+                        raise  # this waiter itself was canceled, not only the run
+                else:
+                    if status not in (RunStatus.PENDING, RunStatus.RUNNING):
+                        return status  # the execution's own answer: no read needed
             status = await self.engine.persistence.run_status(run_id)
             if status not in (RunStatus.PENDING, RunStatus.RUNNING):
                 return status

@@ -38,6 +38,7 @@ class NodeContext:
         initial_inputs: the run's ``{input_node_id: {field: value}}``.
         timeout_s: the time limit in seconds that applies to this execution.
         services: engine-provided hooks (child runs ...), keyed by name.
+        task_id: the id of the task this execution records into.
     """
 
     run_id: str
@@ -45,6 +46,7 @@ class NodeContext:
     initial_inputs: dict[str, Any]
     timeout_s: float | None = None
     services: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
 
 
 class NodePaused(Exception):

@@ -16,7 +16,7 @@ ENTRY_POINT_GROUP = "spurline.nodes"
 
 
 def _builtins() -> dict[str, type[BaseNode]]:
-    from spurline.nodes import flow, io, python_func, router
+    from spurline.nodes import flow, io, nesting, python_func, router
 
     classes: list[type[BaseNode]] = [
         io.InputNode,
@@ -26,6 +26,8 @@ def _builtins() -> dict[str, type[BaseNode]]:
         router.RouterNode,
         flow.CoalesceNode,
         flow.MergeNode,
+        nesting.SubworkflowNode,
+        nesting.ForLoopNode,
     ]
     return {c.node_type: c for c in classes}
 

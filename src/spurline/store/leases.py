@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, and_, not_, or_, select, update
 
 from spurline.engine.states import RunStatus
 from spurline.store.orm import RUNS
@@ -30,12 +30,22 @@ def renew(conn: Connection, *, owner: str, run_ids: list[str], at: datetime, lea
 
 
 def expired(conn: Connection, at: datetime, limit: int = 100) -> list[str]:
-    """Ids of PENDING/RUNNING runs whose lease expired or was never taken, oldest first."""
+    """Ids of PENDING/RUNNING runs whose lease expired or was never taken, oldest first.
+
+    Children of a node (``parent_task_id`` set) and batch rows are left out: the
+    node or batch dispatcher that waits for them resumes them when their parent is
+    taken over (SPEC §6), so they never run twice or outside their parent's limit.
+    """
+    resumed_by_parent = and_(
+        RUNS.c.parent_run_id.is_not(None),
+        or_(RUNS.c.parent_task_id.is_not(None), RUNS.c.run_type == "batch"),
+    )
     rows = conn.execute(
         select(RUNS.c.id)
         .where(
             RUNS.c.status.in_(_ACTIVE),
             or_(RUNS.c.lease_expires_at.is_(None), RUNS.c.lease_expires_at < at),
+            not_(resumed_by_parent),
         )
         .order_by(RUNS.c.start_time)
         .limit(limit)

@@ -114,6 +114,7 @@ class Run(Base):
     mini_batch_size: Mapped[int | None] = mapped_column(Integer)
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_runs_start", "start_time", "id"),

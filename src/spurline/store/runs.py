@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
 
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RunStatus, TaskStatus
@@ -54,14 +64,20 @@ class RunFilter:
         return out
 
 
-def _snapshots(conn: Connection, runs: list[RunRecord]) -> list[RunSnapshot]:
+def _snapshots(
+    conn: Connection, runs: list[RunRecord], task_runs: Select[Any] | None = None
+) -> list[RunSnapshot]:
+    """Attach tasks (one query) and versions (at most one more) to ``runs``.
+
+    ``task_runs`` is a query of the same runs' ids to use instead of an id list
+    (a whole batch's children would otherwise be thousands of bound parameters).
+    """
     if not runs:
         return []
     by_run: dict[str, list[TaskRecord]] = {r.id: [] for r in runs}
+    in_runs = TASKS.c.run_id.in_(list(by_run) if task_runs is None else task_runs)
     rows = conn.execute(
-        select(*TASK_COLS)
-        .where(TASKS.c.run_id.in_(list(by_run)))
-        .order_by(TASKS.c.run_id, TASKS.c.position)
+        select(*TASK_COLS).where(in_runs).order_by(TASKS.c.run_id, TASKS.c.position)
     )
     for row in rows:
         task = task_record(row)
@@ -121,7 +137,9 @@ def list_children(
     query = select(*RUN_COLS).where(where).order_by(RUNS.c.seq, RUNS.c.start_time, RUNS.c.id)
     if page is not None and page_size is not None:
         query = query.limit(page_size).offset((page - 1) * page_size)
-    return _snapshots(conn, [run_record(r) for r in conn.execute(query)]), total
+        return _snapshots(conn, [run_record(r) for r in conn.execute(query)]), total
+    children = [run_record(r) for r in conn.execute(query)]
+    return _snapshots(conn, children, select(RUNS.c.id).where(where)), total
 
 
 # -- writes (run inside the writer's transaction) ------------------------------------

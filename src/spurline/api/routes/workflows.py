@@ -44,12 +44,12 @@ def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
     }
 
 
-@router.post("/", status_code=201, response_model=WorkflowResponseSchema)
+@router.post("/", response_model=WorkflowResponseSchema)
 async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
     """Create a workflow; its definition becomes version 1."""
     definition = parse_definition(body.definition).dump()
     wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
-    return OrjsonResponse(_workflow(wf), status_code=201)
+    return OrjsonResponse(_workflow(wf))
 
 
 @router.get("/", response_model=list[WorkflowResponseSchema])

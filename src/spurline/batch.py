@@ -1,0 +1,279 @@
+"""Batch runs (SPEC §6): one child run per dataset row, at most ``mini_batch_size``
+in flight, results in a JSONL output file in row order.
+
+Executing a batch parent means running its row dispatcher
+(:meth:`BatchService.execute_batch`, reached through ``RunEngine.execute``), so a
+process that takes over the parent's lease after a crash resumes the batch: rows
+already finished stay finished, rows that were executing are resumed, the rest are
+created and run. Rows are created in chunks (one write per chunk) just ahead of
+execution; the output file is written at the end from the stored children, page by
+page, so memory holds one chunk and one page, never every row's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from spurline.children import CHUNK, ChildWindow, ParentStopped
+from spurline.datasets import coerce, read_rows
+from spurline.engine.children import ChildResult
+from spurline.engine.clock import new_id, now
+from spurline.engine.plan import Plan
+from spurline.engine.records import RunRecord, TaskRecord
+from spurline.engine.runs import new_run
+from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
+from spurline.exceptions import InputsInvalid, NotFound
+from spurline.nodes.io import InputNode
+from spurline.store import children as child_q
+from spurline.store import datasets as ds_q
+from spurline.store import files as file_q
+from spurline.store import runs as run_q
+from spurline.store import workflows as wf_q
+from spurline.store.files import OutputFileRecord
+
+if TYPE_CHECKING:
+    from spurline.runtime import Runtime
+
+#: Seconds between writes of a running batch's ``rows_done``.
+PROGRESS_EVERY_S = 0.25
+#: Children read per query when the output file is written.
+PAGE = 1000
+
+
+def _input_node(plan: Plan) -> InputNode:
+    node = plan.nodes[plan.input_node_id]
+    assert isinstance(node, InputNode)
+    return node
+
+
+def row_inputs(node: InputNode, row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The InputNode fields of one dataset row, typed per its ``output_schema``
+    (every column as-is when the schema is empty), and a problem or None.
+    """
+    schema = node.config.output_schema
+    if not schema:
+        return {k: coerce(v, "any") for k, v in row.items()}, None
+    fields: dict[str, Any] = {}
+    problems = []
+    for name, type_name in schema.items():
+        try:
+            fields[name] = coerce(row.get(name), type_name)
+        except ValueError as exc:
+            problems.append((name, f"column {name!r}: {exc}"))
+    if problems:  # in column order: a stored schema's key order is not kept on PostgreSQL
+        at = {column: i for i, column in enumerate(row)}
+        problems.sort(key=lambda p: at.get(p[0], len(at)))
+    messages = [msg for _, msg in problems]
+    messages += node.input_problems(fields)
+    return fields, "; ".join(messages) or None
+
+
+class BatchService:
+    """Starts batch runs and executes batch parents for a :class:`Runtime`."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    @property
+    def home(self) -> Path:
+        """Where output files are written (``SPURLINE_HOME/outputs``)."""
+        return self.rt.settings.home.resolve() / "outputs"
+
+    async def start(self, workflow_id: str, dataset_id: str, mini_batch_size: int) -> RunRecord:
+        """Create a PENDING batch parent over a dataset and hand it to the executor.
+
+        Raises:
+            NotFound: unknown workflow or dataset.
+            InputsInvalid: a field of the InputNode has no column of that name.
+        """
+        wf = await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
+        ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
+        assert wf.current_version_id is not None
+        plan = await self.rt.engine.plan_for(wf.current_version_id)
+        schema = _input_node(plan).config.output_schema
+        missing = sorted(f for f in schema if f not in ds.columns)
+        if missing:
+            msg = (
+                f"dataset {ds.id} has no column for the InputNode field(s) "
+                f"{', '.join(map(repr, missing))} (columns: {', '.join(ds.columns)})"
+            )
+            problem = {"loc": ["body", "dataset_id"], "msg": msg, "type": "missing_column"}
+            raise InputsInvalid([problem])
+        at = now()
+        run = RunRecord(
+            id=new_id("R"),
+            workflow_id=wf.id,
+            workflow_version_id=wf.current_version_id,
+            status=RunStatus.PENDING,
+            start_time=at,
+            run_type="batch",
+            input_dataset_id=ds.id,
+            output_file_id=new_id("F"),
+            rows_total=ds.row_count,
+            mini_batch_size=mini_batch_size,
+            lease_owner=self.rt.owner,
+            lease_expires_at=at + timedelta(seconds=self.rt.lease_s),
+        )
+        out = OutputFileRecord(
+            id=run.output_file_id or "",
+            run_id=run.id,
+            file_name=f"batch_{run.id}.jsonl",
+            file_path=str(self.home / f"{run.id}.jsonl"),
+            created_at=at,
+            updated_at=at,
+        )
+
+        def op(conn: Any) -> None:
+            run_q.insert_run(conn, run, [])
+            file_q.insert_output_file(conn, out)
+
+        await self.rt.write(op)
+        await self.rt.executor.submit(run.id)
+        return run
+
+    async def execute_batch(self, run: RunRecord) -> RunStatus:
+        """Dispatch the batch's unfinished rows, write its output file, end it."""
+        started = await self.rt.persistence.transition_run(run.id, RUN_ACTIVE, RunStatus.RUNNING)
+        if not started:
+            return await self.rt.persistence.run_status(run.id)
+        return await _Dispatch(self.rt, run).go()
+
+
+class _Dispatch:
+    """One execution of one batch parent's row dispatcher."""
+
+    def __init__(self, rt: Runtime, run: RunRecord) -> None:
+        self.rt = rt
+        self.run = run
+        self.total = run.rows_total or 0
+        self.done = 0
+        self.rows: Iterator[dict[str, Any]] = iter(())
+        self.next_row = 0
+        self._last_progress = 0.0
+
+    async def go(self) -> RunStatus:
+        run = self.run
+        assert run.workflow_version_id is not None and run.input_dataset_id is not None
+        plan = await self.rt.engine.plan_for(run.workflow_version_id)
+        dataset_id = run.input_dataset_id
+        ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
+        states = await self.rt.read(lambda c: child_q.child_states(c, run.id))
+        self.next_row = len(states)  # chunks are written whole: created rows are a prefix
+        self.done = sum(1 for s in states if s.status not in RUN_ACTIVE)
+        self.rows = read_rows(Path(ds.file_path), self.next_row)
+        window = ChildWindow(self.rt, run.mini_batch_size or 10, self._row_done)
+        window.ready.extend(s.id for s in states if s.status in RUN_ACTIVE)
+        try:
+            await window.drive(lambda n: self._fill(plan, n))
+        except ParentStopped:
+            with contextlib.suppress(NotFound):  # canceled, then deleted at once
+                await self._write_file()
+            return await self.rt.persistence.run_status(run.id)
+        failed = await self._write_file()
+        message = f"{failed} of {self.total} rows failed" if failed else None
+        status = RunStatus.FAILED if failed else RunStatus.COMPLETED
+        changes = {"end_time": now(), "message": message, "rows_done": self.total}
+        ok = await self.rt.persistence.transition_run(
+            run.id, frozenset({RunStatus.RUNNING}), status, changes
+        )
+        return status if ok else await self.rt.persistence.run_status(run.id)
+
+    async def _row_done(self, child_id: str, status: RunStatus) -> None:
+        self.done += 1
+        if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
+            await self._progress()
+
+    async def _progress(self) -> None:
+        self._last_progress = time.monotonic()
+        done, run_id = self.done, self.run.id
+        if not await self.rt.write(lambda c: child_q.set_progress(c, run_id, done)):
+            raise ParentStopped
+
+    async def _fill(self, plan: Plan, n: int) -> list[str] | None:
+        """Create the next chunk of rows; rows whose values do not fit are created FAILED."""
+        if self.next_row >= self.total:
+            await self._progress()
+            return []
+        size = min(max(n, CHUNK, 4 * (self.run.mini_batch_size or 1)), self.total - self.next_row)
+        made = await asyncio.to_thread(self._make_chunk, plan, size)
+        if not made:
+            return []
+        parent_id = self.run.id
+        ok = await self.rt.write(lambda c: child_q.insert_children(c, parent_id, made))
+        if not ok:
+            return None
+        ready = [run.id for run, _ in made if run.status is RunStatus.PENDING]
+        self.done += len(made) - len(ready)
+        await self._progress()
+        if not ready:  # a chunk of rejected rows: fetch the next one
+            return await self._fill(plan, n)
+        return ready
+
+    def _make_chunk(self, plan: Plan, size: int) -> list[tuple[RunRecord, list[TaskRecord]]]:
+        node = _input_node(plan)
+        made = []
+        for row in self.rows:
+            fields, problem = row_inputs(node, row)
+            run, tasks = new_run(
+                plan,
+                self.run.workflow_id,
+                {plan.input_node_id: fields},
+                parent_run_id=self.run.id,
+                run_type="batch",
+                seq=self.next_row,
+            )
+            if problem:
+                at = now()
+                run.status, run.end_time = RunStatus.FAILED, at
+                run.message = f"row {self.next_row}: {problem}"
+                for t in tasks:
+                    t.status, t.end_time = TaskStatus.CANCELED, at
+            made.append((run, tasks))
+            self.next_row += 1
+            if len(made) >= size:
+                break
+        return made
+
+    async def _write_file(self) -> int:
+        """Write the output file from the stored children; returns how many rows failed."""
+        run = self.run
+        assert run.output_file_id is not None
+        file_id = run.output_file_id
+        record = await self.rt.read(lambda c: file_q.get_output_file(c, file_id))
+        failed = await asyncio.to_thread(self._write_lines, Path(record.file_path))
+        await self.rt.write(lambda c: file_q.touch_output_file(c, file_id, now()))
+        return failed
+
+    def _page(self, conn: Any, seq_from: int) -> list[ChildResult]:
+        return child_q.child_results(conn, self.run.id, seq_from=seq_from, limit=PAGE)
+
+    def _write_lines(self, path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        failed, seq_from = 0, 0
+        with part.open("wb") as out:
+            while True:
+                page = self.rt.db.read(partial(self._page, seq_from=seq_from))
+                for r in page:
+                    line: dict[str, Any] = {"row": r.seq, "run_id": r.run_id, "status": r.status}
+                    if r.status is RunStatus.COMPLETED:
+                        line["outputs"] = r.outputs
+                    else:
+                        failed += 1
+                        line["error"] = r.message
+                    out.write(orjson.dumps(line))
+                    out.write(b"\n")
+                if len(page) < PAGE:
+                    break
+                seq_from = page[-1].seq + 1
+        part.replace(path)
+        return failed
