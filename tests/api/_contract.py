@@ -169,7 +169,7 @@ def checked_task(task: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             assert ended <= parse_dt(run["end_time"])
     if started and ended:
         assert started <= ended
-    if task["status"] in ("PENDING",):
+    if task["status"] == "PENDING":
         assert task["start_time"] is None and task["end_time"] is None
     if task["status"] in FINISHED:
         assert task["end_time"] is not None
