@@ -268,3 +268,28 @@ def test_inputs_and_outputs_are_recorded() -> None:
     assert (tasks["s"].inputs, tasks["s"].outputs) == ({}, {"k": 1})
     assert tasks["m"].inputs == tasks["m"].outputs == {"in": {"q": "x"}, "s": {"k": 1}}
     assert all(t.attempts == 1 for t in tasks.values())
+
+
+def test_coalesce_takes_the_branch_that_ran() -> None:
+    definition = {
+        "nodes": [
+            node("in", "InputNode"),
+            node("route", "RouterNode", route_map=ROUTES),
+            node("left", output={"side": "left"}),
+            node("right", output={"side": "right"}),
+            node("pick", "CoalesceNode", preferences=["left", "right"]),
+        ],
+        "links": [
+            link("in", "route"),
+            link("route", "left", "left"),
+            link("route", "right", "right"),
+            link("left", "pick"),
+            link("right", "pick"),
+        ],
+    }
+    for side, expected in (("L", "left"), ("R", "right")):
+        status, _, tasks = asyncio.run(execute(definition, {"in": {"side": side}}))
+        assert status is RunStatus.COMPLETED
+        assert tasks["pick"].outputs == {"side": expected}
+        skipped = "right" if expected == "left" else "left"
+        assert statuses(tasks)[skipped] == ("CANCELED", None)
