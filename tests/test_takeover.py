@@ -7,7 +7,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +69,14 @@ def test_racing_claims_on_expired_leases_have_one_winner_each(tmp_path: Path, ba
 
         run_ids = asyncio.run(setup())
         url = settings.resolved_database_url()
-        claimants = [Database(url) for _ in range(4)]
+        claimants = [Database(url) for _ in range(4)]  # four writers, as four processes
         barrier = threading.Barrier(len(claimants))
         won: list[list[str]] = [[] for _ in claimants]
 
         def claim(i: int) -> None:
-            db = claimants[i]
-            seen = db.read(lambda c: leases.expired_leases(c, now()))
             barrier.wait()
-            won[i] = db.writer.run(
-                lambda c: leases.take_over_many(
-                    c, seen=seen, owner=f"claimant-{i}", at=now(), lease_s=30
-                )
+            won[i] = claimants[i].writer.run(
+                lambda c: leases.take_over_expired(c, owner=f"claimant-{i}", at=now(), lease_s=30)
             )
 
         threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(claimants))]
@@ -95,31 +91,23 @@ def test_racing_claims_on_expired_leases_have_one_winner_each(tmp_path: Path, ba
         cleanup()
 
 
-def test_a_stale_claim_loses_whatever_its_clock_says(tmp_path: Path, backend: str) -> None:
+def test_a_live_lease_is_not_taken_and_a_lapsed_one_once(tmp_path: Path, backend: str) -> None:
     settings, cleanup = make_settings(tmp_path, backend)
 
     async def scenario() -> None:
         async with _runtime(settings) as rt:
             [run_id] = await _orphans(rt, _definition(tmp_path / "log"), 1)
-            [seen] = await rt.read(lambda c: leases.expired_leases(c, now()))
-            assert (seen.run_id, seen.owner) == (run_id, DEAD)
-            first = await rt.write(
-                lambda c: leases.take_over(
-                    c, run_id=run_id, owner="first", at=now(), lease_s=2, seen=seen
+
+            async def take(owner: str, at: datetime) -> list[str]:
+                return await rt.write(
+                    lambda c: leases.take_over_expired(c, owner=owner, at=at, lease_s=2)
                 )
-            )
-            assert first is True
-            # A second claimant read the lease before the first took it, and its clock
-            # runs an hour fast, so to it the new lease looks expired too: it still loses.
-            late = now() + timedelta(hours=1)
-            second = await rt.write(
-                lambda c: leases.take_over(
-                    c, run_id=run_id, owner="second", at=late, lease_s=2, seen=seen
-                )
-            )
-            assert second is False
-            lease = await rt.read(lambda c: leases.expired_leases(c, late))
-            assert [(x.run_id, x.owner) for x in lease] == [(run_id, "first")]
+
+            assert await take("first", now()) == [run_id]
+            assert await take("second", now()) == []  # first's lease is live
+            assert await take("third", now() + timedelta(seconds=3)) == [run_id]  # lapsed
+            snap = await rt.snapshot(run_id)
+            assert snap.run.lease_owner == "third"
 
     try:
         asyncio.run(scenario())
