@@ -26,8 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from conftest import free_port
+from tests.conftest import free_port
 
 LEASE_S = 2.0
 RUNS = 20

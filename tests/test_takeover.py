@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from conftest import make_settings
-from flows import lines, links, logging_code, node
+from tests.conftest import make_settings
+from tests.flows import lines, links, logging_code, node
+
 from spurline.engine.clock import now
 from spurline.engine.definition import parse_definition
 from spurline.engine.runs import new_run

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from flows import review_flow, seconds_until_dead, sleeper_flow, start, wait_for_pid
-from flows import wait_status as wait
+from tests.flows import review_flow, seconds_until_dead, sleeper_flow, start, wait_for_pid
+from tests.flows import wait_status as wait
 
 
 def test_cancel_while_running_interrupts_the_node_and_its_process(

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
-
-from conftest import LiveServer
-from flows import seconds_until_dead, sleeper_flow, wait_for_pid
+from tests.conftest import LiveServer
+from tests.flows import seconds_until_dead, sleeper_flow, wait_for_pid
 
 
 def _store_env(server: LiveServer) -> dict[str, str]:

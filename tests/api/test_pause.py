@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from flows import (
+from tests.flows import (
     approve_and_finish,
     human,
     lines,
@@ -18,7 +17,7 @@ from flows import (
     start,
     tasks_by_node,
 )
-from flows import wait_status as wait
+from tests.flows import wait_status as wait
 
 TEXT = {"in": {"text": "hello"}}
 

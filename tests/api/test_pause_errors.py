@@ -6,9 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from flows import human, links, node, review_flow, start, tasks_by_node
-from flows import wait_status as wait
+from tests.flows import human, links, node, review_flow, start, tasks_by_node
+from tests.flows import wait_status as wait
 
 APPROVE = {"inputs": {}, "user_id": "ann", "action": "APPROVE"}
 

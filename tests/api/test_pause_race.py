@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from conftest import LiveServer
-from flows import lines, review_flow, start
-from flows import wait_status as wait
+from tests.conftest import LiveServer
+from tests.flows import lines, review_flow, start
+from tests.flows import wait_status as wait
 
 
 def _race(urls: list[str], path: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:

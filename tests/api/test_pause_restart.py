@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-
-from conftest import LiveServer, make_settings
-from flows import lines, review_flow, start
-from flows import wait_status as wait
+from tests.conftest import LiveServer, make_settings
+from tests.flows import lines, review_flow, start
+from tests.flows import wait_status as wait
 
 
 def test_resume_after_a_server_restart(tmp_path: Path, backend: str) -> None:

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from flows import lines, links, logging_code, node, review_flow, start, tasks_by_node
-from flows import wait_status as wait
+from tests.flows import lines, links, logging_code, node, review_flow, start, tasks_by_node
+from tests.flows import wait_status as wait
 
 
 def _flaky_flow(log: Path, flag: Path) -> dict[str, object]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from tests.flows import human, lines, links, logging_code, node, review_flow
 from typer.testing import CliRunner
 
-from flows import human, lines, links, logging_code, node, review_flow
 from spurline.cli.main import app
 from spurline.settings import get_settings
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from flows import human, links, node
+from tests.flows import human, links, node
+
 from spurline.engine.clock import new_id, now
 from spurline.engine.definition import definition_hash, parse_definition
 from spurline.engine.executor import RunEngine
