@@ -31,6 +31,13 @@ def test_unknown_action_is_422(
     r = client.post(f"/wf/process_pause_action/{run_id}/", json={"action": "APPROVE"})
     assert r.status_code == 422
     assert [p["loc"] for p in r.json()["detail"]] == [["body", "user_id"]]
+    r = client.post(
+        f"/wf/process_pause_action/{run_id}/",
+        content=b'{"inputs": {"x": NaN}, "user_id": "ann", "action": "APPROVE"}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert [p["loc"][:2] for p in r.json()["detail"]] == [["body", "inputs"]]
     # nothing happened to the run
     assert client.get(f"/run/{run_id}/").json()["status"] == "PAUSED"
 

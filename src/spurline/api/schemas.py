@@ -181,7 +181,7 @@ class BatchRunRequest(BaseModel):
 class PauseActionRequest(BaseModel):
     """Body of ``POST /wf/process_pause_action/{run_id}/`` (SPEC §5)."""
 
-    inputs: dict[str, Any] = Field(
+    inputs: JsonObject = Field(
         default_factory=dict,
         description="APPROVE: merged into the node's inputs; OVERRIDE: the node's output",
     )
