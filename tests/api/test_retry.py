@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
+from tests.conftest import LiveServer
 from tests.flows import lines, links, logging_code, node, review_flow, start, tasks_by_node
 from tests.flows import wait_status as wait
+
+from spurline.engine.clock import new_id, now
+from spurline.engine.records import RunRecord
+from spurline.engine.states import RunStatus
+from spurline.store import runs as run_q
 
 
 def _flaky_flow(log: Path, flag: Path) -> dict[str, object]:
@@ -84,3 +91,29 @@ def test_retry_of_a_run_that_did_not_fail_is_409(
 
     r = client.post("/run/R_nope/retry/")
     assert (r.status_code, r.json()) == (404, {"detail": "Run not found"})
+
+
+def test_batch_runs_and_their_rows_are_not_retried_alone(
+    client: httpx.Client, make_workflow: Callable[..., str], server: LiveServer
+) -> None:
+    wf = make_workflow({"nodes": [node("in", "InputNode")], "links": []})
+    parent = RunRecord(
+        new_id("R"), wf, None, RunStatus.FAILED, now(), now(), run_type="batch", rows_total=1
+    )
+    row = RunRecord(
+        new_id("R"), wf, None, RunStatus.FAILED, now(), now(), parent_run_id=parent.id,
+        run_type="batch", seq=0,
+    )  # fmt: skip
+    for run in (parent, row):
+        server.runtime.db.writer.run(partial(run_q.insert_run, run=run, tasks=[]))
+    r = client.post(f"/run/{parent.id}/retry/")
+    assert (r.status_code, r.json()["detail"]) == (
+        409,
+        f"Run {parent.id} is a batch run; retrying a batch run is not supported",
+    )
+    r = client.post(f"/run/{row.id}/retry/")
+    assert (r.status_code, r.json()["detail"]) == (
+        409,
+        f"Run {row.id} is a child run; retry its parent {parent.id}",
+    )
+    assert client.get(f"/run/{row.id}/").json()["status"] == "FAILED"

@@ -178,6 +178,8 @@ class BatchRunRequest(BaseModel):
 
     dataset_id: str = Field(min_length=1)
     mini_batch_size: int = Field(default=10, ge=1, le=1000)
+
+
 class PauseActionRequest(BaseModel):
     """Body of ``POST /wf/process_pause_action/{run_id}/`` (SPEC §5)."""
 

@@ -225,6 +225,8 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
         _render.print_json(out, views)
         return
     out.print(_batch.children_table(run_id, views))
+
+
 control.register(runs_app)
 
 

@@ -118,8 +118,14 @@ def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
 
     Raises:
         NotFound: unknown run.
-        Conflict: the run is not FAILED (also for the loser of two racing retries).
+        Conflict: the run is not FAILED (also for the loser of two racing retries), or
+            it is a batch parent or a child its parent resumes (retry the parent).
     """
+    run = run_q.get_run(conn, run_id)
+    if run.rows_total is not None:
+        raise Conflict(f"Run {run_id} is a batch run; retrying a batch run is not supported")
+    if run.parent_run_id is not None and (run.parent_task_id or run.run_type == "batch"):
+        raise Conflict(f"Run {run_id} is a child run; retry its parent {run.parent_run_id}")
     changes = {
         "end_time": None,
         "message": None,
