@@ -27,6 +27,7 @@ from spurline.engine.clock import new_id, now
 from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.executor import RunEngine
 from spurline.engine.graph import Graph
+from spurline.engine.pauses import PauseAction
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
@@ -34,7 +35,7 @@ from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.settings import Settings
-from spurline.store import files, leases
+from spurline.store import control, files, leases
 from spurline.store import runs as run_queries
 from spurline.store import workflows as wf_queries
 from spurline.store.db import Database
@@ -70,10 +71,14 @@ class Runtime:
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self, *, recover: bool = True) -> None:
-        """Keep this process's leases fresh; with ``recover``, also take over orphaned
-        runs now and keep watching for them (servers do, a one-off CLI run does not).
+        """Keep this process's leases fresh and stop local executions of runs canceled
+        elsewhere; with ``recover``, also take over orphaned runs now and keep watching
+        for them (servers do, a one-off CLI run does not).
         """
-        self._background = [asyncio.create_task(self._heartbeat(), name="spurline-heartbeat")]
+        self._background = [
+            asyncio.create_task(self._heartbeat(), name="spurline-heartbeat"),
+            asyncio.create_task(self._watch_runs(), name="spurline-run-watch"),
+        ]
         if recover:
             self._background.append(
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
@@ -88,18 +93,12 @@ class Runtime:
 
         Returns the ids of the runs this process took over.
         """
-        at = now()
-        taken: list[str] = []
-        for run_id in await self.read(lambda c: leases.expired(c, at)):
-            won = await self.write(
-                partial(
-                    leases.take_over, run_id=run_id, owner=self.owner, at=at, lease_s=self.lease_s
-                )
-            )
-            if won:
-                log.info("taking over run %s", run_id)
-                taken.append(run_id)
-                await self.executor.submit(run_id)
+        taken = await self.write(
+            partial(leases.take_over_expired, owner=self.owner, at=now(), lease_s=self.lease_s)
+        )
+        for run_id in taken:
+            log.info("taking over run %s", run_id)
+            await self.executor.submit(run_id)
         return taken
 
     async def _warm_python_pool(self) -> None:
@@ -135,11 +134,46 @@ class Runtime:
 
     async def _watch_orphans(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_s / 2)
             try:
+                await asyncio.sleep(await self._until_next_expiry())
                 await self.recover()
             except Exception:
                 log.exception("orphan recovery failed")
+                await asyncio.sleep(self.lease_s / 2)
+
+    async def _until_next_expiry(self) -> float:
+        """Seconds to sleep before looking for orphans again: until the first lease of
+        another process runs out (so a dead process's runs are taken over right when
+        their leases expire), at most half a lease.
+        """
+        cap = self.lease_s / 2
+        nxt = await self.read(lambda c: leases.next_expiry(c, self.owner))
+        if nxt is None:
+            return cap
+        return min(max((nxt - now()).total_seconds() + 0.05, 0.05), cap)
+
+    async def _watch_runs(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.control_poll_s)
+            try:
+                await self.stop_lost_runs()
+            except Exception:
+                log.exception("checking the runs executing here failed")
+
+    async def stop_lost_runs(self) -> list[str]:
+        """Interrupt local executions of runs canceled (or taken over) by another process.
+
+        Returns the ids interrupted. Runs every ``SPURLINE_CONTROL_POLL_S`` seconds, so a
+        cancel made through another server or the CLI stops the nodes here that fast.
+        """
+        active = self.executor.active()
+        if not active:
+            return []
+        lost = await self.read(lambda c: leases.executing_elsewhere(c, self.owner, active))
+        for run_id in lost:
+            log.info("run %s was canceled or taken over elsewhere; interrupting it", run_id)
+            await self.executor.interrupt(run_id)
+        return lost
 
     # -- reads ----------------------------------------------------------------
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -208,6 +242,55 @@ class Runtime:
     async def snapshot(self, run_id: str) -> RunSnapshot:
         """The run with its tasks and version; NotFound when absent."""
         return await self.read(lambda c: run_queries.get_snapshot(c, run_id))
+
+    # -- control (SPEC §5) ---------------------------------------------------
+    def _claim(self) -> control.Claim:
+        return control.Claim(self.owner, now(), self.lease_s)
+
+    async def process_pause_action(
+        self, run_id: str, decision: control.PauseDecision
+    ) -> RunSnapshot:
+        """Approve, override or decline a PAUSED run; an approved run resumes here.
+
+        Raises:
+            NotFound: unknown run.
+            Conflict: the run is not PAUSED (exactly one of racing actions wins), the
+                node is not paused, or several are and ``node_id`` is missing.
+        """
+        claim = self._claim()
+        canceled = await self.write(lambda c: control.resolve_pause(c, run_id, decision, claim))
+        if decision.action is PauseAction.DECLINE:
+            for rid in canceled:
+                await self.executor.interrupt(rid)
+        else:
+            await self.executor.submit(run_id)
+        return await self.snapshot(run_id)
+
+    async def cancel_run(self, run_id: str, message: str = "Canceled by request") -> RunSnapshot:
+        """Cancel a PENDING/RUNNING/PAUSED run, its unfinished tasks and its child runs, and
+        interrupt what runs here (other processes notice within ``control_poll_s``).
+
+        Raises:
+            NotFound: unknown run.
+            Conflict: the run already finished.
+        """
+        at = now()
+        ids = await self.write(lambda c: run_queries.cancel_run_tree(c, run_id, at, message))
+        for rid in ids:
+            await self.executor.interrupt(rid)
+        return await self.snapshot(run_id)
+
+    async def retry_run(self, run_id: str) -> RunSnapshot:
+        """Re-execute the FAILED and CANCELED tasks of a FAILED run here, in place.
+
+        Raises:
+            NotFound: unknown run.
+            Conflict: the run is not FAILED.
+        """
+        claim = self._claim()
+        await self.write(lambda c: control.retry_run(c, run_id, claim))
+        await self.executor.submit(run_id)
+        return await self.snapshot(run_id)
 
     async def remove_output_files(self, file_ids: list[str]) -> None:
         """Delete output-file records and their files (after their runs were deleted)."""

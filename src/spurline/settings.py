@@ -21,7 +21,9 @@ class Settings(BaseSettings):
         max_body_bytes: request bodies above this get 413 (default 10 MiB).
         python_workers: processes in the PythonFuncNode pool.
         python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
-        lease_s: how long a run's lease lasts without a heartbeat.
+        lease_s: how long a run's lease lasts without a heartbeat (SPEC §4.3).
+        control_poll_s: how often a process checks that the runs it executes were not
+            canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
     """
 
@@ -35,6 +37,7 @@ class Settings(BaseSettings):
     python_workers: int = Field(default=2, ge=1)
     python_timeout_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(default=10.0, gt=0)
+    control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
 
     def resolved_database_url(self) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 from spurline.engine.jsonvalue import json_problem
+from spurline.engine.pauses import PauseAction
 from spurline.engine.states import RunStatus, TaskStatus
 
 
@@ -177,3 +178,41 @@ class BatchRunRequest(BaseModel):
 
     dataset_id: str = Field(min_length=1)
     mini_batch_size: int = Field(default=10, ge=1, le=1000)
+
+
+class PauseActionRequest(BaseModel):
+    """Body of ``POST /wf/process_pause_action/{run_id}/`` (SPEC §5)."""
+
+    inputs: JsonObject = Field(
+        default_factory=dict,
+        description="APPROVE: merged into the node's inputs; OVERRIDE: the node's output",
+    )
+    user_id: str = Field(min_length=1, max_length=200)
+    action: PauseAction
+    comments: str | None = Field(default=None, max_length=100_000)
+    node_id: str | None = Field(
+        default=None, description="Required when several nodes of the run are paused"
+    )
+
+
+class PauseHistoryResponseSchema(BaseModel):
+    """One pause of a run (SPEC §5)."""
+
+    id: str
+    run_id: str
+    node_id: str
+    pause_message: str | None
+    pause_time: datetime
+    resume_time: datetime | None
+    resume_user_id: str | None
+    resume_action: PauseAction | None
+    input_data: dict[str, Any] | None
+    comments: str | None
+
+
+class PausedWorkflowResponseSchema(BaseModel):
+    """A paused run with its unresolved pause and its workflow (SPEC §5)."""
+
+    run: RunResponseSchema
+    current_pause: PauseHistoryResponseSchema | None
+    workflow: WorkflowResponseSchema

@@ -11,6 +11,7 @@ from spurline.cli._jsonfile import read_json_object
 from spurline.engine.definition import WorkflowDefinition, parse_definition
 from spurline.engine.states import RunStatus
 from spurline.exceptions import DefinitionInvalid
+from spurline.nodes._sandbox import shutdown_default_pool
 from spurline.runtime import Runtime
 from spurline.settings import Settings
 from spurline.store import runs as run_q
@@ -119,6 +120,9 @@ async def run_once(
         return status or snap.run.status, rt.view(snap)
     finally:
         await rt.close()
+        # Stop the code workers before the process exits: a worker replaced after a
+        # cancel or timeout may still be starting, and would fail noisily on exit.
+        shutdown_default_pool()
 
 
 def list_runs(

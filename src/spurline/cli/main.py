@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from spurline.cli import control
 from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
 
@@ -28,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-runs_app = typer.Typer(help="Inspect runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
@@ -224,6 +225,9 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
         _render.print_json(out, views)
         return
     out.print(_batch.children_table(run_id, views))
+
+
+control.register(runs_app)
 
 
 @db_app.command("upgrade")

@@ -98,6 +98,8 @@ class _Execution:
         self.waiting: dict[str, int] = {}
         self.doomed: set[str] = set()
         self.ready: deque[str] = deque()
+        # A PAUSED node that holds the whole run: nothing new starts until it is resolved.
+        self.hold = False
 
     # -- set-up ---------------------------------------------------------------
     def _prepare(self) -> None:
@@ -106,6 +108,8 @@ class _Execution:
             task = self.tasks[nid]
             if task.status is TaskStatus.RUNNING:  # in flight when its process died
                 task.status, task.start_time = TaskStatus.PENDING, None
+            if task.status is TaskStatus.PAUSED and self._holds(nid):
+                self.hold = True
             preds = g.predecessors(nid)
             if task.status is TaskStatus.CANCELED and any(
                 self.tasks[p].status is TaskStatus.FAILED or p in self.doomed for p in preds
@@ -117,6 +121,9 @@ class _Execution:
             for nid in g.order
             if self.tasks[nid].status is TaskStatus.PENDING and self.waiting[nid] == 0
         )
+
+    def _holds(self, node_id: str) -> bool:
+        return bool(getattr(self.plan.nodes[node_id], "holds_whole_run", False))
 
     def _finished(self, node_id: str) -> bool:
         return self.tasks[node_id].status in (
@@ -152,7 +159,7 @@ class _Execution:
     def _drain_ready(self) -> list[tuple[str, dict[str, Any]]]:
         """Settle every ready node that needs no waiting; return those to start."""
         starts: list[tuple[str, dict[str, Any]]] = []
-        while self.ready:
+        while self.ready and not self.hold:
             nid = self.ready.popleft()
             task = self.tasks[nid]
             decision, inputs = self._decide(nid)
@@ -210,7 +217,10 @@ class _Execution:
         except Exception as exc:
             coro.close()
             if isinstance(exc, NodePaused):
-                return nid, inputs  # pausing takes the full path
+                # Pausing takes the full path; a pause that holds the whole run
+                # stops the other ready nodes from starting right now.
+                self.hold = self.hold or self._holds(nid)
+                return nid, inputs
             self._record_error(nid, exc)
             self._release(nid)
             return None
@@ -281,12 +291,15 @@ class _Execution:
         self.buffer[nid] = task
 
     async def _pause(self, nid: str, message: str) -> None:
+        """PAUSED task and its pause record, in one conditional write (SPEC §5)."""
+        if self._holds(nid):
+            self.hold = True
+        await self._flush()
         task = self.tasks[nid]
         task.status = TaskStatus.PAUSED
-        self.buffer[nid] = task
-        await self._flush()
         pause = PauseRecord(new_id("P"), self.run.id, nid, message, now(), input_data=task.inputs)
-        await self.p.add_pause(pause)
+        if not await self.p.pause_task(task, pause, _ENGINE_WRITABLE):
+            raise RunCanceled(self.run.id)
 
     def _release(self, nid: str) -> None:
         if not self._finished(nid):

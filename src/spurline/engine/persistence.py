@@ -54,8 +54,13 @@ class Persistence(Protocol):
         """The stored status of a run; NotFound when absent."""
         ...
 
-    async def add_pause(self, pause: PauseRecord) -> None:
-        """Insert a pause record."""
+    async def pause_task(
+        self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]
+    ) -> bool:
+        """Write the PAUSED ``task`` and insert its ``pause`` record, both or neither.
+
+        Applies only while the stored task status is in ``expect``; returns whether it did.
+        """
         ...
 
 
@@ -117,8 +122,13 @@ class MemoryPersistence:
             raise NotFound("Run", run_id)
         return self.runs[run_id].status
 
-    async def add_pause(self, pause: PauseRecord) -> None:
+    async def pause_task(
+        self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]
+    ) -> bool:
+        if not await self.save_tasks([task], expect):
+            return False
         self.pauses.append(copy.deepcopy(pause))
+        return True
 
     def cancel(self, run_id: str, at: datetime) -> bool:
         """Cancel a run and its unfinished tasks (what the API's cancel does in SQL)."""

@@ -124,17 +124,25 @@ class LocalExecutor:
         self.engine = engine
         self.poll_s = poll_s
         self._tasks: dict[str, asyncio.Task[RunStatus]] = {}
+        # Runs submitted again while their execution was still finishing (a pause
+        # resolved, or a retry, right after the run stopped): executed once more.
+        self._again: set[str] = set()
 
     async def submit(self, run_id: str) -> None:
         running = self._tasks.get(run_id)
         if running is not None and not running.done():
+            self._again.add(run_id)
             return
         task = asyncio.create_task(self._execute(run_id), name=f"run {run_id}")
         self._tasks[run_id] = task
 
     async def _execute(self, run_id: str) -> RunStatus:
         try:
-            return await self.engine.execute(run_id)
+            while True:
+                status = await self.engine.execute(run_id)
+                if run_id not in self._again:
+                    return status
+                self._again.discard(run_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -147,7 +155,9 @@ class LocalExecutor:
             )
             return RunStatus.FAILED
         finally:
-            self._tasks.pop(run_id, None)
+            self._again.discard(run_id)
+            if self._tasks.get(run_id) is asyncio.current_task():
+                del self._tasks[run_id]
 
     async def wait(self, run_id: str, timeout: float) -> RunStatus | None:
         loop = asyncio.get_running_loop()

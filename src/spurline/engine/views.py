@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from spurline.engine.graph import Graph
-from spurline.engine.records import RunRecord, TaskRecord, VersionRecord
+from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
 from spurline.engine.states import RunStatus, TaskStatus
 
 
@@ -108,4 +108,20 @@ def run_view(
         "message": run.message,
         "duration": duration_s(run, at),
         "percentage_complete": percentage_complete(run, tasks),
+    }
+
+
+def pause_view(pause: PauseRecord) -> dict[str, Any]:
+    """PauseHistoryResponseSchema as a dict (SPEC §5)."""
+    return {
+        "id": pause.id,
+        "run_id": pause.run_id,
+        "node_id": pause.node_id,
+        "pause_message": pause.pause_message,
+        "pause_time": pause.pause_time,
+        "resume_time": pause.resume_time,
+        "resume_user_id": pause.resume_user_id,
+        "resume_action": pause.resume_action,
+        "input_data": pause.input_data,
+        "comments": pause.comments,
     }

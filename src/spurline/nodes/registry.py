@@ -16,7 +16,7 @@ ENTRY_POINT_GROUP = "spurline.nodes"
 
 
 def _builtins() -> dict[str, type[BaseNode]]:
-    from spurline.nodes import flow, io, nesting, python_func, router
+    from spurline.nodes import flow, human, io, nesting, python_func, router
 
     classes: list[type[BaseNode]] = [
         io.InputNode,
@@ -28,6 +28,7 @@ def _builtins() -> dict[str, type[BaseNode]]:
         flow.MergeNode,
         nesting.SubworkflowNode,
         nesting.ForLoopNode,
+        human.HumanInterventionNode,
     ]
     return {c.node_type: c for c in classes}
 

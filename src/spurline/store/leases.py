@@ -1,20 +1,51 @@
 """Run leases: which process executes a run, and takeover of runs whose owner died (SPEC §4.3).
 
-A process that executes runs renews ``lease_expires_at`` on all of them at once.
-A run PENDING or RUNNING whose lease has expired is taken over with a conditional
-update on the expired lease, so when two processes race for it exactly one wins.
+A process that executes runs renews ``lease_expires_at`` on all of them at once
+(every third of the lease). A run PENDING or RUNNING whose lease has expired is
+taken over with a conditional update on the expired lease, so when two processes
+race for it exactly one wins: on PostgreSQL the second UPDATE waits for the first's
+row lock, re-reads the row and no longer matches; on SQLite writers are serialised
+by ``BEGIN IMMEDIATE``. :func:`take_over_expired` reads the candidates and claims
+them in the same write transaction, so no claim rests on a stale read; clocks of the
+processes only need to agree to well within a lease.
+
+A process also polls :func:`executing_elsewhere` for the runs it executes, so a run
+canceled through another process, or taken over because this one stalled past its
+lease, stops here within a poll.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, not_, or_, select, update
 
 from spurline.engine.states import RunStatus
 from spurline.store.orm import RUNS
 
 _ACTIVE = [RunStatus.PENDING.value, RunStatus.RUNNING.value]
+
+
+def _lapsed(at: datetime) -> ColumnElement[bool]:
+    return or_(RUNS.c.lease_expires_at.is_(None), RUNS.c.lease_expires_at < at)
+
+
+def _own_lease() -> ColumnElement[bool]:
+    """Runs whose lease recovery may take over: not children of a node and not batch
+    rows, which the node or batch dispatcher waiting for them resumes when their parent
+    is taken over (SPEC §6), so they never run twice or outside their parent's limit.
+    """
+    resumed_by_parent = and_(
+        RUNS.c.parent_run_id.is_not(None),
+        or_(RUNS.c.parent_task_id.is_not(None), RUNS.c.run_type == "batch"),
+    )
+    return not_(resumed_by_parent)
+
+
+def lease_values(owner: str, at: datetime, lease_s: float) -> dict[str, Any]:
+    """Column values that give ``owner`` a run's lease from ``at`` for ``lease_s`` seconds."""
+    return {"lease_owner": owner, "lease_expires_at": at + timedelta(seconds=lease_s)}
 
 
 def renew(conn: Connection, *, owner: str, run_ids: list[str], at: datetime, lease_s: float) -> int:
@@ -32,21 +63,11 @@ def renew(conn: Connection, *, owner: str, run_ids: list[str], at: datetime, lea
 def expired(conn: Connection, at: datetime, limit: int = 100) -> list[str]:
     """Ids of PENDING/RUNNING runs whose lease expired or was never taken, oldest first.
 
-    Children of a node (``parent_task_id`` set) and batch rows are left out: the
-    node or batch dispatcher that waits for them resumes them when their parent is
-    taken over (SPEC §6), so they never run twice or outside their parent's limit.
+    Children of a node and batch rows are left out (see :func:`_own_lease`).
     """
-    resumed_by_parent = and_(
-        RUNS.c.parent_run_id.is_not(None),
-        or_(RUNS.c.parent_task_id.is_not(None), RUNS.c.run_type == "batch"),
-    )
     rows = conn.execute(
         select(RUNS.c.id)
-        .where(
-            RUNS.c.status.in_(_ACTIVE),
-            or_(RUNS.c.lease_expires_at.is_(None), RUNS.c.lease_expires_at < at),
-            not_(resumed_by_parent),
-        )
+        .where(RUNS.c.status.in_(_ACTIVE), _lapsed(at), _own_lease())
         .order_by(RUNS.c.start_time)
         .limit(limit)
     )
@@ -57,11 +78,72 @@ def take_over(conn: Connection, *, run_id: str, owner: str, at: datetime, lease_
     """Claim a run whose lease expired; True for exactly one of several racing claimants."""
     result = conn.execute(
         update(RUNS)
-        .where(
-            RUNS.c.id == run_id,
-            RUNS.c.status.in_(_ACTIVE),
-            or_(RUNS.c.lease_expires_at.is_(None), RUNS.c.lease_expires_at < at),
-        )
+        .where(RUNS.c.id == run_id, RUNS.c.status.in_(_ACTIVE), _lapsed(at))
         .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
     )
     return result.rowcount == 1
+
+
+def take_over_expired(
+    conn: Connection, *, owner: str, at: datetime, lease_s: float, limit: int = 100
+) -> list[str]:
+    """Claim up to ``limit`` runs whose lease expired, oldest first; returns their ids.
+
+    Children of a node and batch rows are left out (see :func:`_own_lease`).
+
+    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED``, so processes
+    recovering at the same moment split the orphans between them instead of queueing
+    on each other's row locks; the UPDATE repeats the expiry test either way, so a
+    run is claimed by exactly one process. (SQLite ignores the lock clause; its
+    writers are serialised.)
+    """
+    candidates = [
+        r[0]
+        for r in conn.execute(
+            select(RUNS.c.id)
+            .where(RUNS.c.status.in_(_ACTIVE), _lapsed(at), _own_lease())
+            .order_by(RUNS.c.start_time)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ]
+    if not candidates:
+        return []
+    rows = conn.execute(
+        update(RUNS)
+        .where(RUNS.c.id.in_(candidates), RUNS.c.status.in_(_ACTIVE), _lapsed(at))
+        .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
+        .returning(RUNS.c.id)
+    )
+    claimed = {r[0] for r in rows}
+    return [rid for rid in candidates if rid in claimed]
+
+
+def next_expiry(conn: Connection, owner: str) -> datetime | None:
+    """When the first lease of an active run held by another owner runs out (None: none)."""
+    return conn.execute(
+        select(func.min(RUNS.c.lease_expires_at)).where(
+            RUNS.c.status.in_(_ACTIVE), RUNS.c.lease_owner != owner, _own_lease()
+        )
+    ).scalar_one_or_none()
+
+
+def executing_elsewhere(conn: Connection, owner: str, run_ids: list[str]) -> list[str]:
+    """Of ``run_ids`` (executing in ``owner``'s process), those it must stop executing:
+    CANCELED, deleted, or PENDING/RUNNING under another owner's lease (this one lost it).
+
+    Runs that PAUSED, COMPLETED or FAILED are not listed: their executions end by
+    themselves, and a run resumed or retried here meanwhile must not be stopped on
+    the strength of a read made just before. A run with no owner (queued) is kept.
+    """
+    if not run_ids:
+        return []
+    rows = conn.execute(
+        select(RUNS.c.id, RUNS.c.status, RUNS.c.lease_owner).where(RUNS.c.id.in_(run_ids))
+    )
+    keep = set()
+    for rid, status, lease_owner in rows:
+        lost = status in _ACTIVE and lease_owner is not None and lease_owner != owner
+        if status != RunStatus.CANCELED.value and not lost:
+            keep.add(rid)
+    return [rid for rid in run_ids if rid not in keep]

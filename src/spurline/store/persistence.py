@@ -53,6 +53,15 @@ class SqlPersistence:
         run = await asyncio.to_thread(self.db.read, lambda c: run_queries.get_run(c, run_id))
         return run.status
 
-    async def add_pause(self, pause: PauseRecord) -> None:
+    async def pause_task(
+        self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]
+    ) -> bool:
         values = {c.name: getattr(pause, c.name) for c in PAUSES.c}
-        await self.db.writer.arun(lambda c: c.execute(PAUSES.insert(), [values]))
+
+        def write(conn: Any) -> bool:
+            if not run_queries.save_tasks(conn, [task], expect):
+                return False
+            conn.execute(PAUSES.insert(), [values])
+            return True
+
+        return await self.db.writer.arun(write)

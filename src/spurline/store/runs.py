@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
-from spurline.engine.states import RunStatus, TaskStatus
+from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
 from spurline.store._rows import (
     RUN_COLS,
@@ -84,6 +84,11 @@ def _snapshots(
         by_run[task.run_id].append(task)
     found = versions.get_many(conn, (r.workflow_version_id for r in runs))
     return [RunSnapshot(r, by_run[r.id], found.get(r.workflow_version_id or "")) for r in runs]
+
+
+def snapshots(conn: Connection, runs: list[RunRecord]) -> list[RunSnapshot]:
+    """The snapshots of ``runs`` (same order): tasks and versions in two queries."""
+    return _snapshots(conn, runs)
 
 
 def get_snapshot(conn: Connection, run_id: str) -> RunSnapshot:
@@ -197,23 +202,34 @@ def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> Run
         NotFound: unknown run.
         Conflict: the run already finished.
     """
-    run = get_run(conn, run_id)
-    active = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.PAUSED.value]
-    ok = transition_run(
-        conn,
-        run_id,
-        frozenset(RunStatus(s) for s in active),
-        RunStatus.CANCELED,
-        {"end_time": at, "message": message},
-    )
-    if not ok:
-        raise Conflict(f"Run {run_id} is already {run.status.value}")
-    _cancel_tree(conn, [run_id], at, active)
+    cancel_run_tree(conn, run_id, at, message)
     return get_run(conn, run_id)
 
 
-def _cancel_tree(conn: Connection, run_ids: list[str], at: datetime, active: list[str]) -> None:
+def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -> list[str]:
+    """Like :func:`cancel_run`; returns the ids of every run canceled (the run first).
+
+    The run's status changes with a conditional update, so of two racing cancels
+    (or a cancel racing the run's end) exactly one applies (SPEC §5).
+
+    Raises:
+        NotFound: unknown run.
+        Conflict: the run already finished.
+    """
+    changes = {"end_time": at, "message": message}
+    if not transition_run(conn, run_id, RUN_CANCELABLE, RunStatus.CANCELED, changes):
+        status = get_run(conn, run_id).status  # NotFound for an unknown run
+        raise Conflict(f"Run {run_id} is already {status.value}")
+    return cancel_tree(conn, [run_id], at)
+
+
+def cancel_tree(conn: Connection, run_ids: list[str], at: datetime) -> list[str]:
+    """Cancel the unfinished tasks of ``run_ids`` (runs already CANCELED) and, recursively,
+    their active children with their tasks. Returns every run id of the tree.
+    """
+    active = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.PAUSED.value]
     unfinished = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.PAUSED.value]
+    canceled = list(run_ids)
     while run_ids:
         conn.execute(
             update(TASKS)
@@ -238,7 +254,9 @@ def _cancel_tree(conn: Connection, run_ids: list[str], at: datetime, active: lis
                     message="Canceled with its parent run",
                 )
             )
+        canceled.extend(children)
         run_ids = children
+    return canceled
 
 
 def delete_run(conn: Connection, run_id: str) -> list[str]:
