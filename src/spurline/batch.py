@@ -175,9 +175,13 @@ class _Dispatch:
         try:
             await window.drive(lambda n: self._fill(plan, n))
         except ParentStopped:
-            with contextlib.suppress(NotFound):  # canceled, then deleted at once
-                await self._write_file()
+            await self._write_file_after_stop()
             return await self.rt.persistence.run_status(run.id)
+        except asyncio.CancelledError:
+            # Interrupted (a cancel seen by this process, or shutdown): the file still
+            # lists every row as it stands, so a canceled batch keeps its partial results.
+            await asyncio.shield(self._write_file_after_stop())
+            raise
         failed = await self._write_file()
         message = f"{failed} of {self.total} rows failed" if failed else None
         status = RunStatus.FAILED if failed else RunStatus.COMPLETED
@@ -186,6 +190,10 @@ class _Dispatch:
             run.id, frozenset({RunStatus.RUNNING}), status, changes
         )
         return status if ok else await self.rt.persistence.run_status(run.id)
+
+    async def _write_file_after_stop(self) -> None:
+        with contextlib.suppress(NotFound):  # canceled, then deleted at once
+            await self._write_file()
 
     async def _row_done(self, child_id: str, status: RunStatus) -> None:
         self.done += 1
