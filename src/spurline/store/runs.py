@@ -15,11 +15,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    and_,
     delete,
     func,
     select,
-    true,
     update,
 )
 
@@ -119,15 +117,22 @@ def get_tasks(conn: Connection, run_id: str) -> list[TaskRecord]:
 def list_runs(
     conn: Connection, page: int, page_size: int, flt: RunFilter
 ) -> tuple[list[RunSnapshot], int]:
-    """One page of runs, newest first (start_time desc, id desc), and the total count."""
-    where = and_(true(), *flt.clauses())
-    total = conn.execute(select(func.count()).select_from(RUNS).where(where)).scalar_one()
+    """One page of runs, newest first (start_time desc, id desc), and the total count.
+
+    The page's ids are found first on the ordering index alone (an index-only scan
+    however deep the page), then only those rows are read. An unfiltered count is
+    ``SELECT count(*)`` with no WHERE, which SQLite answers from its smallest index.
+    """
+    clauses = flt.clauses()
+    count = select(func.count()).select_from(RUNS)
+    ids = select(RUNS.c.id)
+    if clauses:
+        count, ids = count.where(*clauses), ids.where(*clauses)
+    total = conn.execute(count).scalar_one()
+    newest_first = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
+    page_ids = ids.order_by(*newest_first).limit(page_size).offset((page - 1) * page_size)
     rows = conn.execute(
-        select(*RUN_COLS)
-        .where(where)
-        .order_by(RUNS.c.start_time.desc(), RUNS.c.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
+        select(*RUN_COLS).where(RUNS.c.id.in_(page_ids.scalar_subquery())).order_by(*newest_first)
     )
     return _snapshots(conn, [run_record(r) for r in rows]), total
 
