@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
+    Update,
+    bindparam,
     delete,
     func,
     select,
@@ -162,26 +166,42 @@ def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> Non
         conn.execute(TASKS.insert(), [task_values(t) for t in tasks])
 
 
+_SAVED_FIELDS = ("status", "start_time", "end_time", "inputs", "outputs", "error", "attempts")
+
+
+@lru_cache(maxsize=8)
+def _save_tasks_statement(n_expect: int) -> Update:
+    # One statement for every save: built and compiled once, then run with one row of
+    # parameters per task (executemany), instead of one statement built per task.
+    expect: list[BindParameter[str]] = [bindparam(f"b_expect{i}") for i in range(n_expect)]
+    return (
+        update(TASKS)
+        .where(TASKS.c.id == bindparam("b_id"), TASKS.c.status.in_(expect))
+        .values({name: bindparam(f"b_{name}") for name in _SAVED_FIELDS})
+    )
+
+
 def save_tasks(conn: Connection, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
     """Write tasks' mutable fields where the stored status is in ``expect``; count written."""
-    written = 0
-    allowed = [s.value for s in expect]
-    for task in tasks:
-        result = conn.execute(
-            update(TASKS)
-            .where(TASKS.c.id == task.id, TASKS.c.status.in_(allowed))
-            .values(
-                status=task.status.value,
-                start_time=task.start_time,
-                end_time=task.end_time,
-                inputs=task.inputs,
-                outputs=task.outputs,
-                error=task.error,
-                attempts=task.attempts,
-            )
-        )
-        written += result.rowcount
-    return written
+    if not tasks or not expect:
+        return 0
+    allowed = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
+    rows = [
+        {
+            "b_id": t.id,
+            "b_status": t.status.value,
+            "b_start_time": t.start_time,
+            "b_end_time": t.end_time,
+            "b_inputs": t.inputs,
+            "b_outputs": t.outputs,
+            "b_error": t.error,
+            "b_attempts": t.attempts,
+            **allowed,
+        }
+        for t in tasks
+    ]
+    # Both SQLite and psycopg report the rows matched by all the parameter sets.
+    return conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
 
 
 def transition_run(
