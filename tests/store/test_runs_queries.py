@@ -5,7 +5,7 @@ paging with counts, conditional task saves (executemany), and bulk seeding.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,5 +102,6 @@ def test_save_tasks_writes_only_tasks_in_expected_states(
         (TaskStatus.CANCELED, None, 0),
     ]
     assert tasks[0].end_time == at and tasks[0].outputs is None
+    assert tasks[0].end_time.tzinfo is UTC and tasks[1].start_time.tzinfo is UTC  # type: ignore[union-attr]
     assert tasks[2].start_time is None
     assert tasks[1].outputs == b.outputs

@@ -81,7 +81,7 @@ def _snapshots(
     rows = conn.execute(
         select(*TASK_COLS).where(in_runs).order_by(TASKS.c.run_id, TASKS.c.position)
     )
-    for row in rows:
+    for row in rows.all():
         task = task_record(row)
         by_run[task.run_id].append(task)
     found = versions.get_many(conn, (r.workflow_version_id for r in runs))
