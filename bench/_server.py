@@ -56,6 +56,15 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def spurline_command() -> list[str]:
     """How to start the CLI of the Spurline installed next to this Python."""
     script = Path(sys.executable).parent / "spurline"
@@ -124,6 +133,13 @@ class Server:
             "worker_processes": len(workers),
             "worker_peak_rss_mb": round(max(workers, default=0) / 1024, 1),
         }
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the server process and by its live worker processes."""
+        if self.proc is None:
+            return {"server": 0.0, "workers": 0.0}
+        workers = sum(cpu_seconds(p) for p in descendants(self.proc.pid))
+        return {"server": cpu_seconds(self.proc.pid), "workers": workers}
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 20 s; removes the temp home it made."""

@@ -32,11 +32,14 @@ def _blocking(definition: dict[str, Any], expect: Expect, tasks: int, runs: int)
         wf_id = create_workflow(client, "bench", definition)
         for i in range(2):  # warm-up: imports, plan cache, pool start
             blocking_run(client, wf_id, 1000 + i, expect(1000 + i))
+        cpu0 = srv.cpu()["server"]
         walls = [blocking_run(client, wf_id, i, expect(i)) for i in range(runs)]
+        cpu_s = srv.cpu()["server"] - cpu0
         _check_recorded(client, wf_id, runs, tasks)
         out = summary_ms(walls)
         out["tasks_per_run"] = tasks
         out["per_node_ms"] = round(statistics.median(walls) * 1000 / tasks, 4)
+        out["server_cpu_ms_per_run"] = round(cpu_s * 1000 / runs, 3)
         out["server"] = srv.memory()
         return out
 
@@ -90,12 +93,14 @@ def blocking_throughput(runs: int = 1000, clients: int = 4) -> dict[str, Any]:
                         latencies.append(el)
 
         threads = [threading.Thread(target=worker) for _ in range(clients)]
+        cpu0 = srv.cpu()
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - t0
+        cpu1 = srv.cpu()
         if errors:
             raise CheckFailed(f"{len(errors)} of {runs} runs failed, e.g. {errors[0]}")
         _check_recorded(client, wf_id, 100, 3)
@@ -103,6 +108,9 @@ def blocking_throughput(runs: int = 1000, clients: int = 4) -> dict[str, Any]:
             "params": {"runs": runs, "clients": clients},
             "runs_per_s": round(runs / elapsed, 1),
             "elapsed_s": round(elapsed, 3),
+            # CPU per run is steadier than runs/s on a shared machine
+            "server_cpu_ms_per_run": round((cpu1["server"] - cpu0["server"]) * 1000 / runs, 3),
+            "workers_cpu_ms_per_run": round((cpu1["workers"] - cpu0["workers"]) * 1000 / runs, 3),
             **summary_ms(latencies),
             "server": srv.memory(),
         }
