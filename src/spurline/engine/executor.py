@@ -47,7 +47,8 @@ class RunEngine:
         self.persistence = persistence
         self.services = services or {}
         self._plans: OrderedDict[str, Plan] = OrderedDict()
-        self._handed: dict[str, tuple[RunRecord, list[TaskRecord]]] = {}
+        # bounded: records of runs never executed (a canceled batch's rows) age out
+        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
 
     def hand_over(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
         """Give ``execute`` the records of a run this process has just created and
@@ -55,6 +56,8 @@ class RunEngine:
         run). Copies are kept: the caller's records stay as they are.
         """
         self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks])
+        if len(self._handed) > 4096:
+            self._handed.popitem(last=False)
 
     async def plan_for(self, version_id: str, scope: str | None = None) -> Plan:
         """The (cached) plan of a version, or of one of its bodies (``scope``);
