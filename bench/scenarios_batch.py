@@ -67,6 +67,7 @@ def batch(
             params={"name": f"bench {rows} rows"},
             files={"file": ("rows.csv", csv.encode(), "text/csv")},
         )
+        cpu0 = srv.cpu()
         t0 = time.perf_counter()
         parent, _ = call(
             client,
@@ -87,6 +88,7 @@ def batch(
             status = body["status"]
             srv.sample_workers()
         elapsed = time.perf_counter() - t0
+        cpu1 = srv.cpu()
         if status != "COMPLETED":
             raise CheckFailed(f"batch parent ended {status}: {body.get('message')}")
         good = _children_ok(client, parent["id"], rows, chain_n)
@@ -103,5 +105,7 @@ def batch(
             "median_ms": poll.get("median_ms"),
             "p95_ms": poll.get("p95_ms"),
             "parent_read_while_running": poll,
+            "server_cpu_ms_per_row": round((cpu1["server"] - cpu0["server"]) * 1000 / rows, 3),
+            "workers_cpu_ms_per_row": round((cpu1["workers"] - cpu0["workers"]) * 1000 / rows, 3),
             "server": srv.memory(),
         }
