@@ -29,7 +29,7 @@ from spurline.engine.children import ChildResult
 from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
-from spurline.engine.runs import new_run
+from spurline.engine.runs import LocalExecutor, new_run
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.nodes.io import InputNode
@@ -220,6 +220,10 @@ class _Dispatch:
         if not ok:
             return None
         ready = [run.id for run, _ in made if run.status is RunStatus.PENDING]
+        if isinstance(self.rt.executor, LocalExecutor):  # rows execute in this process
+            for run, tasks in made:
+                if run.status is RunStatus.PENDING:
+                    self.rt.engine.hand_over(run, tasks)
         self.done += len(made) - len(ready)
         await self._progress()
         if not ready:  # a chunk of rejected rows: fetch the next one

@@ -231,6 +231,8 @@ class Runtime:
         run.lease_owner = self.owner
         run.lease_expires_at = run.start_time + timedelta(seconds=self.lease_s)
         await self.persistence.create_run(run, tasks)
+        if isinstance(self.executor, LocalExecutor):  # it executes in this process
+            self.engine.hand_over(run, tasks)
         await self.executor.submit(run.id)
         return run, tasks
 

@@ -110,9 +110,9 @@ def canonical_hash(definition: dict[str, Any]) -> str:
 
 
 def start(client: httpx.Client, wf_id: str, inputs: dict[str, Any] | None = None) -> str:
-    """POST start_run; returns the new run id after checking the 202 and its Location."""
+    """POST start_run; returns the new run id after checking the 200 and its Location."""
     r = client.post(f"/wf/{wf_id}/start_run/", json={"initial_inputs": inputs})
-    assert r.status_code == 202, r.text
+    assert r.status_code == 200, r.text
     run_id = str(r.json()["id"])
     assert r.headers["location"] == f"/run/{run_id}/"
     return run_id

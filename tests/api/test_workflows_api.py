@@ -109,7 +109,7 @@ def test_children_and_parent_run_id(
     kids = []
     for _ in range(3):
         r = client.post(f"/wf/{wf_id}/start_run/", json={"parent_run_id": parent})
-        assert r.status_code == 202
+        assert r.status_code == 200
         assert r.json()["parent_run_id"] == parent
         kids.append(wait_run(client, r.json()["id"])["id"])
     children = client.get(f"/run/{parent}/children/")

@@ -9,8 +9,12 @@ from fastapi import Depends, Query, Request
 from spurline.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The process's :class:`Runtime`, created by the app's lifespan."""
+async def get_runtime(request: Request) -> Runtime:
+    """The process's :class:`Runtime`, created by the app's lifespan.
+
+    A coroutine on purpose: FastAPI runs a plain ``def`` dependency in a worker
+    thread, which cost every request a thread hand-off.
+    """
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -15,6 +15,7 @@ buffered results only makes them run again.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections import OrderedDict, deque
 from typing import Any, cast
@@ -46,6 +47,17 @@ class RunEngine:
         self.persistence = persistence
         self.services = services or {}
         self._plans: OrderedDict[str, Plan] = OrderedDict()
+        # bounded: records of runs never executed (a canceled batch's rows) age out
+        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
+
+    def hand_over(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        """Give ``execute`` the records of a run this process has just created and
+        committed, so it starts from them instead of reading them back (one read per
+        run). Copies are kept: the caller's records stay as they are.
+        """
+        self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks])
+        if len(self._handed) > 4096:
+            self._handed.popitem(last=False)
 
     async def plan_for(self, version_id: str, scope: str | None = None) -> Plan:
         """The (cached) plan of a version, or of one of its bodies (``scope``);
@@ -69,7 +81,10 @@ class RunEngine:
         ``services["batch"]`` runner (:class:`~spurline.engine.children.BatchRunner`):
         executing it means dispatching its rows (SPEC §6).
         """
-        run, tasks = await self.persistence.load_run(run_id)
+        handed = self._handed.pop(run_id, None)
+        # handed-over records are what was just committed; the conditional RUNNING
+        # transition below still sees a cancel that came in between
+        run, tasks = handed or await self.persistence.load_run(run_id)
         if run.status not in RUN_ACTIVE or run.workflow_version_id is None:
             return run.status
         if run.rows_total is not None and BATCH in self.services:

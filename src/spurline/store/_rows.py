@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, cast
 
 from sqlalchemy import Row
 
@@ -25,8 +26,19 @@ def run_record(row: Row[Any]) -> RunRecord:
     return RunRecord(**data)
 
 
+# Run pages read a task row per node (1,000 for a 1,000-node run), so a task row
+# becomes a record positionally; this holds while the table's columns and the
+# record's fields keep the same order, which is checked here at import.
+_TASK_POSITIONAL = [f.name for f in fields(TaskRecord)] == _TASK_NAMES
+_TASK_STATUS = _TASK_NAMES.index("status")
+
+
 def task_record(row: Row[Any]) -> TaskRecord:
     """A ``tasks`` row (all columns, table order) as a TaskRecord."""
+    if _TASK_POSITIONAL:
+        task = TaskRecord(*cast("tuple[Any, ...]", row))
+        task.status = TaskStatus(row[_TASK_STATUS])
+        return task
     data = dict(zip(_TASK_NAMES, row, strict=True))
     data["status"] = TaskStatus(data["status"])
     return TaskRecord(**data)

@@ -41,8 +41,10 @@ def make_engine(url: str, *, write: bool) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # write: the writer thread keeps one connection; one more serves migrations and
+        # the writer's one-op-per-transaction retries
         engine = create_engine(
-            url, pool_size=1 if write else 8, max_overflow=0 if write else 32, **kwargs
+            url, pool_size=1 if write else 8, max_overflow=1 if write else 32, **kwargs
         )
         _sqlite_pragmas(engine, begin="BEGIN IMMEDIATE" if write else "BEGIN")
         return engine
@@ -79,6 +81,9 @@ class WriteQueue:
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
         self.engine = engine
         self.max_group = max_group
+        # The writer keeps its connection between groups: checking one out of the pool
+        # and resetting it on return cost ~40 us of a ~95 us empty transaction.
+        self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[tuple[WriteOp[Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
@@ -122,15 +127,29 @@ class WriteQueue:
                     break
                 group.append(nxt)
             self._commit(group)
+        self._release()
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except Exception:  # a broken connection is discarded by the pool anyway
+                log.exception("closing the writer connection failed")
 
     def _commit(self, group: list[tuple[WriteOp[Any], Future[Any]]]) -> None:
         live = [(op, fut) for op, fut in group if fut.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            with self.engine.begin() as conn:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin():
                 results = [op(conn) for op, _ in live]
         except Exception:
+            # start clean: the connection may be broken; retries use fresh ones
+            self._release()
             if len(live) == 1:
                 self._commit_alone(*live[0])
             else:

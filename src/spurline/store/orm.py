@@ -6,6 +6,7 @@ back timezone-aware.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -46,6 +47,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        # SQLite hands back the stored text; one C-level parse with the UTC offset
+        # appended replaces three Python-level steps (TypeDecorator wrapper, the
+        # dialect's parser, tzinfo replace). Reading a 1,000-task run parses 2,000 of these.
+        if dialect.name == "sqlite":
+            return _sqlite_utc
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
 class Base(DeclarativeBase):

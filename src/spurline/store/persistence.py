@@ -30,10 +30,9 @@ class SqlPersistence:
         await self.db.writer.arun(lambda c: run_queries.insert_run(c, run, tasks))
 
     async def load_run(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
-        def read(conn: Any) -> tuple[RunRecord, list[TaskRecord]]:
-            return run_queries.get_run(conn, run_id), run_queries.get_tasks(conn, run_id)
-
-        return await asyncio.to_thread(self.db.read, read)
+        return await asyncio.to_thread(
+            self.db.read, lambda c: run_queries.get_run_and_tasks(c, run_id)
+        )
 
     async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
         return await self.db.writer.arun(lambda c: run_queries.save_tasks(c, tasks, expect))
@@ -50,8 +49,7 @@ class SqlPersistence:
         )
 
     async def run_status(self, run_id: str) -> RunStatus:
-        run = await asyncio.to_thread(self.db.read, lambda c: run_queries.get_run(c, run_id))
-        return run.status
+        return await asyncio.to_thread(self.db.read, lambda c: run_queries.get_status(c, run_id))
 
     async def pause_task(
         self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]

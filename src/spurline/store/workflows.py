@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from spurline.engine.clock import new_id, now
 from spurline.engine.definition import definition_hash
@@ -32,6 +32,8 @@ class WorkflowRecord:
 
 
 _WF_COLS = list(WORKFLOWS.c)
+# read by every run start: built once (see store.runs for why)
+_WF_BY_ID = select(*_WF_COLS).where(WORKFLOWS.c.id == bindparam("b_wf_id"))
 
 
 def _workflow(row: Any) -> WorkflowRecord:
@@ -94,7 +96,7 @@ def create_workflow(
 
 def get_workflow(conn: Connection, wf_id: str) -> WorkflowRecord:
     """One workflow; NotFound when absent."""
-    row = conn.execute(select(*_WF_COLS).where(WORKFLOWS.c.id == wf_id)).first()
+    row = conn.execute(_WF_BY_ID, {"b_wf_id": wf_id}).first()
     if row is None:
         raise NotFound("Workflow", wf_id)
     return _workflow(row)

@@ -106,16 +106,15 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
 
 @router.post(
     "/{workflow_id}/start_run/",
-    status_code=202,
     response_model=RunResponseSchema,
     responses=NOT_FOUND,
 )
 async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
-    """Start a run in the background; poll ``Location`` for its progress."""
+    """Start a run in the background (200 with the run, as PySpur); poll ``Location``."""
     run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
     version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
     view = run_view(run, tasks, version, now())
-    return OrjsonResponse(view, status_code=202, headers={"Location": f"/run/{run.id}/"})
+    return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
 
 
 @router.post(
