@@ -265,3 +265,32 @@ def test_paused_workflows_lists_open_pauses_newest_first(
     page2 = client.get("/wf/paused_workflows", params={"page": 2, "page_size": 1}).json()
     assert [i["run"]["id"] for i in page2] == [older]
     assert client.get("/wf/paused_workflows/", params={"page_size": 0}).status_code == 422
+
+
+def test_a_failure_beside_a_pause_ends_the_run_with_nothing_left_waiting(
+    client: httpx.Client, make_workflow: Callable[..., str]
+) -> None:
+    definition = {
+        "nodes": [
+            node("in", "InputNode"),
+            human("ask", "Approve?"),
+            node("after", "PythonFuncNode", code="return {'ok': True}"),
+            node("boom", "PythonFuncNode", code="raise ValueError('broken')"),
+        ],
+        "links": links(("in", "ask"), ("ask", "after"), ("in", "boom")),
+    }
+    run_id = start(client, make_workflow(definition))
+    run = wait(client, run_id, ("FAILED",))
+    tasks = tasks_by_node(run)
+    assert run["message"] == "Node 'boom' failed: ValueError: broken"
+    assert [tasks[n]["status"] for n in ("in", "ask", "after", "boom")] == [
+        "COMPLETED",
+        "CANCELED",
+        "CANCELED",
+        "FAILED",
+    ]
+    assert all(t["end_time"] is not None for t in run["tasks"])
+    assert not any(t["is_downstream_of_pause"] for t in run["tasks"])
+    action = {"action": "APPROVE", "user_id": "ada", "inputs": {}, "comments": ""}
+    assert client.post(f"/wf/process_pause_action/{run_id}/", json=action).status_code == 409
+    assert client.get("/wf/paused_workflows/").json() == []

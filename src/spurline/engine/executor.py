@@ -344,6 +344,7 @@ class _Execution:
             extra = f" ({len(failed) - 1} more node(s) failed)" if len(failed) > 1 else ""
             message = f"Node '{first.node_id}' failed: {first.error}{extra}"
             changes = {"end_time": now(), "message": message}
+            await self._cancel_waiting(ordered)
         elif paused:
             status = RunStatus.PAUSED
             changes = {"message": self._pause_message(paused[0].node_id)}
@@ -354,6 +355,18 @@ class _Execution:
             self.run.id, frozenset({RunStatus.RUNNING}), status, changes
         )
         return status if ok else await self.p.run_status(self.run.id)
+
+    async def _cancel_waiting(self, ordered: list[TaskRecord]) -> None:
+        """A failed run is finished, so nothing in it may wait on a person: tasks still
+        PAUSED (and the PENDING ones behind them) end CANCELED. A retry of the run
+        executes them again, pause included (SPEC §4.2, §5).
+        """
+        at = now()
+        waiting = [t for t in ordered if t.status in (TaskStatus.PAUSED, TaskStatus.PENDING)]
+        for task in waiting:
+            task.status, task.end_time = TaskStatus.CANCELED, at
+        if waiting:
+            await self.p.save_tasks(waiting, frozenset({TaskStatus.PAUSED, TaskStatus.PENDING}))
 
     def _pause_message(self, nid: str) -> str:
         message = getattr(self.plan.nodes[nid].config, "message", None)
