@@ -117,3 +117,17 @@ def test_brackets_in_outputs_and_errors_are_shown_verbatim(cli: Any, tmp_path: P
     assert '{"f":[true]}' in shown
     assert "workflow [brackets] (v1)" in shown
     assert shown.endswith("bad: ValueError: [bold]x[/bold] [true]\n")
+
+
+def test_runs_list_parent_only_leaves_out_batch_rows(cli: Any, tmp_path: Path) -> None:
+    rows = tmp_path / "names.csv"
+    rows.write_text("name\nAda\nGrace\nEdsger\n")
+    done = cli("run", "examples/hello.json", "--dataset", str(rows))
+    assert done.returncode == 0, done.stderr
+
+    everything = orjson.loads(cli("runs", "list", "--json").stdout)
+    parents = orjson.loads(cli("runs", "list", "--json", "--parent-only").stdout)
+    assert len(everything) == 4
+    assert [(r["run_type"], r["parent_run_id"]) for r in parents] == [("batch", None)]
+    children = [r for r in everything if r["parent_run_id"] == parents[0]["id"]]
+    assert sorted(r["initial_inputs"]["in"]["name"] for r in children) == ["Ada", "Edsger", "Grace"]

@@ -131,11 +131,13 @@ def list_runs(
     page_size: int,
     statuses: list[RunStatus],
     workflow_id: str | None = None,
+    *,
+    parent_only: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of run views, newest first, and the total."""
+    """A page of run views, newest first, and the total; ``parent_only`` drops child runs."""
     rt = Runtime(settings)
     try:
-        flt = run_q.RunFilter(tuple(statuses), workflow_id)
+        flt = run_q.RunFilter(tuple(statuses), workflow_id, parent_only=parent_only)
         snaps, total = rt.db.read(lambda c: run_q.list_runs(c, page, page_size, flt))
         return [rt.view(s) for s in snaps], total
     finally:

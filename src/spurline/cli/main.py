@@ -107,7 +107,7 @@ def run_workflow(
     """Execute a workflow here, record the run in the store, print its result.
 
     Prints the OutputNode's output (every node's with --all, the whole run with
-    --json). With --dataset, runs a batch over the file's rows (SPEC §6) with a
+    --json). With --dataset, runs a batch over the file's rows (one child run per row) with a
     progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
     another end state), 2 usage error.
     """
@@ -180,13 +180,18 @@ def runs_list(
     page_size: Annotated[int, typer.Option(min=1, max=100)] = 20,
     status: Annotated[list[RunStatus] | None, typer.Option(help="Filter by status.")] = None,
     workflow_id: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    parent_only: Annotated[
+        bool, typer.Option("--parent-only", help="Leave out child runs (batch rows, loops).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Runs, newest first (as GET /run/)."""
     from spurline.cli import _render, _workflows
     from spurline.settings import get_settings
 
-    views, total = _workflows.list_runs(get_settings(), page, page_size, status or [], workflow_id)
+    views, total = _workflows.list_runs(
+        get_settings(), page, page_size, status or [], workflow_id, parent_only=parent_only
+    )
     if as_json:
         _render.print_json(out, views)
     else:
