@@ -125,7 +125,12 @@ def list_workflows(conn: Connection, page: int, page_size: int) -> tuple[list[Wo
 def update_workflow(
     conn: Connection, wf_id: str, name: str, description: str | None, definition: dict[str, Any]
 ) -> WorkflowRecord:
-    """Replace a workflow; a changed definition, name or description makes a new version."""
+    """Replace a workflow; a changed definition, name or description makes a new version.
+
+    The workflow row is locked first (PostgreSQL; SQLite writers are serialised), so
+    concurrent replacements from several API processes number their versions in turn.
+    """
+    conn.execute(select(WORKFLOWS.c.id).where(WORKFLOWS.c.id == wf_id).with_for_update())
     wf = get_workflow(conn, wf_id)
     at = now()
     changed = (
