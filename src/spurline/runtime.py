@@ -64,10 +64,18 @@ class Runtime:
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
-        self.executor: Executor = LocalExecutor(self.engine)
-        self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.executor: Executor = self._make_executor()
+        self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
+
+    def _make_executor(self) -> Executor:
+        """The executor ``SPURLINE_EXECUTOR`` names: in-process, or Celery workers (SPEC §7)."""
+        if self.settings.executor == "celery":
+            from spurline.worker.executor import CeleryExecutor
+
+            return CeleryExecutor(self.db, self.engine, self.settings, self.owner)
+        return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self, *, recover: bool = True) -> None:

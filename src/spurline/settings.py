@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         database_url: SQLAlchemy URL; default ``sqlite:///{home}/spurline.db``.
         executor: ``local`` (asyncio in the API process) or ``celery``.
         broker_url: Celery broker when ``executor == "celery"``.
+        queue_name: the broker queue runs are sent to and workers consume.
+        queue_wait_s: how long a run may wait in the queue for a worker before it
+            is taken over and enqueued again (covers a lost message).
         max_body_bytes: request bodies above this get 413 (default 10 MiB).
         python_workers: processes in the PythonFuncNode pool.
         python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
@@ -33,6 +36,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     executor: Literal["local", "celery"] = "local"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = Field(default="spurline", min_length=1)
+    queue_wait_s: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     python_workers: int = Field(default=2, ge=1)
     python_timeout_s: float = Field(default=60.0, gt=0)

@@ -69,6 +69,25 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=1000, help="Runs this process executes at once.")
+    ] = 8,
+    loglevel: Annotated[str, typer.Option(help="Log level (DEBUG, INFO, WARNING).")] = "INFO",
+) -> None:
+    """Execute runs from the queue as a Celery worker (SPURLINE_BROKER_URL, SPEC §7)."""
+    from spurline.worker.main import run_worker
+
+    settings = get_settings()
+    out.print(
+        f"Spurline worker on {settings.broker_url} queue {settings.queue_name} "
+        f"(store: {settings.resolved_database_url()}, concurrency {concurrency})",
+        highlight=False,
+    )
+    raise typer.Exit(run_worker(settings, concurrency, loglevel))
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (RunResponseSchema).")]
 
 

@@ -12,6 +12,11 @@ processes only need to agree to well within a lease.
 A process also polls :func:`executing_elsewhere` for the runs it executes, so a run
 canceled through another process, or taken over because this one stalled past its
 lease, stops here within a poll.
+
+A run waiting in a message queue (Celery executor) holds a *queued* lease: no
+owner, and an expiry that bounds how long its message may take to reach a worker.
+A worker claims it on receipt; if the message was lost, the lease expires and the
+run is taken over (and enqueued again) like any orphan.
 """
 
 from __future__ import annotations
@@ -147,3 +152,61 @@ def executing_elsewhere(conn: Connection, owner: str, run_ids: list[str]) -> lis
         if status != RunStatus.CANCELED.value and not lost:
             keep.add(rid)
     return [rid for rid in run_ids if rid not in keep]
+
+
+def mark_queued(conn: Connection, *, run_id: str, owner: str, at: datetime, wait_s: float) -> bool:
+    """Give an active run a queued lease (no owner, expiring after ``wait_s`` seconds).
+
+    Applies when the run is unowned, owned by ``owner`` (the process enqueueing it)
+    or its lease expired. Returns False otherwise: the run finished, paused, or
+    another live process executes it, so there is nothing to enqueue.
+    """
+    result = conn.execute(
+        update(RUNS)
+        .where(
+            RUNS.c.id == run_id,
+            RUNS.c.status.in_(_ACTIVE),
+            or_(RUNS.c.lease_owner.is_(None), RUNS.c.lease_owner == owner, _lapsed(at)),
+        )
+        .values(lease_owner=None, lease_expires_at=at + timedelta(seconds=wait_s))
+    )
+    return result.rowcount == 1
+
+
+def claim(conn: Connection, *, run_id: str, owner: str, at: datetime, lease_s: float) -> bool:
+    """A worker's claim on a run it received from the queue.
+
+    Succeeds when the run is PENDING/RUNNING and either queued (no owner) or its
+    lease expired; fails for a duplicate message of a run another live process
+    executes, and for a run that finished, paused or was canceled meanwhile.
+    """
+    result = conn.execute(
+        update(RUNS)
+        .where(
+            RUNS.c.id == run_id,
+            RUNS.c.status.in_(_ACTIVE),
+            or_(RUNS.c.lease_owner.is_(None), _lapsed(at)),
+        )
+        .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
+    )
+    return result.rowcount == 1
+
+
+def held(conn: Connection, *, owner: str, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` are still PENDING/RUNNING under ``owner``'s lease.
+
+    A process executing runs polls this: a run missing from the answer was
+    canceled, paused by someone else, or taken over, and must stop here.
+    """
+    if not run_ids:
+        return set()
+    rows = conn.execute(
+        select(RUNS.c.id).where(
+            and_(
+                RUNS.c.id.in_(run_ids),
+                RUNS.c.status.in_(_ACTIVE),
+                RUNS.c.lease_owner == owner,
+            )
+        )
+    )
+    return {r[0] for r in rows}

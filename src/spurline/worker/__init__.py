@@ -1,0 +1,13 @@
+"""Running runs on Celery workers (SPEC §7).
+
+``SPURLINE_EXECUTOR=celery``: API processes record a run, then send the message
+``spurline.execute_run(run_id)`` to ``SPURLINE_BROKER_URL``; ``spurline worker``
+processes consume it and execute the run with the same asyncio engine as the
+embedded mode. The store stays the single source of truth: a message only says
+"look at this run", so a duplicate is harmless and a lost one is replaced by the
+lease takeover (:mod:`spurline.store.leases`).
+
+Modules: :mod:`.app` (the Celery app and its one task), :mod:`.executor`
+(:class:`CeleryExecutor`, the engine's Executor on a queue), :mod:`.host` (the
+worker process: one event loop hosting a Runtime).
+"""

@@ -1,0 +1,69 @@
+"""The Celery app: broker settings and the one task, ``spurline.execute_run``.
+
+Delivery settings and why:
+
+* ``task_acks_late``: a message is acknowledged when its run has stopped here
+  (completed, failed, paused, canceled or handed over), not when it is received,
+  so a worker killed mid-run leaves the message unacknowledged and the broker
+  delivers it again (RabbitMQ at once; Redis after ``visibility_timeout``).
+* ``worker_prefetch_multiplier=1``: a worker reserves only as many messages as
+  it has free slots, so queued runs go to whichever worker frees up first
+  instead of waiting behind a busy one.
+* ``task_reject_on_worker_lost``: with a process pool, a task whose child
+  process died is requeued instead of acknowledged.
+* No result backend: outcomes live in the store; messages carry only a run id.
+
+Redelivery is a speed-up, never the guarantee: a run whose worker died is taken
+over once its lease expires, whatever the broker does with the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from spurline.settings import Settings
+
+EXECUTE_RUN = "spurline.execute_run"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings.broker_url`` sending to ``settings.queue_name``."""
+    app = Celery("spurline", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=settings.queue_name,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        # A run interrupted by a lost broker connection is redelivered and its
+        # duplicate is refused by the lease claim, so running tasks may go on.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    return app
+
+
+def register_tasks(app: Celery, execute: Callable[[str], str | None]) -> Any:
+    """Register ``spurline.execute_run`` on ``app``; ``execute(run_id)`` does the work.
+
+    Returns the task object. The task is thin: it hands the run id to the worker's
+    event loop and returns the status the run stopped in (None when the run was
+    not claimed: a duplicate message, or a run that finished meanwhile).
+    """
+
+    # shared=False: the task belongs to this app only, not to every app created later.
+    task = app.task(name=EXECUTE_RUN, acks_late=True, ignore_result=True, shared=False)
+
+    @task  # type: ignore[untyped-decorator]
+    def execute_run(run_id: str) -> str | None:
+        return execute(run_id)
+
+    return execute_run

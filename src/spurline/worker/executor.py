@@ -1,0 +1,163 @@
+"""CeleryExecutor: the engine's :class:`~spurline.engine.runs.Executor` on a message queue.
+
+In an API process it only enqueues and polls. In a worker process it also
+executes the runs the worker receives (:meth:`CeleryExecutor.run_here`), with a
+:class:`~spurline.engine.runs.LocalExecutor` on the worker's event loop, and
+watches the store so a run canceled from any API process, or taken over by
+another process, stops here within ``watch_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+from spurline.engine.clock import now
+from spurline.engine.executor import RunEngine
+from spurline.engine.runs import LocalExecutor
+from spurline.engine.states import RUN_ACTIVE, RunStatus
+from spurline.settings import Settings
+from spurline.store import leases
+from spurline.store.db import Database
+from spurline.worker.app import EXECUTE_RUN, make_celery
+
+log = logging.getLogger(__name__)
+
+
+class CeleryExecutor:
+    """Runs execute on ``spurline worker`` processes; see the module docstring.
+
+    Args:
+        db: this process's store (for leases).
+        engine: the run engine (used when this process is a worker).
+        settings: broker URL, queue name, lease and queue-wait times.
+        owner: this process's lease owner id.
+        watch_s: how often a worker checks its runs for cancel or takeover.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        engine: RunEngine,
+        settings: Settings,
+        owner: str,
+        watch_s: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.owner = owner
+        self.watch_s = watch_s
+        self.app = make_celery(settings)
+        self.runner = LocalExecutor(engine)
+
+    # -- Executor protocol ------------------------------------------------------
+    async def submit(self, run_id: str) -> None:
+        """Give the committed run a queued lease, then send ``execute_run(run_id)``.
+
+        The run row is committed before this is called, so a worker never receives
+        an id it cannot read. A broker that cannot be reached is logged, not raised:
+        the run is recorded, and when its queued lease expires
+        (``SPURLINE_QUEUE_WAIT_S``) the lease takeover enqueues it again.
+        """
+        queued = await self.db.writer.arun(
+            partial(
+                leases.mark_queued,
+                run_id=run_id,
+                owner=self.owner,
+                at=now(),
+                wait_s=self.settings.queue_wait_s,
+            )
+        )
+        if not queued:
+            log.info("run %s not enqueued: no longer active or executing elsewhere", run_id)
+            return
+        try:
+            await asyncio.to_thread(self._send, run_id)
+        except Exception:
+            log.exception("could not enqueue run %s; the lease takeover will retry", run_id)
+
+    def _send(self, run_id: str) -> None:
+        self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
+
+    async def wait(self, run_id: str, timeout: float) -> RunStatus | None:
+        """Poll the store until the run leaves PENDING/RUNNING; None on timeout.
+
+        Polls every 20 ms at first, backing off to 250 ms, so short runs answer
+        quickly and long ones cost the database little.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.02
+        while True:
+            status = await self.runner.engine.persistence.run_status(run_id)
+            if status not in RUN_ACTIVE:
+                return status
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.25)
+
+    async def interrupt(self, run_id: str) -> None:
+        """Stop the run if it executes in this process; elsewhere the worker's
+        watcher notices the final state in the store within ``watch_s``.
+        """
+        await self.runner.interrupt(run_id)
+
+    async def close(self) -> None:
+        """Interrupt the runs executing here (their leases lapse and they are taken over)."""
+        await self.runner.close()
+        self.app.close()
+
+    def active(self) -> list[str]:
+        """Runs executing in this process (none in an API process)."""
+        return self.runner.active()
+
+    # -- worker side ------------------------------------------------------------
+    async def run_here(self, run_id: str) -> RunStatus | None:
+        """Claim a run received from the queue and execute it in this process.
+
+        Returns the status it stopped in, or None when it was not claimed (a
+        duplicate message, a run already finished) or was stopped because its
+        lease was lost to another process.
+        """
+        claimed = await self.db.writer.arun(
+            partial(
+                leases.claim,
+                run_id=run_id,
+                owner=self.owner,
+                at=now(),
+                lease_s=self.settings.lease_s,
+            )
+        )
+        if not claimed:
+            return None
+        await self.runner.submit(run_id)
+        while True:
+            status = await self.runner.wait(run_id, 1.0)
+            if status is not None:
+                return status
+            if run_id not in self.runner.active():
+                return None
+
+    async def watch(self) -> None:
+        """Forever: stop local runs that were canceled, paused or taken over elsewhere."""
+        while True:
+            await asyncio.sleep(self.watch_s)
+            try:
+                await self._check_leases()
+            except Exception:  # the next round tries again
+                log.exception("checking run leases failed")
+
+    async def _check_leases(self) -> None:
+        ids = self.runner.active()
+        if not ids:
+            return
+        keep = await asyncio.to_thread(
+            self.db.read, partial(leases.held, owner=self.owner, run_ids=ids)
+        )
+        for run_id in ids:
+            if run_id not in keep:
+                log.info("run %s was canceled or taken over; stopping it here", run_id)
+                await self.runner.interrupt(run_id)

@@ -1,0 +1,104 @@
+"""The worker process: one asyncio event loop, in its own thread, hosting a Runtime.
+
+Celery's ``threads`` pool calls the task in one of ``--concurrency`` threads; the
+task hands the run id to this loop and blocks until the run stops here. So a
+worker process executes up to ``concurrency`` runs at once on one event loop with
+one store connection pool, one group-commit writer, one lease heartbeat and one
+PythonFuncNode process pool, exactly as an API process does in embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from spurline.engine.states import RunStatus
+from spurline.runtime import Runtime
+from spurline.settings import Settings
+from spurline.worker.executor import CeleryExecutor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class WorkerHost:
+    """A Runtime on a private event loop, fed run ids from Celery task threads.
+
+    Starting it applies migrations, starts the lease heartbeat, takes over orphaned
+    runs (re-enqueueing them) and starts the watcher that stops runs canceled or
+    taken over elsewhere.
+
+    Args:
+        settings: the process settings; the executor is forced to ``celery`` since
+            runs this worker starts (child runs, takeovers) must go through the queue.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.model_copy(update={"executor": "celery"})
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="spurline-worker-loop", daemon=True
+        )
+        self._thread.start()
+        self._watch: asyncio.Task[None] | None = None
+        self._closing = False
+        self._running: set[concurrent.futures.Future[RunStatus | None]] = set()
+        self.runtime: Runtime = self._call(self._open())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def _open(self) -> Runtime:
+        rt = Runtime(self.settings)
+        await rt.start(recover=True)
+        self._watch = asyncio.create_task(self._executor(rt).watch(), name="spurline-watch")
+        return rt
+
+    @staticmethod
+    def _executor(rt: Runtime) -> CeleryExecutor:
+        assert isinstance(rt.executor, CeleryExecutor)
+        return rt.executor
+
+    def execute(self, run_id: str) -> str | None:
+        """Execute a run received from the queue (from a Celery pool thread); blocks
+        until it stops here. Returns its status, or None when it was not claimed or
+        the worker is shutting down (the run's lease then lapses and it is taken over).
+        """
+        if self._closing:
+            return None
+        run_here = self._executor(self.runtime).run_here(run_id)
+        future = asyncio.run_coroutine_threadsafe(run_here, self.loop)
+        self._running.add(future)
+        try:
+            status = future.result()
+        except concurrent.futures.CancelledError:
+            return None
+        finally:
+            self._running.discard(future)
+        log.info("run %s: %s", run_id, "not claimed" if status is None else status.value)
+        return None if status is None else status.value
+
+    def close(self) -> None:
+        """Refuse new runs, interrupt local ones (others take them over), close the
+        store and stop the loop. Celery's warm shutdown has normally let them end.
+        """
+        if not self._thread.is_alive():
+            return
+        self._closing = True
+        for future in list(self._running):
+            future.cancel()
+        self._call(self._close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+    async def _close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        await self.runtime.close()

@@ -1,0 +1,50 @@
+"""``spurline worker``: a Celery worker executing runs from ``SPURLINE_QUEUE_NAME``.
+
+Pool choice: ``threads``. A run is an asyncio program whose nodes mostly wait (on
+the store, on PythonFuncNode subprocesses), so one event loop per process runs
+many at once; the pool threads only block until their run stops. A prefork pool
+would give each child one run at a time, a store pool and a writer of its own,
+and its daemonic children could not start the PythonFuncNode process pool;
+``solo`` would execute one run at a time per process. CPU parallelism comes from
+the PythonFuncNode pool (``SPURLINE_PYTHON_WORKERS``) and from running several
+worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from spurline.nodes._sandbox import shutdown_default_pool
+from spurline.settings import Settings
+from spurline.worker.app import make_celery, register_tasks
+from spurline.worker.host import WorkerHost
+
+
+def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> int:
+    """Run a worker in this process until it is told to stop; returns its exit code.
+
+    Args:
+        settings: store, broker and queue settings.
+        concurrency: runs executed at once by this process (Celery pool threads).
+        loglevel: Celery's log level.
+    """
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    host = WorkerHost(settings)
+    app = make_celery(host.settings)
+    register_tasks(app, host.execute)
+    try:
+        worker = app.Worker(
+            pool="threads",
+            concurrency=concurrency,
+            queues=[host.settings.queue_name],
+            loglevel=loglevel,
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            optimization="fair",
+        )
+        worker.start()
+        return int(worker.exitcode or 0)
+    finally:
+        host.close()
+        shutdown_default_pool()
