@@ -2,7 +2,9 @@
 HTTP server on loopback, so tests exercise what users run.
 
 Set ``SPURLINE_TEST_POSTGRES_URL`` (``.ci/run`` does) to run every ``backend``-
-parametrised test on PostgreSQL as well as SQLite.
+parametrised test on PostgreSQL as well as SQLite. With ``SPURLINE_TEST_REDIS_URL``
+set too, every test of the live ``server`` also runs against the scale-out
+deployment: PostgreSQL, ``SPURLINE_EXECUTOR=celery``, and a Celery worker.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from _celery import REDIS_URL, celery_consumer, stop_celery_consumer
 from spurline.api.app import create_app
 from spurline.nodes._sandbox import shutdown_default_pool
 from spurline.settings import Settings
 
 POSTGRES_URL = os.environ.get("SPURLINE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
+DEPLOYMENTS = [*BACKENDS, *(["postgres+celery"] if POSTGRES_URL and REDIS_URL else [])]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,11 +70,18 @@ def fresh_postgres_database() -> tuple[str, Callable[[], None]]:
 def make_settings(
     home: Path, backend: str = "sqlite", **overrides: Any
 ) -> tuple[Settings, Callable[[], None]]:
-    """Settings for a fresh store of ``backend`` under ``home``, and a clean-up function."""
+    """Settings for a fresh store of ``backend`` under ``home``, and a clean-up function.
+
+    ``postgres+celery`` is PostgreSQL with the Celery executor sending to the
+    session's in-process worker (see :func:`serving`, which plugs the store in).
+    """
+    store, _, executor = backend.partition("+")
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     url = None
-    if backend == "postgres":
+    if store == "postgres":
         url, cleanup = fresh_postgres_database()
+    if executor == "celery":
+        overrides = {**celery_consumer().options(), **overrides}
     settings = Settings(home=home, database_url=url, **overrides)
     return settings, cleanup
 
@@ -108,26 +119,52 @@ class LiveServer:
         return self.app.state.runtime
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``backend``: every store backend, and for tests of a live ``server``
+    the Celery deployment too. A test's own ``parametrize("backend", ...)`` wins."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        names = names.split(",") if isinstance(names, str) else names
+        if "backend" in [n.strip() for n in names]:
+            return
+    metafunc.parametrize("backend", DEPLOYMENTS if "server" in metafunc.fixturenames else BACKENDS)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each store backend available: sqlite always, postgres when configured."""
+    """Each store backend available: ``sqlite`` always, ``postgres`` when configured;
+    for live-server tests also ``postgres+celery`` (runs go through Redis to a Celery
+    worker) when ``SPURLINE_TEST_REDIS_URL`` is set too."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_celery_consumer() -> Iterator[None]:
+    yield
+    stop_celery_consumer()
 
 
 @contextmanager
 def serving(home: Path, backend: str) -> Iterator[LiveServer]:
-    """A live server on a fresh store of ``backend`` under ``home``; dropped afterwards."""
+    """A live server on a fresh store of ``backend`` under ``home`` (with the Celery
+    worker serving it for ``postgres+celery``); the store is dropped afterwards."""
     settings, cleanup = make_settings(home, backend)
     try:
         with LiveServer(settings) as srv:
-            yield srv
+            if settings.executor == "celery":
+                with celery_consumer().serving(settings):
+                    yield srv
+            else:
+                yield srv
     finally:
         cleanup()
 
 
 @pytest.fixture
 def server(tmp_path: Path, backend: str) -> Iterator[LiveServer]:
-    """A fresh store and a live server for one test."""
+    """A fresh store and a live server (plus its worker, for Celery) for one test."""
     with serving(tmp_path, backend) as srv:
         yield srv
 

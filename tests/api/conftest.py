@@ -11,14 +11,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.conftest import BACKENDS, LiveServer, serving
+from tests.conftest import DEPLOYMENTS, LiveServer, serving
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=DEPLOYMENTS)
 def shared_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """One live server per test module and backend, on a fresh store."""
+    """One live server per test module and backend (Celery deployment included), on a
+    fresh store."""
     with serving(tmp_path_factory.mktemp("store"), str(request.param)) as srv:
         yield srv
 
