@@ -77,6 +77,7 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Log level (DEBUG, INFO, WARNING).")] = "INFO",
 ) -> None:
     """Execute runs from the queue as a Celery worker (SPURLINE_BROKER_URL, SPEC §7)."""
+    from spurline.settings import get_settings
     from spurline.worker.main import run_worker
 
     settings = get_settings()

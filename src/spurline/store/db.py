@@ -189,6 +189,8 @@ class Database:
         self.read_engine = make_engine(url, write=False)
         self.write_engine = make_engine(url, write=True)
         self.writer = WriteQueue(self.write_engine)
+        self._reads = 0
+        self._no_reads = threading.Condition()
 
     def upgrade(self) -> None:
         """Apply every Alembic migration not applied yet (SPEC §7)."""
@@ -198,11 +200,25 @@ class Database:
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a read-only transaction (one consistent snapshot)."""
-        with self.read_engine.connect() as conn, conn.begin():
-            return fn(conn)
+        with self._no_reads:
+            self._reads += 1
+        try:
+            with self.read_engine.connect() as conn, conn.begin():
+                return fn(conn)
+        finally:
+            with self._no_reads:
+                self._reads -= 1
+                self._no_reads.notify_all()
 
     def close(self) -> None:
-        """Stop the writer and dispose of the pools."""
+        """Stop the writer, let reads in flight finish, and dispose of the pools.
+
+        A read still running in a worker thread (its awaiting task was canceled)
+        would otherwise hand its connection back to a pool already disposed, where
+        nothing ever closes it.
+        """
         self.writer.close()
+        with self._no_reads:
+            self._no_reads.wait_for(lambda: self._reads == 0, timeout=30)
         self.read_engine.dispose()
         self.write_engine.dispose()
