@@ -6,13 +6,16 @@ on PostgreSQL + Redis (SPEC §7), all processes on this machine's loopback.
 For each worker count: a fresh cluster (database, queue), then ``--runs`` runs of a
 3-node workflow (Input -> PythonFuncNode -> Output) started through both APIs
 from ``--clients`` threads; the clock runs from the first POST to the moment the
-store holds every run COMPLETED. Prints one line per setting and a JSON summary.
+store holds every run COMPLETED. Also prints where the CPU went meanwhile (seconds
+of CPU per role, from /proc) and how busy the machine's cores were, which is what
+limits throughput on a small machine. Prints one line per setting and a JSON summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -55,12 +58,20 @@ def measure(workers: int, runs: int, concurrency: int, clients: int) -> dict[str
             # Warm-up: every worker imports, connects and starts its Python pool.
             warm = [_start(http, apis[i % 2], wf["id"], i) for i in range(4 * workers)]
             _wait_all(cluster, len(warm))
+            roles = {
+                "api": [p.pid for p, _ in cluster.apis],
+                "workers": [p.pid for p in cluster.workers],
+            }
+            cpu_before, busy_before = _cpu_by_role(roles), _machine_busy()
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(lambda i: _start(http, apis[i % 2], wf["id"], i), range(runs)))
             submitted = time.perf_counter() - start
             _wait_all(cluster, len(warm) + runs)
             elapsed = time.perf_counter() - start
+            cpu_after, busy_after = _cpu_by_role(roles), _machine_busy()
+    cpu = {role: round(cpu_after[role] - cpu_before[role], 2) for role in cpu_after}
+    busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
     return {
         "workers": workers,
         "concurrency": concurrency,
@@ -68,7 +79,53 @@ def measure(workers: int, runs: int, concurrency: int, clients: int) -> dict[str
         "submit_s": round(submitted, 2),
         "total_s": round(elapsed, 2),
         "runs_per_s": round(runs / elapsed, 1),
+        "cpu_s": cpu,
+        "machine_busy_pct": round(100 * busy / total, 1),
     }
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _procs() -> list[tuple[int, str, int]]:
+    """(pid, command name, session id) of every process."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            session = int(stat.rpartition(")")[2].split()[3])
+            out.append((int(entry.name), name, session))
+    return out
+
+
+def _cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each role's process sessions (children included, so a
+    worker counts its PythonFuncNode processes), of PostgreSQL and of Redis."""
+    hz = os.sysconf("SC_CLK_TCK")
+    procs = _procs()
+    result = {
+        role: sum(_ticks(pid) for pid, _, sid in procs if sid in leaders) / hz
+        for role, leaders in roles.items()
+    }
+    for role, name in (("postgres", "postgres"), ("redis", "redis-server")):
+        result[role] = sum(_ticks(pid) for pid, n, _ in procs if n == name) / hz
+    return result
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
 
 
 def _start(http: httpx.Client, api: str, wf: str, i: int) -> str:
@@ -112,7 +169,8 @@ def main() -> None:
         print(
             f"{workers} worker(s) x {args.concurrency}: {args.runs} runs in "
             f"{result['total_s']} s = {result['runs_per_s']} runs/s "
-            f"(all submitted after {result['submit_s']} s)"
+            f"(all submitted after {result['submit_s']} s); CPU s {result['cpu_s']}, "
+            f"machine {result['machine_busy_pct']}% busy"
         )
         results.append(result)
     print(json.dumps(results))
