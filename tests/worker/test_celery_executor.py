@@ -1,11 +1,14 @@
 """The Celery executor against PostgreSQL and Redis: cancel reaches the worker, a run
-whose message never arrived is taken over, a broker that is down loses no run.
+whose message never arrived is taken over, a broker that is down loses no run, a
+waiter enqueues again a run whose worker died.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
 from spurline.store import runs as run_q
 from spurline.store.versions import versions
+from spurline.worker.executor import CeleryExecutor
 from spurline.worker.host import WorkerHost
 
 pytestmark = pytest.mark.skipif(
@@ -139,3 +143,31 @@ def test_a_run_started_while_the_broker_is_down_is_recorded(tmp_path: Path) -> N
             assert run.lease_owner is None
     finally:
         cleanup()
+
+
+def test_a_waiter_enqueues_again_a_run_whose_worker_died(tmp_path: Path) -> None:
+    # Long leases keep the periodic takeover (every lease_s / 2) out of the way; the
+    # waiter below checks the lease every 0.5 s, as a parent waiting on a child does.
+    settings, cleanup = settings_for(tmp_path, "postgres+celery", lease_s=60.0)
+    try:
+        with (
+            LiveServer(settings) as srv,
+            celery_consumer().serving(settings),
+            httpx.Client(base_url=srv.url, timeout=30) as client,
+        ):
+            rt = srv.runtime
+            wf = _create(client, _workflow("return {'ok': True}"))
+            version_id = client.get(f"/wf/{wf}/versions/").json()[0]["id"]
+            run, tasks = new_run(Plan.of(rt.db.read(lambda c: versions.get(c, version_id))), wf, {})
+            run.lease_owner, run.lease_expires_at = "dead-worker", now() - timedelta(seconds=1)
+            rt.db.writer.run(lambda c: run_q.insert_run(c, run, tasks))
+            waiter = CeleryExecutor(
+                rt.db, rt.engine, settings.model_copy(update={"lease_s": 0.5}), "waiter"
+            )
+            try:
+                status = asyncio.run(waiter.wait(run.id, 20))
+            finally:
+                asyncio.run(waiter.close())
+    finally:
+        cleanup()
+    assert status is RunStatus.COMPLETED

@@ -173,6 +173,17 @@ def mark_queued(conn: Connection, *, run_id: str, owner: str, at: datetime, wait
     return result.rowcount == 1
 
 
+def requeue_lapsed(conn: Connection, *, run_id: str, at: datetime, wait_s: float) -> bool:
+    """Give a run a fresh queued lease if its lease lapsed (its worker died, or its
+    message was lost); False while someone holds it or it is no longer active."""
+    result = conn.execute(
+        update(RUNS)
+        .where(RUNS.c.id == run_id, RUNS.c.status.in_(_ACTIVE), _lapsed(at))
+        .values(lease_owner=None, lease_expires_at=at + timedelta(seconds=wait_s))
+    )
+    return result.rowcount == 1
+
+
 def claim(conn: Connection, *, run_id: str, owner: str, at: datetime, lease_s: float) -> bool:
     """A worker's claim on a run it received from the queue.
 

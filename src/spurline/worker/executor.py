@@ -72,6 +72,9 @@ class CeleryExecutor:
         if not queued:
             log.info("run %s not enqueued: no longer active or executing elsewhere", run_id)
             return
+        await self._send_logged(run_id)
+
+    async def _send_logged(self, run_id: str) -> None:
         try:
             await asyncio.to_thread(self._send, run_id)
         except Exception:
@@ -84,20 +87,40 @@ class CeleryExecutor:
         """Poll the store until the run leaves PENDING/RUNNING; None on timeout.
 
         Polls every 20 ms at first, backing off to 250 ms, so short runs answer
-        quickly and long ones cost the database little.
+        quickly and long ones cost the database little. Once a lease length, the
+        waiter also enqueues the run again if its lease lapsed: a child run, which
+        the orphan takeover leaves to its parent, then still completes when the
+        worker executing it died.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        check_lease_at = loop.time() + self.settings.lease_s
         delay = 0.02
         while True:
             status = await self.runner.engine.persistence.run_status(run_id)
             if status not in RUN_ACTIVE:
                 return status
+            if loop.time() >= check_lease_at:
+                check_lease_at = loop.time() + self.settings.lease_s
+                await self._requeue_if_lapsed(run_id)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.25)
+
+    async def _requeue_if_lapsed(self, run_id: str) -> None:
+        requeued = await self.db.writer.arun(
+            partial(
+                leases.requeue_lapsed,
+                run_id=run_id,
+                at=now(),
+                wait_s=self.settings.queue_wait_s,
+            )
+        )
+        if requeued:
+            log.info("run %s waited on had lost its worker; enqueued again", run_id)
+            await self._send_logged(run_id)
 
     async def interrupt(self, run_id: str) -> None:
         """Stop the run if it executes in this process; elsewhere the worker's
