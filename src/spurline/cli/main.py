@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,12 +70,23 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
+class LogLevel(StrEnum):
+    """Log levels ``spurline worker`` accepts."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
 @app.command()
 def worker(
     concurrency: Annotated[
         int, typer.Option(min=1, max=1000, help="Runs this process executes at once.")
     ] = 8,
-    loglevel: Annotated[str, typer.Option(help="Log level (DEBUG, INFO, WARNING).")] = "INFO",
+    loglevel: Annotated[
+        LogLevel, typer.Option(case_sensitive=False, help="How much the worker logs.")
+    ] = LogLevel.INFO,
 ) -> None:
     """Execute runs from the queue as a Celery worker (SPURLINE_BROKER_URL, SPEC §7)."""
     from spurline.settings import get_settings
@@ -86,7 +98,7 @@ def worker(
         f"(store: {settings.resolved_database_url()}, concurrency {concurrency})",
         highlight=False,
     )
-    raise typer.Exit(run_worker(settings, concurrency, loglevel))
+    raise typer.Exit(run_worker(settings, concurrency, loglevel.value))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (RunResponseSchema).")]
