@@ -1,10 +1,12 @@
 """SPEC §7 acceptance: two API processes and two Celery workers on one PostgreSQL
-database; one worker is SIGKILLed mid-way and every run still completes, with no
-COMPLETED node executed twice except the ones in flight at the kill.
+database; 50 runs and a 1,000-row batch; one worker is SIGKILLed mid-way and every
+run and row still completes, with no COMPLETED node executed twice except the ones
+in flight at the kill, and the batch's output file complete and in row order.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -20,6 +22,7 @@ DOWN = services_down()
 pytestmark = pytest.mark.skipif(DOWN is not None, reason=f"scale-out test needs them: {DOWN}")
 
 RUNS = 50
+ROWS = 1000
 
 
 def _step(title: str, source: str) -> dict[str, Any]:
@@ -68,6 +71,30 @@ WORKFLOW = {
 }
 
 
+BATCH_WORKFLOW = {
+    "nodes": [
+        {
+            "id": "in",
+            "title": "In",
+            "node_type": "InputNode",
+            "config": {"output_schema": {"n": "int", "log": "str"}},
+        },
+        {
+            "id": "row",
+            "title": "Row",
+            "node_type": "PythonFuncNode",
+            "config": {
+                "code": "with open(input_model.In.log, 'a') as f:\n"
+                "    f.write(f'b{input_model.In.n} R\\n')\n"
+                "return {'square': input_model.In.n ** 2}"
+            },
+        },
+        {"id": "out", "title": "Out", "node_type": "OutputNode", "config": {}},
+    ],
+    "links": [{"source_id": "in", "target_id": "row"}, {"source_id": "row", "target_id": "out"}],
+}
+
+
 def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -89,8 +116,17 @@ def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
         cluster.ready()
         with httpx.Client(timeout=30) as http:
             r = http.post(f"{api1}/wf/", json={"name": "chain", "definition": WORKFLOW})
-            assert r.status_code == 201, r.text
+            assert r.status_code in (200, 201), r.text
             wf = r.json()["id"]
+            r = http.post(f"{api2}/wf/", json={"name": "rows", "definition": BATCH_WORKFLOW})
+            batch_wf = r.json()["id"]
+            csv = "n,log\n" + "".join(f"{i},{log}\n" for i in range(ROWS))
+            r = http.post(f"{api2}/ds/", files={"file": ("rows.csv", csv.encode())})
+            assert r.status_code in (200, 201), r.text
+            body = {"dataset_id": r.json()["id"], "mini_batch_size": 20}
+            r = http.post(f"{api2}/wf/{batch_wf}/start_batch_run/", json=body)
+            assert r.status_code in (200, 202), r.text
+            batch = r.json()
             run_of: dict[str, int] = {}
             for n in range(RUNS):
                 api = (api1, api2)[n % 2]
@@ -112,17 +148,29 @@ def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
             # Nobody can take these over before their lease expires (2 s), so this is
-            # exactly the set of runs the victim was executing when it died.
-            in_flight = {run_of[row[0]] for row in victim_busy()}
-            assert in_flight
+            # exactly the set of runs (and batch rows) the victim was executing.
+            busy = {row[0] for row in victim_busy()}
+            in_flight = {run_of[rid] for rid in busy if rid in run_of}
+            assert busy
+            # The kill hits the batch mid-way too.
+            assert http.get(f"{api1}/run/{batch['id']}/").json()["status"] == "RUNNING"
 
             def all_finished() -> list[dict[str, Any]] | None:
-                r = http.get(f"{api2}/run/", params={"page_size": 100})
-                runs: list[dict[str, Any]] = r.json()
+                r = http.get(f"{api2}/run/", params={"page_size": 100, "parent_only": True})
+                runs = [x for x in r.json() if x["id"] in run_of]
                 done = [x for x in runs if x["status"] not in ("PENDING", "RUNNING")]
                 return runs if len(done) == RUNS else None
 
             runs = _wait_for(all_finished, 120, "every run to finish")
+
+            def batch_finished() -> dict[str, Any] | None:
+                view: dict[str, Any] = http.get(f"{api1}/run/{batch['id']}/").json()
+                return view if view["status"] not in ("PENDING", "RUNNING") else None
+
+            parent = _wait_for(batch_finished, 300, "the batch to finish")
+            r = http.get(f"{api2}/of/{parent['output_file_id']}/download/")
+            lines = [json.loads(line) for line in r.text.splitlines()]
+            children = http.get(f"{api1}/run/{batch['id']}/children/").json()
 
     assert len(runs) == RUNS
     assert {r["status"] for r in runs} == {"COMPLETED"}
@@ -136,3 +184,16 @@ def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
             assert sum(counts) <= 4, (n, counts)
         else:
             assert counts == [1, 1, 1], (n, counts)
+
+    # The batch: every row COMPLETED, the file complete and in row order, each row's
+    # node executed once except rows the victim was executing.
+    assert parent["status"] == "COMPLETED", parent["message"]
+    assert parent["percentage_complete"] == 100.0
+    assert [line["row"] for line in lines] == list(range(ROWS))
+    assert {line["status"] for line in lines} == {"COMPLETED"}
+    assert [line["outputs"] for line in lines] == [{"square": i * i} for i in range(ROWS)]
+    assert [c["id"] for c in children] == [line["run_id"] for line in lines]
+    rows_in_flight = {i for i, c in enumerate(children) if c["id"] in busy}
+    for i in range(ROWS):
+        count = executions[(f"b{i}", "R")]
+        assert count == 1 or (count == 2 and i in rows_in_flight), (i, count)
