@@ -1,14 +1,16 @@
 """Scale-out throughput: runs/s through two API servers and 1 or 2 Celery workers
 on PostgreSQL + Redis (SPEC §7), all processes on this machine's loopback.
 
-    .venv/bin/python bench/scale_out.py --runs 300 --workers 1 2
+    .venv/bin/python bench/scale_out.py --runs 300 --rows 1000 --workers 1 2
 
 For each worker count: a fresh cluster (database, queue), then ``--runs`` runs of a
 3-node workflow (Input -> PythonFuncNode -> Output) started through both APIs
 from ``--clients`` threads; the clock runs from the first POST to the moment the
-store holds every run COMPLETED. Also prints where the CPU went meanwhile (seconds
-of CPU per role, from /proc) and how busy the machine's cores were, which is what
-limits throughput on a small machine. Prints one line per setting and a JSON summary.
+store holds every run COMPLETED. Then a ``--rows``-row batch of the same workflow
+(``--mini-batch`` rows in flight), timed from the POST to the parent COMPLETED.
+Also prints where the CPU went during the runs (seconds of CPU per role, from
+/proc) and how busy the machine's cores were, which is what limits throughput on
+a small machine. Prints one line per setting and a JSON summary.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from _cluster import Cluster, services_down
 
 WORKFLOW = {
     "nodes": [
-        {"id": "in", "title": "In", "node_type": "InputNode", "config": {}},
+        {
+            "id": "in",
+            "title": "In",
+            "node_type": "InputNode",
+            "config": {"output_schema": {"x": "int"}},
+        },
         {
             "id": "square",
             "title": "Square",
@@ -46,8 +53,10 @@ WORKFLOW = {
 }
 
 
-def measure(workers: int, runs: int, concurrency: int, clients: int) -> dict[str, Any]:
-    """One cluster with ``workers`` workers; returns runs/s and timings."""
+def measure(
+    workers: int, runs: int, concurrency: int, clients: int, rows: int, mini_batch: int
+) -> dict[str, Any]:
+    """One cluster with ``workers`` workers; returns runs/s, rows/s and timings."""
     with tempfile.TemporaryDirectory() as tmp, Cluster(Path(tmp)) as cluster:
         apis = [cluster.start_api(), cluster.start_api()]
         for _ in range(workers):
@@ -70,6 +79,7 @@ def measure(workers: int, runs: int, concurrency: int, clients: int) -> dict[str
             _wait_all(cluster, len(warm) + runs)
             elapsed = time.perf_counter() - start
             cpu_after, busy_after = _cpu_by_role(roles), _machine_busy()
+            rows_s = _batch(http, apis, wf["id"], rows, mini_batch) if rows else 0.0
     cpu = {role: round(cpu_after[role] - cpu_before[role], 2) for role in cpu_after}
     busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
     return {
@@ -79,6 +89,8 @@ def measure(workers: int, runs: int, concurrency: int, clients: int) -> dict[str
         "submit_s": round(submitted, 2),
         "total_s": round(elapsed, 2),
         "runs_per_s": round(runs / elapsed, 1),
+        "rows": rows,
+        "rows_per_s": round(rows / rows_s, 1) if rows else None,
         "cpu_s": cpu,
         "machine_busy_pct": round(100 * busy / total, 1),
     }
@@ -128,6 +140,27 @@ def _machine_busy() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def _batch(http: httpx.Client, apis: list[str], wf: str, rows: int, mini_batch: int) -> float:
+    """Seconds from starting a ``rows``-row batch to its parent COMPLETED."""
+    csv = "x\n" + "".join(f"{i}\n" for i in range(rows))
+    ds = http.post(f"{apis[1]}/ds/", files={"file": ("rows.csv", csv.encode())}).json()
+    start = time.perf_counter()
+    r = http.post(
+        f"{apis[0]}/wf/{wf}/start_batch_run/",
+        json={"dataset_id": ds["id"], "mini_batch_size": mini_batch},
+    )
+    r.raise_for_status()
+    parent = r.json()["id"]
+    while True:
+        status = http.get(f"{apis[1]}/run/{parent}/").json()["status"]
+        if status not in ("PENDING", "RUNNING"):
+            break
+        time.sleep(0.05)
+    if status != "COMPLETED":
+        raise RuntimeError(f"batch ended {status}")
+    return time.perf_counter() - start
+
+
 def _start(http: httpx.Client, api: str, wf: str, i: int) -> str:
     r = http.post(f"{api}/wf/{wf}/start_run/", json={"initial_inputs": {"in": {"x": i}}})
     r.raise_for_status()
@@ -159,18 +192,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--mini-batch", type=int, default=20)
     args = parser.parse_args()
     down = services_down()
     if down:
         sys.exit(f"scale-out benchmark needs PostgreSQL and Redis: {down}")
     results = []
     for workers in args.workers:
-        result = measure(workers, args.runs, args.concurrency, args.clients)
+        result = measure(
+            workers, args.runs, args.concurrency, args.clients, args.rows, args.mini_batch
+        )
         print(
             f"{workers} worker(s) x {args.concurrency}: {args.runs} runs in "
             f"{result['total_s']} s = {result['runs_per_s']} runs/s "
             f"(all submitted after {result['submit_s']} s); CPU s {result['cpu_s']}, "
-            f"machine {result['machine_busy_pct']}% busy"
+            f"machine {result['machine_busy_pct']}% busy; batch of {args.rows} rows: "
+            f"{result['rows_per_s']} rows/s"
         )
         results.append(result)
     print(json.dumps(results))
