@@ -201,23 +201,3 @@ def claim(conn: Connection, *, run_id: str, owner: str, at: datetime, lease_s: f
         .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
     )
     return result.rowcount == 1
-
-
-def held(conn: Connection, *, owner: str, run_ids: list[str]) -> set[str]:
-    """Which of ``run_ids`` are still PENDING/RUNNING under ``owner``'s lease.
-
-    A process executing runs polls this: a run missing from the answer was
-    canceled, paused by someone else, or taken over, and must stop here.
-    """
-    if not run_ids:
-        return set()
-    rows = conn.execute(
-        select(RUNS.c.id).where(
-            and_(
-                RUNS.c.id.in_(run_ids),
-                RUNS.c.status.in_(_ACTIVE),
-                RUNS.c.lease_owner == owner,
-            )
-        )
-    )
-    return {r[0] for r in rows}

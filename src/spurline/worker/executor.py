@@ -2,9 +2,9 @@
 
 In an API process it only enqueues and polls. In a worker process it also
 executes the runs the worker receives (:meth:`CeleryExecutor.run_here`), with a
-:class:`~spurline.engine.runs.LocalExecutor` on the worker's event loop, and
-watches the store so a run canceled from any API process, or taken over by
-another process, stops here within ``watch_s`` seconds.
+:class:`~spurline.engine.runs.LocalExecutor` on the worker's event loop; the
+Runtime's run watch (``SPURLINE_CONTROL_POLL_S``) sees through :meth:`active` and
+:meth:`interrupt` which of them were canceled or taken over elsewhere and stops them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ class CeleryExecutor:
         engine: the run engine (used when this process is a worker).
         settings: broker URL, queue name, lease and queue-wait times.
         owner: this process's lease owner id.
-        watch_s: how often a worker checks its runs for cancel or takeover.
     """
 
     def __init__(
@@ -42,12 +41,10 @@ class CeleryExecutor:
         engine: RunEngine,
         settings: Settings,
         owner: str,
-        watch_s: float = 0.5,
     ) -> None:
         self.db = db
         self.settings = settings
         self.owner = owner
-        self.watch_s = watch_s
         self.app = make_celery(settings)
         self.runner = LocalExecutor(engine)
 
@@ -123,8 +120,8 @@ class CeleryExecutor:
             await self._send_logged(run_id)
 
     async def interrupt(self, run_id: str) -> None:
-        """Stop the run if it executes in this process; elsewhere the worker's
-        watcher notices the final state in the store within ``watch_s``.
+        """Stop the run if it executes in this process; elsewhere the worker's run
+        watch notices the final state in the store within ``SPURLINE_CONTROL_POLL_S``.
         """
         await self.runner.interrupt(run_id)
 
@@ -163,24 +160,3 @@ class CeleryExecutor:
                 return status
             if run_id not in self.runner.active():
                 return None
-
-    async def watch(self) -> None:
-        """Forever: stop local runs that were canceled, paused or taken over elsewhere."""
-        while True:
-            await asyncio.sleep(self.watch_s)
-            try:
-                await self._check_leases()
-            except Exception:  # the next round tries again
-                log.exception("checking run leases failed")
-
-    async def _check_leases(self) -> None:
-        ids = self.runner.active()
-        if not ids:
-            return
-        keep = await asyncio.to_thread(
-            self.db.read, partial(leases.held, owner=self.owner, run_ids=ids)
-        )
-        for run_id in ids:
-            if run_id not in keep:
-                log.info("run %s was canceled or taken over; stopping it here", run_id)
-                await self.runner.interrupt(run_id)

@@ -29,8 +29,8 @@ class WorkerHost:
     """A Runtime on a private event loop, fed run ids from Celery task threads.
 
     Starting it applies migrations, starts the lease heartbeat, takes over orphaned
-    runs (re-enqueueing them) and starts the watcher that stops runs canceled or
-    taken over elsewhere.
+    runs (re-enqueueing them) and starts the Runtime's run watch, which stops runs
+    canceled or taken over elsewhere.
 
     Args:
         settings: the process settings; the executor is forced to ``celery`` since
@@ -44,7 +44,6 @@ class WorkerHost:
             target=self.loop.run_forever, name="spurline-worker-loop", daemon=True
         )
         self._thread.start()
-        self._watch: asyncio.Task[None] | None = None
         self._closing = False
         self._running: set[concurrent.futures.Future[RunStatus | None]] = set()
         self.runtime: Runtime = self._call(self._open())
@@ -55,7 +54,6 @@ class WorkerHost:
     async def _open(self) -> Runtime:
         rt = Runtime(self.settings)
         await rt.start(recover=True)
-        self._watch = asyncio.create_task(self._executor(rt).watch(), name="spurline-watch")
         return rt
 
     @staticmethod
@@ -98,7 +96,4 @@ class WorkerHost:
             self.loop.close()
 
     async def _close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
         await self.runtime.close()
