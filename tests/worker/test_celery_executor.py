@@ -136,7 +136,7 @@ def test_a_run_started_while_the_broker_is_down_is_recorded(tmp_path: Path) -> N
         with LiveServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
             wf = _create(client, _workflow("return {}"))
             r = client.post(f"/wf/{wf}/start_run/", json={})
-            assert r.status_code == 202, r.text
+            assert r.status_code in (200, 202), r.text
             run = srv.runtime.db.read(lambda c: run_q.get_run(c, r.json()["id"]))
             # Queued, unowned: the takeover enqueues it once the broker is back.
             assert run.status is RunStatus.PENDING

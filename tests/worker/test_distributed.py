@@ -132,7 +132,7 @@ def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
                 api = (api1, api2)[n % 2]
                 body = {"initial_inputs": {"in": {"n": n, "log": str(log)}}}
                 r = http.post(f"{api}/wf/{wf}/start_run/", json=body)
-                assert r.status_code == 202, r.text
+                assert r.status_code in (200, 202), r.text
                 run_of[r.json()["id"]] = n
 
             # Kill the first worker while it holds runs with work in flight.
