@@ -74,7 +74,10 @@ class CeleryConsumer:
 
         self._worker.__exit__(None, None, None)
         self.app.close()
-        redis.Redis.from_url(str(REDIS_URL)).delete(self.queue)
+        q = self.queue  # the queue and kombu's records of its bindings
+        redis.Redis.from_url(str(REDIS_URL)).delete(
+            q, f"_kombu.binding.{q}", f"_kombu.binding_permanent.{q}"
+        )
 
 
 _consumer: list[CeleryConsumer] = []

@@ -155,7 +155,10 @@ class Cluster:
                 os.killpg(proc.pid, signal.SIGKILL)
         import redis
 
-        redis.Redis.from_url(REDIS_URL).delete(self.queue)
+        q = self.queue  # the queue and kombu's records of its bindings
+        redis.Redis.from_url(REDIS_URL).delete(
+            q, f"_kombu.binding.{q}", f"_kombu.binding_permanent.{q}"
+        )
         with self._admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
         self._admin.dispose()
