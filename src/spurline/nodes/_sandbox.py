@@ -15,6 +15,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any
 
@@ -124,7 +125,11 @@ class PythonPool:
 
     def _get(self) -> ProcessPool:
         with self._lock:
-            if self._pool is None or not self._pool.active:
+            if self._pool is not None and not self._pool.active:
+                # A pool pebble declared broken: stop its workers, start afresh.
+                self._pool.stop()  # type: ignore[no-untyped-call]
+                self._pool = None
+            if self._pool is None:
                 # forkserver: workers start from a clean process, not a copy of the
                 # server with its threads and open database handles.
                 ctx = multiprocessing.get_context("forkserver")
@@ -140,13 +145,26 @@ class PythonPool:
             OutputNotJSON: the code returned something JSON cannot hold.
             NodeFailed: the code raised, returned a non-dict, or its process died.
         """
-        future = self._get().schedule(call_user_function, args=(code, inputs), timeout=timeout_s)
-        try:
-            kind, value = await asyncio.wrap_future(future)
-        except FutureTimeout:
-            raise NodeTimeout(f"TimeoutError: the code ran longer than {timeout_s:g} s") from None
-        except ProcessExpired as exc:
-            raise NodeFailed(f"ProcessExpired: the code's process died ({exc})") from None
+        for attempt in (1, 2):
+            future = self._get().schedule(
+                call_user_function, args=(code, inputs), timeout=timeout_s
+            )
+            try:
+                kind, value = await asyncio.wrap_future(future)
+                break
+            except FutureTimeout:
+                msg = f"TimeoutError: the code ran longer than {timeout_s:g} s"
+                raise NodeTimeout(msg) from None
+            except ProcessExpired as exc:
+                raise NodeFailed(f"ProcessExpired: the code's process died ({exc})") from None
+            except BrokenProcessPool as exc:
+                # pebble breaks the whole pool, failing every call in flight, when a
+                # worker dies before its call was registered as started (a race with
+                # os._exit or a crash). Those calls are in flight, so running them once
+                # more on a fresh pool is what crash recovery would do anyway.
+                if attempt == 2:
+                    msg = f"ProcessExpired: the code's process died (the pool broke: {exc})"
+                    raise NodeFailed(msg) from None
         if kind == "not_json":
             raise OutputNotJSON(value)
         if kind == "error":
