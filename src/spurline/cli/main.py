@@ -88,7 +88,7 @@ def worker(
         LogLevel, typer.Option(case_sensitive=False, help="How much the worker logs.")
     ] = LogLevel.INFO,
 ) -> None:
-    """Execute runs from the queue as a Celery worker (SPURLINE_BROKER_URL, SPEC §7)."""
+    """Execute runs from the queue as a Celery worker (broker: SPURLINE_BROKER_URL)."""
     from spurline.settings import get_settings
     from spurline.worker.main import run_worker
 
@@ -98,6 +98,15 @@ def worker(
         f"(store: {settings.resolved_database_url()}, concurrency {concurrency})",
         highlight=False,
     )
+    if settings.executor != "celery":
+        # Without it, API processes with these settings execute runs themselves and
+        # never enqueue one, so this worker would sit idle: say so rather than guess.
+        err.print(
+            "warning: SPURLINE_EXECUTOR is not 'celery', so API servers started with these "
+            "settings send no runs to the queue; set SPURLINE_EXECUTOR=celery (and "
+            "SPURLINE_BROKER_URL, SPURLINE_DATABASE_URL) on every process",
+            highlight=False,
+        )
     raise typer.Exit(run_worker(settings, concurrency, loglevel.value))
 
 
