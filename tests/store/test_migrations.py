@@ -5,30 +5,19 @@ nothing to change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from tests.conftest import make_settings
 
 from spurline.store.db import Database
 from spurline.store.orm import Base
 
 
 @pytest.fixture
-def migrated(tmp_path: Path, backend: str) -> Iterator[Database]:
+def migrated(db: Database) -> Database:
     """A fresh database of ``backend`` with every migration applied."""
-    settings, cleanup = make_settings(tmp_path, backend)
-    db = Database(settings.resolved_database_url())
-    try:
-        db.upgrade()
-        yield db
-    finally:
-        db.close()
-        cleanup()
+    return db
 
 
 def test_migrations_match_the_orm(migrated: Database) -> None:

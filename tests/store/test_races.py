@@ -6,15 +6,12 @@ concurrent workflow replacements number their versions in turn.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from sqlalchemy import Connection, Engine, update
-from tests.conftest import make_settings
 
 from spurline.engine.clock import new_id, now
 from spurline.engine.records import RunRecord
@@ -27,18 +24,6 @@ from spurline.store.orm import RUNS
 
 T = TypeVar("T")
 DEFINITION = {"nodes": [{"id": "in", "title": "In", "node_type": "InputNode", "config": {}}]}
-
-
-@pytest.fixture
-def db(tmp_path: Path, backend: str) -> Iterator[Database]:
-    settings, cleanup = make_settings(tmp_path, backend)
-    database = Database(settings.resolved_database_url())
-    try:
-        database.upgrade()
-        yield database
-        database.close()
-    finally:
-        cleanup()
 
 
 def _runs(db: Database, count: int, *, owner: str | None, lease_s: float) -> list[str]:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from tests.conftest import make_settings
 
 from spurline.engine.clock import new_id, now
 from spurline.engine.records import RunRecord, TaskRecord
@@ -19,18 +16,6 @@ from spurline.store import workflows as wf_q
 from spurline.store.db import Database
 
 DEFINITION = {"nodes": [{"id": "in", "title": "in", "node_type": "InputNode", "config": {}}]}
-
-
-@pytest.fixture
-def db(tmp_path: Path, backend: str) -> Iterator[Database]:
-    settings, cleanup = make_settings(tmp_path, backend)
-    database = Database(settings.resolved_database_url())
-    try:
-        database.upgrade()
-        yield database
-    finally:
-        database.close()
-        cleanup()
 
 
 def add_runs(

@@ -4,12 +4,9 @@ paging with counts, conditional task saves (executemany), and bulk seeding.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
-from tests.conftest import make_settings
 
 from spurline.engine.clock import now
 from spurline.engine.definition import parse_definition
@@ -32,18 +29,12 @@ CHAIN = {
 
 
 @pytest.fixture
-def store(tmp_path: Path, backend: str) -> Iterator[tuple[Database, VersionRecord]]:
-    settings, cleanup = make_settings(tmp_path, backend)
-    db = Database(settings.resolved_database_url())
-    try:
-        db.upgrade()
-        definition = parse_definition(CHAIN).dump()
-        wf = db.writer.run(lambda c: wf_q.create_workflow(c, "chain", None, definition))
-        vid = wf.current_version_id or ""
-        yield db, db.read(lambda c: versions.get(c, vid))
-    finally:
-        db.close()
-        cleanup()
+def store(db: Database) -> tuple[Database, VersionRecord]:
+    """The database with one stored chain workflow, and that workflow's version."""
+    definition = parse_definition(CHAIN).dump()
+    wf = db.writer.run(lambda c: wf_q.create_workflow(c, "chain", None, definition))
+    vid = wf.current_version_id or ""
+    return db, db.read(lambda c: versions.get(c, vid))
 
 
 def test_seeded_runs_page_newest_first_with_total(store: tuple[Database, VersionRecord]) -> None:

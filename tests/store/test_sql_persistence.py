@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import make_settings
 from tests.engine._harness import CALLS, EVENTS, link, node
 
 from spurline.engine.clock import now
@@ -27,18 +25,11 @@ from spurline.store.persistence import SqlPersistence
 ALL_STATES = frozenset(TaskStatus)
 
 
-@pytest.fixture
-def db(tmp_path: Path, backend: str) -> Iterator[Database]:
-    settings, cleanup = make_settings(tmp_path, backend)
-    database = Database(settings.resolved_database_url())
-    try:
-        database.upgrade()
-        yield database
-    finally:
-        database.close()
-        cleanup()
-        CALLS.clear()
-        EVENTS.clear()
+@pytest.fixture(autouse=True)
+def _fresh_harness() -> Iterator[None]:
+    yield
+    CALLS.clear()
+    EVENTS.clear()
 
 
 async def create(db: Database, definition: dict[str, Any]) -> tuple[RunEngine, str]:

@@ -4,29 +4,20 @@ errors, and the store stays usable by other connections while the writer holds i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
-from tests.conftest import make_settings
 
 from spurline.store.db import Database, WriteQueue
 
 
 @pytest.fixture
-def db(tmp_path: Path, backend: str) -> Iterator[Database]:
-    settings, cleanup = make_settings(tmp_path, backend)
-    database = Database(settings.resolved_database_url())
-    try:
-        database.upgrade()
-        database.writer.run(lambda c: c.execute(text("CREATE TABLE probe (v INTEGER UNIQUE)")))
-        yield database
-    finally:
-        database.close()
-        cleanup()
+def db(db: Database) -> Database:
+    """The store's database with a ``probe`` table to write to."""
+    db.writer.run(lambda c: c.execute(text("CREATE TABLE probe (v INTEGER UNIQUE)")))
+    return db
 
 
 def _insert(v: int) -> Any:
