@@ -22,9 +22,9 @@ from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
 from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
+from spurline.scaleout.executor import CeleryExecutor
 from spurline.store import runs as run_q
 from spurline.store.versions import versions
-from spurline.worker.executor import CeleryExecutor
 from spurline.worker.host import WorkerHost
 
 pytestmark = pytest.mark.skipif(

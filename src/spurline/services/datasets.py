@@ -24,7 +24,7 @@ from spurline.store import datasets as ds_q
 from spurline.store.datasets import DatasetRecord
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.services._store import Store
 
 #: Cell values read as null whatever the field's type.
 NULLS = frozenset({"", "NA"})
@@ -285,15 +285,16 @@ def _article(type_name: str) -> str:
 
 
 class DatasetService:
-    """Adds datasets to a :class:`~spurline.runtime.Runtime`'s store and home folder."""
+    """Adds datasets to the store and their files to a folder.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        folder: where dataset files live (``SPURLINE_HOME/datasets``).
+    """
 
-    @property
-    def folder(self) -> Path:
-        """Where dataset files live (``SPURLINE_HOME/datasets``)."""
-        return self.rt.settings.home.resolve() / "datasets"
+    def __init__(self, store: Store, folder: Path) -> None:
+        self.store = store
+        self.folder = folder
 
     async def add(
         self, src: IO[bytes], filename: str, name: str, description: str | None
@@ -317,7 +318,7 @@ class DatasetService:
             uploaded_at=now(),
         )
         try:
-            await self.rt.write(lambda c: ds_q.insert_dataset(c, record))
+            await self.store.write(lambda c: ds_q.insert_dataset(c, record))
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
