@@ -27,6 +27,7 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor
 from spurline.engine.states import RunStatus
+from spurline.nodes.registry import node_types
 from spurline.services._store import LeaseHolder, Store
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
@@ -64,7 +65,7 @@ class Runtime:
             self.db.upgrade()
         self.store = Store(self.db)
         self.persistence = SqlPersistence(self.db)
-        self.engine = RunEngine(self.persistence)
+        self.engine = RunEngine(self.persistence, node_types())
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.lease = LeaseHolder(self.owner, settings.lease_s)
         self.executor: Executor = self._make_executor()

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from spurline import __version__
+from spurline._version import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
 from spurline.api.routes import batch, control, datasets, files, runs, workflows
 from spurline.exceptions import Conflict, DefinitionError, NotFound

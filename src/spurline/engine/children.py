@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from spurline.engine.states import RunStatus
 
 if TYPE_CHECKING:
+    from spurline.engine.nodetype import NodeContext
     from spurline.engine.records import RunRecord
-    from spurline.nodes.base import NodeContext
 
 CHILDREN = "children"
 BATCH = "batch"

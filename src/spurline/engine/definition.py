@@ -7,12 +7,15 @@ collects every problem before raising, each naming the node or link it concerns.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spurline.exceptions import DefinitionInvalid
+
+if TYPE_CHECKING:
+    from spurline.engine.nodetype import NodeTypes
 
 Problem = dict[str, Any]
 
@@ -81,8 +84,13 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> li
     return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
 
 
-def parse_definition(raw: Any) -> WorkflowDefinition:
-    """Validate ``raw`` against SPEC §3 and return the parsed definition.
+def parse_definition(raw: Any, node_types: NodeTypes) -> WorkflowDefinition:
+    """Validate ``raw`` and return the parsed definition (the rules: docs/runs-api.md,
+    "Workflow definitions").
+
+    Args:
+        raw: the JSON definition ``{"nodes": [...], "links": [...]}``.
+        node_types: the node registry; each node's ``config`` is checked by its type.
 
     Raises:
         DefinitionInvalid: with ``problems`` listing every problem found, each a dict
@@ -92,7 +100,7 @@ def parse_definition(raw: Any) -> WorkflowDefinition:
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
         raise DefinitionInvalid(_pydantic_problems(exc, ("definition",))) from exc
-    problems = _structure_problems(definition)
+    problems = _structure_problems(definition, node_types)
     # The cycle check uses only links whose ends exist, so it is reported alongside
     # every other problem; a self-link was already reported as a cycle by itself.
     if not any(p["type"] == "cycle" for p in problems):
@@ -113,9 +121,7 @@ def parse_definition(raw: Any) -> WorkflowDefinition:
     return definition
 
 
-def _structure_problems(d: WorkflowDefinition) -> list[Problem]:
-    from spurline.nodes.registry import get_node_class
-
+def _structure_problems(d: WorkflowDefinition, node_types: NodeTypes) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
     seen_titles: dict[str, int] = {}
@@ -131,7 +137,7 @@ def _structure_problems(d: WorkflowDefinition) -> list[Problem]:
         if not n.title.isidentifier():
             msg = f"node {n.id!r}: title {n.title!r} is not a valid identifier"
             problems.append(_p([*loc, "title"], msg, "bad_title", n.id))
-        cls = get_node_class(n.node_type)
+        cls = node_types.get(n.node_type)
         if cls is None:
             msg = f"node {n.id!r}: unknown node_type {n.node_type!r}"
             problems.append(_p([*loc, "node_type"], msg, "unknown_node_type", n.id))
@@ -143,7 +149,7 @@ def _structure_problems(d: WorkflowDefinition) -> list[Problem]:
             msg = f"node {n.id!r}: parent_id {n.parent_id!r} is not a node"
             problems.append(_p(["definition", "nodes", i, "parent_id"], msg, "bad_parent", n.id))
     problems += _io_problems(d)
-    problems += _link_problems(d, seen_ids)
+    problems += _link_problems(d, seen_ids, node_types)
     return problems
 
 
@@ -162,9 +168,9 @@ def _io_problems(d: WorkflowDefinition) -> list[Problem]:
     return problems
 
 
-def _link_problems(d: WorkflowDefinition, ids: dict[str, int]) -> list[Problem]:
-    from spurline.nodes.registry import get_node_class
-
+def _link_problems(
+    d: WorkflowDefinition, ids: dict[str, int], node_types: NodeTypes
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str, str | None]] = set()
     for i, link in enumerate(d.links):
@@ -189,7 +195,7 @@ def _link_problems(d: WorkflowDefinition, ids: dict[str, int]) -> list[Problem]:
         if src.parent_id != dst.parent_id:
             msg = f"{where}: links must join nodes of the same body (parent_id)"
             problems.append({"loc": loc, "msg": msg, "type": "cross_scope_link"})
-        cls = get_node_class(src.node_type)
+        cls = node_types.get(src.node_type)
         if cls is not None:
             msg_or_none = cls.link_problem(src, link)
             if msg_or_none:

@@ -23,12 +23,12 @@ from typing import Any, cast
 from spurline.engine.children import BATCH, BatchRunner
 from spurline.engine.clock import new_id, now
 from spurline.engine.jsonvalue import json_problem
+from spurline.engine.nodetype import NodeContext, NodePaused, NodeTypes
 from spurline.engine.persistence import Persistence
 from spurline.engine.plan import Plan
 from spurline.engine.records import PauseRecord, RunRecord, TaskRecord
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
-from spurline.nodes.base import NodeContext, NodePaused
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,19 @@ class RunEngine:
 
     Args:
         persistence: where runs and tasks are read and written.
+        node_types: the node registry (``node_type`` -> class implementing
+            :class:`~spurline.engine.nodetype.Node`), handed over by the composition root.
         services: hooks handed to nodes through ``NodeContext.services``.
     """
 
-    def __init__(self, persistence: Persistence, services: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        node_types: NodeTypes,
+        services: dict[str, Any] | None = None,
+    ) -> None:
         self.persistence = persistence
+        self.node_types = node_types
         self.services = services or {}
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
@@ -66,7 +74,7 @@ class RunEngine:
         key = f"{version_id}\n{scope}" if scope else version_id
         plan = self._plans.get(key)
         if plan is None:
-            plan = Plan.of(await self.persistence.get_version(version_id), scope)
+            plan = Plan.of(await self.persistence.get_version(version_id), self.node_types, scope)
             self._plans[key] = plan
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)

@@ -17,7 +17,6 @@ from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.states import RUN_FINISHED, RunStatus
 from spurline.exceptions import InputsInvalid
-from spurline.nodes.io import InputNode
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,6 @@ def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
             )
             problems.append({"loc": ["body", "initial_inputs", key], "msg": msg, "type": "node"})
     node = plan.nodes[input_id]
-    assert isinstance(node, InputNode)
     for msg in node.input_problems(inputs.get(input_id, {})):
         problems.append({"loc": ["body", "initial_inputs", input_id], "msg": msg, "type": "input"})
     if problems:

@@ -94,7 +94,7 @@ class SubworkflowNode(BaseNode):
             return ["give exactly one of an embedded 'subworkflow' or 'config.workflow_id'"]
         if node.subworkflow is None:
             return []
-        from spurline.engine.definition import parse_definition
+        from spurline.nodes.registry import parse_definition
 
         try:
             parse_definition(node.subworkflow)

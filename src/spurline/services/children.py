@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from spurline.engine.children import ChildResult
+from spurline.engine.nodetype import NodeContext
 from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.runs import new_run
 from spurline.engine.scopes import decode_scope, encode_scope
 from spurline.engine.states import RUN_ACTIVE, RunStatus
 from spurline.exceptions import NodeFailed, NotFound, RunCanceled
-from spurline.nodes.base import NodeContext
 from spurline.store import children as child_q
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q

@@ -19,10 +19,10 @@ from spurline.api.schemas import (
     WorkflowVersionListItem,
 )
 from spurline.engine.clock import now
-from spurline.engine.definition import parse_definition
 from spurline.engine.records import RunSnapshot
 from spurline.engine.states import RunStatus
 from spurline.engine.views import run_view, version_view
+from spurline.nodes.registry import parse_definition
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 from spurline.store.workflows import WorkflowRecord
