@@ -190,6 +190,30 @@ def test_no_package_cycles() -> None:
     assert cycles(unit_graph(module_graph())) == []
 
 
+def http_locs_outside_api(sources: Mapping[str, str]) -> list[str]:
+    """Modules outside ``spurline.api`` that build a dict with a ``"loc"`` key: HTTP
+    locations are the API's business; the rest of Spurline gives field paths."""
+    found = []
+    for mod, text in sorted(sources.items()):
+        if mod == "spurline.api" or mod.startswith("spurline.api."):
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Dict) and any(
+                isinstance(k, ast.Constant) and k.value == "loc" for k in node.keys
+            ):
+                found.append(f"{mod}:{node.lineno}")
+    return found
+
+
+def test_only_the_api_builds_http_locations() -> None:
+    sources = {module_name(p): p.read_text() for p in SRC.rglob("*.py")}
+    assert http_locs_outside_api(sources) == []
+    bad = 'def f(msg):\n    return {"loc": ["body", "x"], "msg": msg}\n'
+    assert http_locs_outside_api({"spurline.services.runs": bad, "spurline.api.app": bad}) == [
+        "spurline.services.runs:2"
+    ]
+
+
 def test_the_rules_would_notice_violations() -> None:
     bad = {
         "spurline.engine.executor": {"spurline.nodes.base", "sqlalchemy"},

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from spurline.engine.definition import LinkDef, NodeDef, WorkflowDefinition
 
-#: One validation problem: ``{"loc": [...], "msg": str, "type": str, ...}``.
+#: One validation problem: ``{"path": (field, ...), "msg": str, "type": str, ...}``
+#: (see :class:`spurline.exceptions.DefinitionError`).
 Problem = dict[str, Any]
 
 
@@ -97,7 +98,7 @@ class Node(ABC):
     @classmethod
     @abstractmethod
     def config_problems(cls, node: NodeDef, definition: WorkflowDefinition) -> list[Problem]:
-        """Every problem with ``node.config``; each ``loc`` is relative to the node."""
+        """Every problem with ``node.config``; each ``path`` is relative to the node."""
 
     @classmethod
     def link_problem(cls, node: NodeDef, link: LinkDef) -> str | None:

@@ -48,7 +48,7 @@ class Plan:
         for nid, node in graph.nodes.items():
             node_cls = node_types.get(node.node_type)
             if node_cls is None:
-                problem = {"loc": ["node_type"], "msg": f"unknown node_type {node.node_type!r}"}
+                problem = {"path": ("node_type",), "msg": f"unknown node_type {node.node_type!r}"}
                 raise DefinitionInvalid([problem])
             nodes[nid] = node_cls.build(node)
         input_id = next(nid for nid in graph.order if graph.nodes[nid].node_type == "InputNode")

@@ -34,7 +34,7 @@ def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
     if not isinstance(inputs, dict):
         msg = "initial_inputs must be an object {input_node_id: {field: value}}"
-        raise InputsInvalid([{"loc": ["body", "initial_inputs"], "msg": msg, "type": "type"}])
+        raise InputsInvalid([{"path": ("initial_inputs",), "msg": msg, "type": "type"}])
     input_id = plan.input_node_id
     for key in inputs:
         if key != input_id:
@@ -42,10 +42,10 @@ def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
                 f"initial_inputs names {key!r}, which is not the workflow's InputNode "
                 f"({input_id!r})"
             )
-            problems.append({"loc": ["body", "initial_inputs", key], "msg": msg, "type": "node"})
+            problems.append({"path": ("initial_inputs", key), "msg": msg, "type": "node"})
     node = plan.nodes[input_id]
     for msg in node.input_problems(inputs.get(input_id, {})):
-        problems.append({"loc": ["body", "initial_inputs", input_id], "msg": msg, "type": "input"})
+        problems.append({"path": ("initial_inputs", input_id), "msg": msg, "type": "input"})
     if problems:
         raise InputsInvalid(problems)
     return inputs

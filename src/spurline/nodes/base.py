@@ -46,20 +46,20 @@ class BaseNode(Node):
 
     @classmethod
     def config_problems(cls, node: NodeDef, definition: WorkflowDefinition) -> list[Problem]:
-        """Every problem with ``node.config``; ``loc`` is relative to the node."""
+        """Every problem with ``node.config``; each ``path`` is relative to the node."""
         try:
             config = cls.config_model.model_validate(node.config)
         except ValidationError as exc:
             return [
                 {
-                    "loc": ["config", *e["loc"]],
+                    "path": ("config", *e["loc"]),
                     "msg": f"node {node.id!r}: config.{'.'.join(map(str, e['loc']))}: {e['msg']}",
                     "type": e["type"],
                 }
                 for e in exc.errors()
             ]
         return [
-            {"loc": ["config"], "msg": f"node {node.id!r}: {msg}", "type": "config"}
+            {"path": ("config",), "msg": f"node {node.id!r}: {msg}", "type": "config"}
             for msg in cls.check(node, config, definition)
         ]
 

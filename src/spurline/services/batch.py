@@ -126,7 +126,7 @@ class BatchService:
                 f"dataset {ds.id} has no column for the InputNode field(s) "
                 f"{', '.join(map(repr, missing))} (columns: {', '.join(ds.columns)})"
             )
-            problem = {"loc": ["body", "dataset_id"], "msg": msg, "type": "missing_column"}
+            problem = {"path": ("dataset_id",), "msg": msg, "type": "missing_column"}
             raise InputsInvalid([problem])
         at = now()
         run = RunRecord(

@@ -32,7 +32,7 @@ _CHUNK = 64 * 1024
 
 
 def _bad(msg: str) -> DatasetInvalid:
-    return DatasetInvalid([{"loc": ["body", "file"], "msg": msg, "type": "dataset"}])
+    return DatasetInvalid([{"path": ("file",), "msg": msg, "type": "dataset"}])
 
 
 def detect_format(filename: str, head: bytes) -> str:

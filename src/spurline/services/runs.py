@@ -105,7 +105,7 @@ class RunService:
             except NotFound:
                 msg = f"parent_run_id {parent_run_id!r} names no run"
                 raise InputsInvalid(
-                    [{"loc": ["body", "parent_run_id"], "msg": msg, "type": "not_found"}]
+                    [{"path": ("parent_run_id",), "msg": msg, "type": "not_found"}]
                 ) from None
         run, tasks = new_run(plan, wf.id, inputs, parent_run_id=parent_run_id)
         run.lease_owner = self.lease.owner

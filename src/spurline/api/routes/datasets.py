@@ -54,7 +54,7 @@ async def upload_dataset(request: Request, rt: RuntimeDep) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             msg = "send the dataset as a multipart form field named 'file'"
-            raise DatasetInvalid([{"loc": ["body", "file"], "msg": msg, "type": "missing"}])
+            raise DatasetInvalid([{"path": ("file",), "msg": msg, "type": "missing"}])
         filename = upload.filename or "dataset"
         name = _field(form, request, "name") or Path(filename).stem or "dataset"
         description = _field(form, request, "description")
