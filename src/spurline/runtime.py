@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
@@ -161,8 +161,9 @@ class Runtime:
         return await self.store.write(fn)
 
     def view(self, snap: RunSnapshot) -> dict[str, Any]:
-        """RunResponseSchema of a snapshot (see :meth:`RunService.view`)."""
-        return self.runs.view(snap)
+        """RunResponseSchema of a snapshot (see :meth:`RunService.view`), typed as a plain
+        dict for the commands and routes that read or extend it."""
+        return cast(dict[str, Any], self.runs.view(snap))
 
     async def start_run(
         self,

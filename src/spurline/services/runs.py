@@ -19,7 +19,7 @@ from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
-from spurline.engine.views import run_view
+from spurline.engine.views import RunResponseSchema, run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.services._store import LeaseHolder, Store
 from spurline.store import control, files
@@ -60,7 +60,7 @@ class RunService:
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
 
     # -- reads ----------------------------------------------------------------
-    def view(self, snap: RunSnapshot) -> dict[str, Any]:
+    def view(self, snap: RunSnapshot) -> RunResponseSchema:
         """RunResponseSchema of a snapshot (see docs/runs-api.md, "Run")."""
         graph = None
         if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
