@@ -32,7 +32,7 @@ class SpurlineError(Exception):
 
 #: Where a problem is, as field names and list indexes from the top of the input it
 #: concerns: ``("parent_run_id",)``, ``("definition", "nodes", 3, "config", "code")``.
-#: Never an HTTP location: the API alone adds ``"body"`` (see docs/runs-api.md, "Errors").
+#: Never an HTTP location: the API alone adds ``"body"`` (docs/runs-api.md#errors).
 FieldPath = tuple[str | int, ...]
 
 
@@ -51,7 +51,7 @@ class DefinitionError(SpurlineError):
 
 
 class DefinitionInvalid(DefinitionError):
-    """A workflow definition breaks the rules of docs/runs-api.md, "Workflow definitions"
+    """A workflow definition breaks the rules of docs/runs-api.md#workflow-definitions
     (cycle, dangling link, bad config ...)."""
 
 
@@ -99,7 +99,7 @@ class NodeTimeout(NodeFailed):
 
 class OutputNotJSON(NodeFailed):
     """A node returned bytes, NaN, a set or another value JSON cannot hold (see
-    docs/runs-api.md, "Outputs")."""
+    docs/runs-api.md#running)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

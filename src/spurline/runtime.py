@@ -3,7 +3,7 @@
 Only entry points import this module: the API's app factory, the CLI and the worker
 process. Everything else receives the narrow parts it needs (a
 :class:`~spurline.services._store.Store`, the engine, the executor) from here, so
-no layer reaches back into the whole process (see docs/architecture.md, "Layers").
+no layer reaches back into the whole process (docs/architecture.md#layers).
 
 :class:`Runtime` keeps thin delegating methods (``start_run``, ``read``,
 ``cancel_run`` ...) so that routes and commands read as before; the use cases
@@ -48,7 +48,7 @@ class Runtime:
 
     Args:
         settings: configuration (database URL, executor, limits).
-        migrate: apply Alembic migrations on start (docs/architecture.md, "Store").
+        migrate: apply Alembic migrations on start (docs/architecture.md#store).
 
     Attributes:
         runs: run use cases (:class:`~spurline.services.runs.RunService`).
@@ -90,7 +90,7 @@ class Runtime:
 
     def _make_executor(self) -> Executor:
         """The executor ``SPURLINE_EXECUTOR`` names: in-process, or Celery workers
-        (docs/architecture.md, "Executors")."""
+        (docs/architecture.md#executors)."""
         if self.settings.executor == "celery":
             from spurline.scaleout.executor import CeleryExecutor
 

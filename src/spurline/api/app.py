@@ -1,5 +1,5 @@
 """The FastAPI application: routes, the body limit, and the one place where domain
-errors become HTTP statuses (STYLE habit 2, SPEC §8).
+errors become HTTP statuses (docs/runs-api.md#errors, docs/architecture.md#errors).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI turns a body json.loads fails on other than by a syntax error (not
         # UTF-8, nested too deeply) into a bare 400; it is malformed JSON like any other,
-        # so it gets the same 422 (SPEC §8).
+        # so it gets the same 422 (docs/runs-api.md#errors).
         msg = _UNPARSABLE_BODY.get(type(exc.__cause__)) if exc.__cause__ else None
         if msg is not None:
             problem = {"loc": ["body"], "msg": msg, "type": "json_invalid"}

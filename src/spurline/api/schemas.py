@@ -35,7 +35,8 @@ __all__ = [
 def _strict_json(value: Any, info: ValidationInfo) -> Any:
     # Python's JSON parser accepts NaN and Infinity, which RFC 8259 JSON has not (stored,
     # they would silently become null), and values the store cannot encode (NUL, lone
-    # surrogates, huge integers, deep nesting) would fail on write: 422 instead (SPEC §8).
+    # surrogates, huge integers, deep nesting) would fail on write: 422 instead
+    # (docs/runs-api.md#errors).
     problem = json_problem(value, info.field_name or "value")
     if problem:
         raise ValueError(problem)
@@ -106,13 +107,13 @@ class ProblemsResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every error: ``{"detail": ...}`` (SPEC §8)."""
+    """Every error: ``{"detail": ...}`` (docs/runs-api.md#errors)."""
 
     detail: Any
 
 
 class DatasetResponseSchema(BaseModel):
-    """An uploaded dataset (SPEC §6)."""
+    """An uploaded dataset (docs/child-runs-and-batches.md)."""
 
     id: str
     name: str
@@ -123,7 +124,7 @@ class DatasetResponseSchema(BaseModel):
 
 
 class OutputFileResponseSchema(BaseModel):
-    """An output file's metadata (SPEC §6)."""
+    """An output file's metadata (docs/child-runs-and-batches.md)."""
 
     id: str
     run_id: str | None
@@ -140,7 +141,7 @@ class BatchRunRequest(BaseModel):
 
 
 class PauseActionRequest(BaseModel):
-    """Body of ``POST /wf/process_pause_action/{run_id}/`` (SPEC §5)."""
+    """Body of ``POST /wf/process_pause_action/{run_id}/`` (docs/runs-api.md#pause-cancel-retry)."""
 
     inputs: JsonObject = Field(
         default_factory=dict,
@@ -155,7 +156,8 @@ class PauseActionRequest(BaseModel):
 
 
 class PausedWorkflowResponseSchema(BaseModel):
-    """A paused run with its unresolved pause and its workflow (SPEC §5)."""
+    """A paused run with its unresolved pause and its workflow
+    (docs/runs-api.md#pause-cancel-retry)."""
 
     run: RunResponseSchema
     current_pause: PauseHistoryResponseSchema | None

@@ -32,7 +32,8 @@ class CliError(Exception):
 
 
 def problem_lines(problems: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per problem of a :class:`DefinitionError` (SPEC §3 lists them all).
+    """One line per problem of a :class:`DefinitionError` (docs/runs-api.md#workflow-definitions
+    lists them all).
 
     Messages that do not already name their node or link get the location appended.
     """

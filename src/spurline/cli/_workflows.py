@@ -21,7 +21,7 @@ from spurline.store.db import Database
 
 
 class WorkflowFile:
-    """A workflow read from a JSON file and validated (SPEC §3).
+    """A workflow read from a JSON file and validated (docs/runs-api.md#workflow-definitions).
 
     The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``
     (the form of ``examples/``); the name defaults to the file's stem.

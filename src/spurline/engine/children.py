@@ -1,4 +1,5 @@
-"""The hooks through which nodes and batch parents start and await child runs (SPEC §6).
+"""The hooks through which nodes and batch parents start and await child runs
+(docs/child-runs-and-batches.md).
 
 The engine stays free of storage: the runtime puts an implementation of
 :class:`ChildRuns` in ``RunEngine.services["children"]`` (nodes reach it through

@@ -1,4 +1,5 @@
-"""Workflow definitions: the PySpur-compatible JSON schema and its validation (SPEC §3).
+"""Workflow definitions: the PySpur-compatible JSON schema and its validation
+(docs/runs-api.md#workflow-definitions).
 
 ``parse_definition`` checks structure when the workflow is created, not mid-run, and
 collects every problem before raising, each naming the node or link it concerns.
@@ -76,7 +77,7 @@ def canonical_json(definition: dict[str, Any]) -> bytes:
 
 
 def definition_hash(definition: dict[str, Any]) -> str:
-    """SHA-256 hex digest of the canonical JSON (SPEC §1)."""
+    """SHA-256 hex digest of the canonical JSON (docs/runs-api.md#words)."""
     return hashlib.sha256(canonical_json(definition)).hexdigest()
 
 

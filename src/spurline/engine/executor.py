@@ -1,9 +1,9 @@
-"""The asyncio DAG executor: runs one run's tasks to an end state (SPEC §4).
+"""The asyncio DAG executor: runs one run's tasks to an end state (docs/runs-api.md#running).
 
 Scheduling: a node becomes ready when every predecessor has finished. It then runs
 with the inputs its links delivered, or is skipped (CANCELED, no error) when every
 incoming link was an untaken route or came from a skipped node, or is CANCELED when
-a predecessor failed (SPEC §4.2). Independent branches run concurrently.
+a predecessor failed (docs/runs-api.md#running). Independent branches run concurrently.
 
 Durability: state changes are buffered and committed in one write before anything
 with an effect outside the engine starts (a non-inline node) and before waiting,
@@ -87,7 +87,7 @@ class RunEngine:
         died) are. Returns the run's status at the end. A run that is not PENDING or
         RUNNING is left alone. A batch parent (``rows_total`` set) is handed to the
         ``services["batch"]`` runner (:class:`~spurline.engine.children.BatchRunner`):
-        executing it means dispatching its rows (SPEC §6).
+        executing it means dispatching its rows (docs/child-runs-and-batches.md).
         """
         handed = self._handed.pop(run_id, None)
         # handed-over records are what was just committed; the conditional RUNNING
@@ -314,7 +314,8 @@ class _Execution:
         self.buffer[nid] = task
 
     async def _pause(self, nid: str, message: str) -> None:
-        """PAUSED task and its pause record, in one conditional write (SPEC §5)."""
+        """PAUSED task and its pause record, in one conditional write
+        (docs/runs-api.md#pause-cancel-retry)."""
         if self._holds(nid):
             self.hold = True
         await self._flush()
@@ -367,7 +368,8 @@ class _Execution:
     async def _cancel_waiting(self, ordered: list[TaskRecord]) -> None:
         """A failed run is finished, so nothing in it may wait on a person: tasks still
         PAUSED (and the PENDING ones behind them) end CANCELED. A retry of the run
-        executes them again, pause included (SPEC §4.2, §5).
+        executes them again, pause included (docs/runs-api.md#running,
+        docs/runs-api.md#pause-cancel-retry).
         """
         at = now()
         waiting = [t for t in ordered if t.status in (TaskStatus.PAUSED, TaskStatus.PENDING)]

@@ -1,4 +1,4 @@
-"""Creating runs and handing them to an executor (SPEC §2.2, §4).
+"""Creating runs and handing them to an executor (docs/runs-api.md#task, docs/runs-api.md#running).
 
 ``new_run`` checks the initial inputs and builds the run with one PENDING task per
 top-level node, so the task list shows the whole plan from the start.
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
-    """Validate ``{input_node_id: {field: value}}`` against the InputNode (SPEC §3).
+    """Validate ``{input_node_id: {field: value}}`` against the InputNode
+    (docs/runs-api.md#workflow-definitions).
 
     Returns the inputs as a dict (``{}`` for None).
 
@@ -63,7 +64,7 @@ def new_run(
 ) -> tuple[RunRecord, list[TaskRecord]]:
     """A PENDING run of ``plan`` and one PENDING task per top-level node, in topological order.
 
-    A plan of a body (``plan.scope``) makes a run of that body (SPEC §6).
+    A plan of a body (``plan.scope``) makes a run of that body (docs/child-runs-and-batches.md).
     """
     run = RunRecord(
         id=new_id("R"),

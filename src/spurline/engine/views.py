@@ -1,4 +1,4 @@
-"""How a run and its tasks look to clients (see docs/runs-api.md, "Run" and "Task"):
+"""How a run and its tasks look to clients (docs/runs-api.md#run and "Task"):
 the response shapes, defined once, and the functions that build them from stored
 records at read time.
 
@@ -26,7 +26,7 @@ from spurline.engine.states import RunStatus, TaskStatus
 
 
 class TaskResponseSchema(TypedDict):
-    """One node's execution in a run (docs/runs-api.md, "Task").
+    """One node's execution in a run (docs/runs-api.md#task).
 
     ``error`` is set only when the task FAILED; ``attempts`` counts the executions
     of the node in this run (retries included; 0 before the first).
@@ -66,7 +66,7 @@ class WorkflowVersionListItem(WorkflowVersionResponseSchema):
 
 
 class RunResponseSchema(TypedDict):
-    """A run (docs/runs-api.md, "Run"): ``duration`` in seconds, ``percentage_complete``
+    """A run (docs/runs-api.md#run): ``duration`` in seconds, ``percentage_complete``
     from 0 to 100, ``outputs`` keyed by node id."""
 
     id: str
@@ -89,7 +89,7 @@ class RunResponseSchema(TypedDict):
 
 
 class PauseHistoryResponseSchema(TypedDict):
-    """One pause of a run (docs/runs-api.md, "Pause, cancel, retry")."""
+    """One pause of a run (docs/runs-api.md#pause-cancel-retry)."""
 
     id: str
     run_id: str

@@ -1,5 +1,5 @@
 """The node registry: built-in node types plus plugins from the ``spurline.nodes``
-entry-point group (see docs/architecture.md, "Node types"). A plugin entry point
+entry-point group (docs/architecture.md#node-types). A plugin entry point
 names a :class:`BaseNode` subclass.
 
 The composition root hands :func:`node_types` to the engine, which knows node types

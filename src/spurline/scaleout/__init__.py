@@ -5,5 +5,5 @@ The composition root (:mod:`spurline.runtime`) picks this executor when
 ``SPURLINE_EXECUTOR=celery``; the ``spurline worker`` process (:mod:`spurline.worker`)
 consumes the queue. Kept apart from :mod:`spurline.worker` so that the root can use
 it without importing the worker process, which itself imports the root (see
-docs/architecture.md, "Layers").
+docs/architecture.md#layers).
 """

@@ -1,5 +1,5 @@
 """The service layer: Spurline's use cases between the entry points (HTTP API, CLI,
-worker) and the engine and store (see docs/architecture.md, "Layers").
+worker) and the engine and store (docs/architecture.md#layers).
 
 - :mod:`.runs`: start, wait for, read, pause-resolve, cancel and retry runs.
 - :mod:`.batch`: batch runs over a dataset, one child run per row.

@@ -38,7 +38,7 @@ class Store:
 
 @dataclass(frozen=True)
 class LeaseHolder:
-    """This process as a lease owner (see docs/architecture.md, "Leases").
+    """This process as a lease owner (docs/architecture.md#leases-and-recovery).
 
     Attributes:
         owner: ``host:pid:id``, unique per process.

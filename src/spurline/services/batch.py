@@ -1,4 +1,5 @@
-"""Batch runs (SPEC §6): one child run per dataset row, at most ``mini_batch_size``
+"""Batch runs (docs/child-runs-and-batches.md): one child run per dataset row, at most
+``mini_batch_size``
 in flight, results in a JSONL output file in row order.
 
 Executing a batch parent means running its row dispatcher

@@ -1,4 +1,5 @@
-"""Child runs through the normal run machinery (SPEC §6): the ``children`` service
+"""Child runs through the normal run machinery (docs/child-runs-and-batches.md): the ``children``
+service
 behind SubworkflowNode and ForLoopNode, and the window that keeps at most N children
 of one parent executing (shared with the batch dispatcher in :mod:`spurline.services.batch`).
 

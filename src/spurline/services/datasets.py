@@ -1,4 +1,5 @@
-"""Reading uploaded datasets and turning their rows into run inputs (SPEC §6).
+"""Reading uploaded datasets and turning their rows into run inputs
+(docs/child-runs-and-batches.md).
 
 An upload (CSV with a header, JSON lines, or a JSON array of objects) is read as a
 stream and rewritten as JSON lines, one object per row, so the batch dispatcher
@@ -236,7 +237,7 @@ def read_rows(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def coerce(value: Any, type_name: str) -> Any:
-    """``value`` as the InputNode field type ``type_name`` (SPEC §6).
+    """``value`` as the InputNode field type ``type_name`` (docs/child-runs-and-batches.md).
 
     ``"NA"``, an empty string and null become None. Strings are parsed for numbers,
     booleans, lists and objects; other values must already fit.

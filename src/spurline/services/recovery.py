@@ -1,6 +1,6 @@
 """Leases and recovery: keep this process's runs leased, take over the runs of dead
 processes, and stop local executions of runs canceled elsewhere (see
-docs/architecture.md, "Leases and recovery").
+docs/architecture.md#leases-and-recovery).
 """
 
 from __future__ import annotations

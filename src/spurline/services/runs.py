@@ -61,7 +61,7 @@ class RunService:
 
     # -- reads ----------------------------------------------------------------
     def view(self, snap: RunSnapshot) -> RunResponseSchema:
-        """RunResponseSchema of a snapshot (see docs/runs-api.md, "Run")."""
+        """RunResponseSchema of a snapshot (docs/runs-api.md#run)."""
         graph = None
         if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
             graph = self._graph(snap.version.id, snap.version.definition, snap.run.scope)
@@ -121,7 +121,7 @@ class RunService:
         limit = self.blocking_timeout_s if timeout is None else timeout
         return await self.executor.wait(run_id, limit)
 
-    # -- control (docs/runs-api.md, "Pause, cancel, retry") -------------------
+    # -- control (docs/runs-api.md#pause-cancel-retry) -------------------
     async def process_pause_action(
         self, run_id: str, decision: control.PauseDecision
     ) -> RunSnapshot:

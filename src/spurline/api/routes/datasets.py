@@ -1,4 +1,5 @@
-"""Datasets (SPEC §6): upload (multipart field ``file``), list, get, delete."""
+"""Datasets (docs/child-runs-and-batches.md): upload (multipart field ``file``), list, get,
+delete."""
 
 from __future__ import annotations
 

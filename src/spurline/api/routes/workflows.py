@@ -1,4 +1,4 @@
-"""Workflows, their versions, and starting runs (SPEC §4)."""
+"""Workflows, their versions, and starting runs (docs/runs-api.md#running)."""
 
 from __future__ import annotations
 
