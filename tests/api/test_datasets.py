@@ -103,6 +103,22 @@ def test_missing_file_field_is_422(client: httpx.Client) -> None:
     assert "field named 'file'" in r.json()["detail"][0]["msg"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"file=x"),
+        ("multipart/form-data; boundary=xx", b"--xx\r\nbad\rheader: 1\r\n\r\nabc\r\n--xx--\r\n"),
+    ],
+)
+def test_malformed_multipart_is_422(client: httpx.Client, content_type: str, body: bytes) -> None:
+    r = client.post("/ds/", content=body, headers={"content-type": content_type})
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["body"]
+    assert problem["msg"].startswith("the body is not a valid multipart form: ")
+    assert client.get("/ds/").json() == []
+
+
 def test_unknown_dataset_is_404(client: httpx.Client) -> None:
     assert client.get("/ds/nope/").json() == {"detail": "Dataset not found"}
     assert client.get("/ds/nope/").status_code == 404

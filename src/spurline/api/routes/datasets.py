@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
@@ -20,6 +21,33 @@ from spurline.store.datasets import DatasetRecord
 router = SlashRouter(prefix="/ds", tags=["datasets"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Dataset not found"}
+}
+# The route parses the multipart form itself (``name`` and ``description`` may also come
+# from the query string), so FastAPI cannot infer the body; it is declared here so the
+# OpenAPI document shows it (docs/http-api.md#post-ds).
+_TEXT = {"type": "string"}
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV with a header row, JSON lines, or a JSON "
+                            "array of objects",
+                        },
+                        "name": {**_TEXT, "description": "default: the file name's stem"},
+                        "description": _TEXT,
+                    },
+                }
+            }
+        },
+    }
 }
 
 
@@ -46,11 +74,18 @@ def _field(form: Any, request: Request, name: str) -> str | None:
     "/",
     response_model=DatasetResponseSchema,
     responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    openapi_extra=UPLOAD_BODY,
 )
 async def upload_dataset(request: Request, rt: RuntimeDep) -> Response:
     """Upload a CSV (with header), JSON lines or a JSON array of objects as field ``file``;
     ``name`` and ``description`` as form fields or query parameters."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except StarletteHTTPException as exc:
+        # Starlette answers a malformed multipart body with a bare 400; it is rejected
+        # input like a bad file, so it gets the same 422 (docs/runs-api.md#errors).
+        msg = f"the body is not a valid multipart form: {exc.detail}"
+        raise DatasetInvalid([{"path": (), "msg": msg, "type": "value_error"}]) from None
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
