@@ -15,14 +15,16 @@ from pydantic_core import to_jsonable_python
 from spurline.settings import Settings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
-ROW = re.compile(r"^\| `(\w+)` \| `([A-Z0-9_]+)` \| (`[^`]*`|none) \|")
+ROW = re.compile(r"^\| `(\w+)` \| `([A-Z0-9_]+)` \| (`[^`]+`|none|empty) \|")
 
 
 def shown(value: Any) -> str:
     """A default as the doc writes it: the variable's text in backticks, ``none`` when
-    unset."""
+    unset, ``empty`` for an empty string."""
     if value is None:
         return "none"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         text = str(value).lower()
     elif isinstance(value, Enum):
@@ -89,3 +91,4 @@ def test_the_check_notices_a_missing_stale_or_wrong_row() -> None:
         "gone: no such setting",
     ]
     assert shown(True) == "`true`" and shown(["a", "b"]) == '`["a","b"]`'
+    assert shown("") == "empty" and shown(Path("x")) == "`x`"
