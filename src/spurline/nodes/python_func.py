@@ -24,6 +24,7 @@ class PythonFuncNode(BaseNode):
     """Runs user Python code in a separate process."""
 
     node_type = "PythonFuncNode"
+    category = "Code Execution"
     config_model = PythonFuncConfig
     config: PythonFuncConfig
     inline = False

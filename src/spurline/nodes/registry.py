@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "spurline.nodes"
 
 def _builtins() -> dict[str, type[BaseNode]]:
     from spurline.nodes import flow, human, io, nesting, python_func, router
+    from spurline.nodes.llm import nodes as llm
 
     classes: list[type[BaseNode]] = [
         io.InputNode,
@@ -29,6 +30,9 @@ def _builtins() -> dict[str, type[BaseNode]]:
         nesting.SubworkflowNode,
         nesting.ForLoopNode,
         human.HumanInterventionNode,
+        llm.SingleLLMCallNode,
+        llm.BestOfNNode,
+        llm.AdvancedLLMNode,
     ]
     return {c.node_type: c for c in classes}
 
