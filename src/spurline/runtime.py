@@ -34,12 +34,14 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.nodes.llm.nodes import PROVIDER_KEYS
 from spurline.settings import Settings
 from spurline.store import control, files, leases
 from spurline.store import runs as run_queries
 from spurline.store import workflows as wf_queries
 from spurline.store.db import Database
 from spurline.store.persistence import SqlPersistence
+from spurline.store.provider_keys import ProcessKeys, ProviderKeys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +66,8 @@ class Runtime:
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
+        self.provider_keys: ProviderKeys = ProcessKeys()
+        self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.executor: Executor = self._make_executor()
         self._graphs: OrderedDict[str, Graph] = OrderedDict()

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         control_poll_s: how often a process checks that the runs it executes were not
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
+        templates_dir: folder of workflow files offered as templates (docs/pyspur.md).
     """
 
     model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
+    templates_dir: Path = Path("examples")
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under ``home``."""

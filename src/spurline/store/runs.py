@@ -49,10 +49,16 @@ class RunFilter:
     run_type: str | None = None
     parent_only: bool = False
     parent_run_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """SQL conditions for this filter."""
         out: list[ColumnElement[bool]] = []
+        if self.start_date is not None:
+            out.append(RUNS.c.start_time >= self.start_date)
+        if self.end_date is not None:
+            out.append(RUNS.c.start_time <= self.end_date)
         if self.statuses:
             out.append(RUNS.c.status.in_([s.value for s in self.statuses]))
         if self.workflow_id:

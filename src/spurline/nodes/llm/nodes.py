@@ -59,7 +59,7 @@ class SingleLLMCallConfig(NodeConfig):
     max_retries: int = Field(
         default=2, ge=0, le=100, description="new tries after an answer that does not fit"
     )
-    llm_info: ModelInfo = Field(default_factory=ModelInfo)
+    llm_info: ModelInfo = Field(default_factory=ModelInfo, description="model and sampling")
     system_message: str = Field(
         default="You are a helpful assistant.", description="Jinja2 template over the inputs"
     )
@@ -84,17 +84,20 @@ class SingleLLMCallConfig(NodeConfig):
 class BestOfNConfig(SingleLLMCallConfig):
     """``samples`` answers, each rated by the model with ``rating_prompt``; the best wins."""
 
-    samples: int = Field(default=3, ge=1, le=10)
+    samples: int = Field(default=3, ge=1, le=10, description="answers to draw")
     rating_prompt: str = Field(
         default=(
             "Rate the following response on a scale from 0 to 10, where 0 is poor and 10 is "
             "excellent. Consider factors such as relevance, coherence, and helpfulness. "
             "Respond with only a number."
-        )
+        ),
+        description="system message of the rating call; the answer is the user message",
     )
     rating_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
     rating_max_tokens: int = Field(default=16, ge=1, le=100_000)
-    output_schema: dict[str, str] = Field(default_factory=lambda: {"response": "string"})
+    output_schema: dict[str, str] = Field(
+        default_factory=lambda: {"response": "string"}, description="field -> type of the answer"
+    )
 
 
 _RATING_SCHEMA: dict[str, Any] = {
@@ -113,6 +116,11 @@ class SingleLLMCallNode(BaseNode):
     inline = False
     category: ClassVar[str] = "AI"
     display_name: ClassVar[str] = "Single LLM Call"
+    # Gemini file URLs and extended thinking are PySpur options Spurline does not
+    # implement; workflows that carry them still load.
+    pyspur_keys: ClassVar[frozenset[str]] = frozenset(
+        {"url_variables", "enable_thinking", "thinking_budget_tokens"}
+    )
 
     @classmethod
     def check(cls, node: Any, config: Any, definition: Any) -> list[str]:
