@@ -44,7 +44,6 @@ def parse_schema(text: str) -> dict[str, Any]:
     Raises:
         ValueError: the text is not JSON, not an object schema, or not a valid schema.
     """
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:
@@ -54,10 +53,18 @@ def parse_schema(text: str) -> dict[str, Any]:
     if not isinstance(schema, dict) or schema.get("type", "object") != "object":
         raise ValueError('output_json_schema must describe an object ({"type": "object", ...})')
     try:
-        Draft202012Validator.check_schema(schema)
+        _validator(schema).check_schema(schema)
     except SchemaError as exc:
         raise ValueError(f"output_json_schema is not a valid JSON Schema: {exc.message}") from exc
     return schema
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    # the schema's own "$schema" picks the draft (PySpur's files use draft-07); 2020-12 otherwise
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    return validator_for(schema, default=Draft202012Validator)
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -72,8 +79,6 @@ def parse_answer(raw: str, schema: dict[str, Any]) -> dict[str, Any]:
         NodeFailed: retryable (the model may answer better next time), with the raw
             answer in the message, when it is not a JSON object fitting ``schema``.
     """
-    from jsonschema import Draft202012Validator
-
     fenced = _FENCE.match(raw)
     text = fenced.group(1) if fenced else raw
     try:
@@ -82,7 +87,7 @@ def parse_answer(raw: str, schema: dict[str, Any]) -> dict[str, Any]:
         raise NodeFailed(f"InvalidAnswer: not JSON ({exc}); raw answer: {raw!r}") from exc
     if not isinstance(value, dict):
         raise NodeFailed(f"InvalidAnswer: not a JSON object; raw answer: {raw!r}")
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+    errors = sorted(_validator(schema)(schema).iter_errors(value), key=lambda e: list(e.path))
     if errors:
         where = "/".join(map(str, errors[0].path)) or "(answer)"
         msg = f"InvalidAnswer: {where}: {errors[0].message}; raw answer: {raw!r}"
