@@ -34,9 +34,11 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
-from spurline.nodes.llm.nodes import PROVIDER_KEYS
+from spurline.nodes.base import NodeContext
+from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.settings import Settings
 from spurline.store import control, files, leases
+from spurline.store import llm_calls as llm_queries
 from spurline.store import runs as run_queries
 from spurline.store import workflows as wf_queries
 from spurline.store.db import Database
@@ -68,10 +70,15 @@ class Runtime:
         self.engine.services[BATCH] = self.batches
         self.provider_keys: ProviderKeys = ProcessKeys()
         self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
+        self.engine.services[LLM_CALLS] = self._record_llm_call
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.executor: Executor = self._make_executor()
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
+
+    async def _record_llm_call(self, ctx: NodeContext, call: dict[str, Any]) -> None:
+        """Record one LLM call of a task (docs/pyspur.md)."""
+        await self.write(lambda c: llm_queries.add_call(c, ctx.run_id, ctx.task_id, call))
 
     def _make_executor(self) -> Executor:
         """The executor ``SPURLINE_EXECUTOR`` names: in-process, or Celery workers (SPEC §7)."""

@@ -69,6 +69,22 @@ def test_single_call_renders_prompts_and_returns_the_validated_answer(
     ]
     schema = body["response_format"]["json_schema"]["schema"]
     assert schema["properties"] == {"line": {"type": "string"}}
+    # the call is recorded with its task: prompts, model, usage, cost, latency
+    [call] = client.get(f"/run/{view['id']}/llm_calls/").json()
+    assert call["task_id"] == task(view, "ask")["id"] and call["node_id"] == "ask"
+    assert call["model"] == "openai/gpt-4o-mini" and call["provider"] == "openai"
+    assert call["messages"] == body["messages"]
+    assert call["answer"] == '{"line": "answer 1"}'
+    prompt_chars = sum(len(m["content"]) for m in body["messages"])
+    assert call["prompt_tokens"] == prompt_chars // 4 + 1
+    assert call["completion_tokens"] == len(call["answer"]) // 4 + 1
+    # gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens
+    expected = (call["prompt_tokens"] * 0.15 + call["completion_tokens"] * 0.60) / 1e6
+    assert call["cost_usd"] == pytest.approx(expected)
+    assert 0 < call["latency_s"] < 10
+    assert "sk-test" not in client.get(f"/run/{view['id']}/llm_calls/").text
+    assert client.delete(f"/run/{view['id']}/").status_code == 204
+    assert client.get(f"/run/{view['id']}/llm_calls/").status_code == 404
 
 
 def test_429_with_retry_after_is_waited_for_then_retried(

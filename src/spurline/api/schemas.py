@@ -240,3 +240,21 @@ class PartialRunRequest(BaseModel):
     rerun_predecessors: bool = Field(
         default=False, description="run the predecessors too, ignoring partial_outputs"
     )
+
+
+class LlmCallSchema(BaseModel):
+    """One call of an LLM node to its provider (docs/pyspur.md)."""
+
+    id: str
+    run_id: str
+    task_id: str | None
+    node_id: str
+    model: str = Field(description="as in llm_info.model, provider prefix included")
+    provider: str
+    messages: list[dict[str, Any]] = Field(description="the rendered chat messages sent")
+    answer: str | None = Field(description="the raw answer text")
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None = Field(description="estimated from genai-prices; null when unknown")
+    latency_s: float
+    created_at: datetime

@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -210,9 +211,35 @@ class OutputFile(Base):
 
 
 RUNS = cast(Table, Run.__table__)
+
+
+class LlmCall(Base):
+    """One call of an LLM node to its provider: what was sent and what it cost
+    (see docs/pyspur.md). Provider keys are never recorded."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    node_id: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(40))
+    messages: Mapped[list[Any]] = mapped_column(JsonType)
+    answer: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_llm_calls_run", "run_id", "created_at"),)
+
+
 TASKS = cast(Table, Task.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 WORKFLOWS = cast(Table, Workflow.__table__)
 PAUSES = cast(Table, PauseRecord.__table__)
 DATASETS = cast(Table, Dataset.__table__)
 OUTPUT_FILES = cast(Table, OutputFile.__table__)
+LLM_CALLS = cast(Table, LlmCall.__table__)
