@@ -341,3 +341,37 @@ def test_loop_iterations_are_not_runs_of_the_workflow(
         runs = client.get(f"{prefix}/wf/{wf}/runs/").json()
         assert len(runs) == 1 and runs[0]["parent_run_id"] is None
     assert len(client.get("/run/", params={"workflow_id": wf}).json()) == 4
+
+
+def test_header_versions_cancel_and_delete(api: httpx.Client, tmp_path: Any) -> None:
+    wf = new_spur(api)
+    versions = api.get(f"/wf/{wf['id']}/versions/", params={"page": 1, "page_size": 10})
+    assert versions.status_code == 200
+    [v1] = versions.json()
+    assert v1["version"] == 1 and naive_datetimes(v1) == []
+    assert_pyspur_definition(v1["definition"])
+    assert api.get(f"/wf/{wf['id']}/").json()["definition"] == wf["definition"]
+    # a run held by a sleeping node, canceled from the dashboard
+    code = "import time\ntime.sleep(30)\nreturn {'ok': True}"
+    definition = {
+        **wf["definition"],
+        "nodes": [*wf["definition"]["nodes"], node("slow", "PythonFuncNode", code=code)],
+        "links": [{"source_id": "input_node", "target_id": "slow"}],
+    }
+    api.put(f"/wf/{wf['id']}/", json={"name": wf["name"], "definition": definition})
+    run_id = api.post(f"/wf/{wf['id']}/start_run/", json={"initial_inputs": {}}).json()["id"]
+    wait_status(api, run_id, ("RUNNING",))
+    r = api.post(f"/wf/cancel_workflow/{run_id}/")
+    assert r.status_code == 200 and r.json()["status"] == "CANCELED"
+    assert naive_datetimes(r.json()) == []
+    assert api.delete(f"/wf/{wf['id']}/").status_code == 204
+    assert api.get(f"/wf/{wf['id']}/").status_code == 404
+
+
+def test_calls_the_ui_makes_without_a_trailing_slash(api: httpx.Client, fake_llm: FakeLLM) -> None:
+    # SettingsModal and the node sidebar call these paths directly; the key comes from
+    # the server's environment (set by fake_llm) and is shown masked
+    assert api.get("/env-mgmt/providers").status_code == 200
+    r = api.get("/env-mgmt/OPENAI_API_KEY")
+    assert r.status_code == 200 and r.json()["name"] == "OPENAI_API_KEY"
+    assert r.json()["value"] == "*" * 21 + "6789"
