@@ -74,8 +74,8 @@ def test_plugins_are_in_the_catalogue_not_in_the_docs(
 
 
 def test_unknown_config_key_is_named_with_a_hint() -> None:
-    from spurline.engine.definition import parse_definition
     from spurline.exceptions import DefinitionInvalid
+    from spurline.nodes.registry import parse_definition
 
     definition = {
         "nodes": [
@@ -85,7 +85,7 @@ def test_unknown_config_key_is_named_with_a_hint() -> None:
     with pytest.raises(DefinitionInvalid) as exc:
         parse_definition(definition)
     [problem] = exc.value.problems
-    assert problem["loc"] == ["definition", "nodes", 0, "config", "timeout"]
+    assert problem["path"] == ("definition", "nodes", 0, "config", "timeout")
     assert problem["msg"] == (
         "node 'in': unknown config key 'timeout' for InputNode (did you mean 'timeout_s'?)"
     )

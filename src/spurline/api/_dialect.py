@@ -156,9 +156,11 @@ def definition_for_save(raw: dict[str, Any] | None) -> dict[str, Any]:
 
     Raises:
         DefinitionInvalid: listing every problem found.
+        InputsInvalid: no definition on a root path.
     """
-    from spurline.engine.definition import parse_definition, parse_draft
-    from spurline.exceptions import DefinitionInvalid
+    from spurline.engine.definition import parse_draft
+    from spurline.exceptions import InputsInvalid
+    from spurline.nodes.registry import parse_definition
 
     if is_pyspur():
         if raw is None or not raw.get("nodes"):
@@ -166,6 +168,6 @@ def definition_for_save(raw: dict[str, Any] | None) -> dict[str, Any]:
             return {**default_definition(), **extra}
         return parse_draft(raw).dump()
     if raw is None:
-        problem = {"loc": ["body", "definition"], "msg": "Field required", "type": "missing"}
-        raise DefinitionInvalid([problem])
+        problem = {"path": ("definition",), "msg": "Field required", "type": "missing"}
+        raise InputsInvalid([problem])
     return parse_definition(raw).dump()

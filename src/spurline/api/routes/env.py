@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from spurline.api._http import OrjsonResponse, SlashRouter
 from spurline.api.deps import RuntimeDep
 from spurline.api.schemas import ErrorResponse
-from spurline.exceptions import DefinitionInvalid, NotFound
+from spurline.exceptions import InputsInvalid, NotFound
 from spurline.nodes.llm._providers import PROVIDERS
 
 router = SlashRouter(prefix="/env-mgmt", tags=["provider keys"])
@@ -141,7 +141,7 @@ async def set_key(body: ApiKey, rt: RuntimeDep) -> Response:
         raise NotFound("Key", body.name)
     if body.value is None or not body.value.strip():
         msg = f"the value of {body.name} must not be empty"
-        raise DefinitionInvalid([{"loc": ["body", "value"], "msg": msg, "type": "value_error"}])
+        raise InputsInvalid([{"path": ("value",), "msg": msg, "type": "value_error"}])
     await rt.provider_keys.set(body.name, body.value)
     return OrjsonResponse({"message": f"Key '{body.name}' set successfully"})
 

@@ -1,4 +1,4 @@
-"""The Runs API of the seed document (SPEC §2.3)."""
+"""The Runs API of the seed document (docs/runs-api.md#endpoints-and-paging)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from spurline.api.schemas import (
     TaskResponseSchema,
 )
 from spurline.engine.states import RunStatus
-from spurline.store import llm_calls as llm_q
 from spurline.store import runs as q
 
 router = SlashRouter(prefix="/run", tags=["runs"])
@@ -101,4 +100,4 @@ async def delete_run(run_id: str, rt: RuntimeDep) -> Response:
 async def get_run_llm_calls(run_id: str, rt: RuntimeDep) -> Response:
     """Every LLM call of the run's nodes, oldest first: rendered messages, answer,
     model, token usage, estimated cost and latency (docs/pyspur.md)."""
-    return OrjsonResponse(await rt.read(lambda c: llm_q.calls_of_run(c, run_id)))
+    return OrjsonResponse(await rt.llm_calls.of_run(run_id))

@@ -1,4 +1,4 @@
-"""Workflows, their versions, and starting runs (SPEC §4)."""
+"""Workflows, their versions, and starting runs (docs/runs-api.md#running)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ from spurline.engine.clock import now
 from spurline.engine.outputs import leaf_variables
 from spurline.engine.records import RunSnapshot
 from spurline.engine.states import RunStatus
-from spurline.engine.views import run_view, version_view
-from spurline.partial_runs import start_partial_run
+from spurline.engine.views import run_view, version_item
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 from spurline.store.workflows import WorkflowRecord
@@ -104,9 +103,7 @@ async def delete_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
 async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     """Every version of a workflow, newest first."""
     versions = await rt.read(lambda c: wf_q.list_versions(c, workflow_id))
-    return OrjsonResponse(
-        [{"id": v.id, "workflow_id": v.workflow_id, **(version_view(v) or {})} for v in versions]
-    )
+    return OrjsonResponse([version_item(v) for v in versions])
 
 
 @router.post(
@@ -229,8 +226,7 @@ async def output_variables(workflow_id: str, rt: RuntimeDep) -> Response:
 )
 async def run_partial(workflow_id: str, body: PartialRunRequest, rt: RuntimeDep) -> Response:
     """Run one node with given predecessor outputs and wait: ``{node_id: output}``."""
-    run, _ = await start_partial_run(
-        rt,
+    run, _ = await rt.partial_runs.start(
         workflow_id,
         body.node_id,
         body.initial_inputs,
