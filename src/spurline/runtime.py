@@ -59,7 +59,9 @@ class Runtime:
         if migrate:
             self.db.upgrade()
         self.persistence = SqlPersistence(self.db)
-        self.engine = RunEngine(self.persistence)
+        self.engine = RunEngine(
+            self.persistence, log_cap=(settings.log_cap_bytes, settings.log_cap_lines)
+        )
         self.batches = BatchService(self)
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)

@@ -1,0 +1,293 @@
+"""The run event stream in the store: writing events with the changes they describe,
+reading them back in order (docs/observability.md).
+
+Store functions that change a run or a task call :func:`emit` on their connection;
+the writer (:class:`~spurline.store.db.WriteQueue`) inserts what was emitted with
+:func:`flush` as the last statement of the same transaction, so an event exists
+exactly when its change was committed. Event ids grow in commit order: SQLite has
+one writer at a time, and on PostgreSQL the insert happens under a transaction-level
+advisory lock held until the commit, so no transaction can commit a smaller id after
+a reader saw a bigger one. A ``NOTIFY spurline_events`` in the same transaction
+tells every listening process (:mod:`spurline.services.events`) to read the new events.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+
+from spurline.engine.clock import now
+from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
+from spurline.store.orm import ATTEMPTS, EVENTS, RUNS
+
+CHANNEL = "spurline_events"
+_PENDING = "spurline.events"
+# Any constant: the key of the advisory lock that orders event inserts on PostgreSQL.
+_LOCK_KEY = 0x5350524C
+
+# Event kinds (the SSE ``event:`` field).
+RUN, TASK, ATTEMPT, LOG, BATCH = "run", "task", "attempt", "log", "batch"
+
+# run id -> workflow id; immutable pairs, so a bounded cache is always right.
+_workflows: OrderedDict[str, str] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored event. ``data`` is the JSON object sent to SSE clients."""
+
+    id: int
+    run_id: str
+    workflow_id: str
+    kind: str
+    task_id: str | None
+    node_id: str | None
+    attempt: int | None
+    time: datetime
+    data: dict[str, Any]
+
+
+def remember_workflow(run_id: str, workflow_id: str) -> None:
+    """Note a run's workflow (saves a read when the run's events are written)."""
+    _workflows[run_id] = workflow_id
+    if len(_workflows) > 65536:
+        _workflows.popitem(last=False)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def emit(
+    conn: Connection,
+    run_id: str,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    task_id: str | None = None,
+    node_id: str | None = None,
+    attempt: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Queue an event on ``conn``'s transaction; :func:`flush` writes it at commit."""
+    pending: list[dict[str, Any]] = conn.info.setdefault(_PENDING, [])
+    pending.append(
+        {
+            "run_id": run_id,
+            "workflow_id": _workflows.get(run_id),
+            "kind": kind,
+            "task_id": task_id,
+            "node_id": node_id,
+            "attempt": attempt,
+            "time": at or now(),
+            "data": {"run_id": run_id, **data},
+        }
+    )
+
+
+def emit_run(conn: Connection, run_id: str, status: str, changes: dict[str, Any]) -> None:
+    """A run state change: ``status`` plus the changed message/start/end time."""
+    data: dict[str, Any] = {"status": status}
+    for key in ("message", "start_time", "end_time", "rows_done", "rows_total"):
+        if key in changes:
+            value = changes[key]
+            data[key] = _iso(value) if isinstance(value, datetime) else value
+    emit(conn, run_id, RUN, data)
+
+
+def task_data(task: TaskRecord) -> dict[str, Any]:
+    """The ``data`` of a task event."""
+    return {
+        "task_id": task.id,
+        "node_id": task.node_id,
+        "status": task.status.value,
+        "attempt": task.attempts,
+        "ready_time": _iso(task.ready_time),
+        "start_time": _iso(task.start_time),
+        "end_time": _iso(task.end_time),
+        "error": task.error,
+    }
+
+
+def emit_tasks(conn: Connection, tasks: Iterable[TaskRecord]) -> None:
+    """A task event per task (its state as written)."""
+    for t in tasks:
+        emit(
+            conn, t.run_id, TASK, task_data(t), task_id=t.id, node_id=t.node_id, attempt=t.attempts
+        )
+
+
+def attempt_data(a: AttemptRecord) -> dict[str, Any]:
+    """The ``data`` of an attempt event, and an attempt's JSON in the API."""
+    return {
+        "id": a.id,
+        "task_id": a.task_id,
+        "node_id": a.node_id,
+        "number": a.number,
+        "status": a.status.value,
+        "ready_time": _iso(a.ready_time),
+        "start_time": _iso(a.start_time),
+        "end_time": _iso(a.end_time),
+        "error": a.error,
+        "traceback": a.traceback,
+        "started_by": a.started_by,
+    }
+
+
+def insert_attempts(conn: Connection, attempts: list[AttemptRecord]) -> None:
+    """Store finished attempts, each with its log lines' events and an attempt event."""
+    if not attempts:
+        return
+    names = [c.name for c in ATTEMPTS.c]
+    rows = [{name: getattr(a, name) for name in names} for a in attempts]
+    for row in rows:
+        row["status"] = row["status"].value
+    conn.execute(ATTEMPTS.insert(), rows)
+    for a in attempts:
+        emit_logs(conn, a.run_id, a.task_id, a.node_id, a.number, a.logs)
+        data = attempt_data(a)
+        del data["traceback"]  # long; read it from the attempts endpoint
+        emit(conn, a.run_id, ATTEMPT, data, task_id=a.task_id, node_id=a.node_id, attempt=a.number)
+
+
+def emit_logs(
+    conn: Connection, run_id: str, task_id: str, node_id: str, attempt: int, lines: list[LogLine]
+) -> None:
+    """A log event per captured line of one attempt."""
+    for ln in lines:
+        emit(
+            conn,
+            run_id,
+            LOG,
+            {
+                "task_id": task_id,
+                "node_id": node_id,
+                "attempt": attempt,
+                "time": _iso(ln.time),
+                "stream": ln.stream,
+                "level": ln.level,
+                "line": ln.line,
+            },
+            task_id=task_id,
+            node_id=node_id,
+            attempt=attempt,
+            at=ln.time,
+        )
+
+
+def discard(conn: Connection) -> None:
+    """Forget events queued on ``conn`` (its transaction was rolled back)."""
+    conn.info.pop(_PENDING, None)
+
+
+def flush(conn: Connection) -> int:
+    """Insert the events queued on ``conn`` (the last step of its transaction).
+
+    Returns how many were written.
+    """
+    pending: list[dict[str, Any]] | None = conn.info.pop(_PENDING, None)
+    if not pending:
+        return 0
+    missing = {e["run_id"] for e in pending if e["workflow_id"] is None}
+    if missing:
+        for rid, wid in conn.execute(
+            select(RUNS.c.id, RUNS.c.workflow_id).where(RUNS.c.id.in_(missing))
+        ):
+            remember_workflow(rid, wid)
+        pending = [e for e in pending if e["run_id"] in _workflows]  # deleted runs: none
+        for e in pending:
+            e["workflow_id"] = _workflows[e["run_id"]]
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        conn.execute(EVENTS.insert(), pending)
+        conn.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    else:
+        conn.execute(EVENTS.insert(), pending)
+    return len(pending)
+
+
+_EVENT_COLS = list(EVENTS.c)
+
+
+def read(
+    conn: Connection,
+    after: int,
+    *,
+    run_id: str | None = None,
+    workflow_id: str | None = None,
+    kinds: tuple[str, ...] = (),
+    node_id: str | None = None,
+    attempt: int | None = None,
+    limit: int = 1000,
+) -> list[Event]:
+    """Events with ``id > after`` in id (commit) order, filtered, at most ``limit``."""
+    query = select(*_EVENT_COLS).where(EVENTS.c.id > after)
+    if run_id is not None:
+        query = query.where(EVENTS.c.run_id == run_id)
+    if workflow_id is not None:
+        query = query.where(EVENTS.c.workflow_id == workflow_id)
+    if kinds:
+        query = query.where(EVENTS.c.kind.in_(kinds))
+    if node_id is not None:
+        query = query.where(EVENTS.c.node_id == node_id)
+    if attempt is not None:
+        query = query.where(EVENTS.c.attempt == attempt)
+    rows = conn.execute(query.order_by(EVENTS.c.id).limit(limit))
+    return [Event(*row) for row in rows]
+
+
+def last_id(conn: Connection) -> int:
+    """The newest event id (0 when there is none)."""
+    return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one())
+
+
+def count_logs(conn: Connection, run_id: str, node_id: str | None, attempt: int | None) -> int:
+    """How many log lines match (for paging headers)."""
+    query = (
+        select(func.count())
+        .select_from(EVENTS)
+        .where(EVENTS.c.run_id == run_id, EVENTS.c.kind == LOG)
+    )
+    if node_id is not None:
+        query = query.where(EVENTS.c.node_id == node_id)
+    if attempt is not None:
+        query = query.where(EVENTS.c.attempt == attempt)
+    return int(conn.execute(query).scalar_one())
+
+
+def logs_page(
+    conn: Connection,
+    run_id: str,
+    node_id: str | None,
+    attempt: int | None,
+    page: int,
+    page_size: int,
+) -> list[Event]:
+    """One page of a run's log lines, oldest first."""
+    query = select(*_EVENT_COLS).where(EVENTS.c.run_id == run_id, EVENTS.c.kind == LOG)
+    if node_id is not None:
+        query = query.where(EVENTS.c.node_id == node_id)
+    if attempt is not None:
+        query = query.where(EVENTS.c.attempt == attempt)
+    query = query.order_by(EVENTS.c.id).limit(page_size).offset((page - 1) * page_size)
+    return [Event(*row) for row in conn.execute(query)]
+
+
+def attempts_of(conn: Connection, task_id: str) -> list[AttemptRecord]:
+    """A task's stored attempts, oldest first."""
+    from spurline.engine.states import TaskStatus
+
+    rows = conn.execute(
+        select(ATTEMPTS).where(ATTEMPTS.c.task_id == task_id).order_by(ATTEMPTS.c.number)
+    )
+    out = []
+    for row in rows:
+        data = row._asdict()
+        data["status"] = TaskStatus(data["status"])
+        out.append(AttemptRecord(**data))
+    return out
