@@ -34,6 +34,7 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.services.events import EventHub
 from spurline.settings import Settings
 from spurline.store import control, files, leases
 from spurline.store import runs as run_queries
@@ -67,6 +68,7 @@ class Runtime:
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.hub = EventHub(self.db, settings.events_poll_s)
         self.executor: Executor = self._make_executor()
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
@@ -76,7 +78,7 @@ class Runtime:
         if self.settings.executor == "celery":
             from spurline.worker.executor import CeleryExecutor
 
-            return CeleryExecutor(self.db, self.engine, self.settings, self.owner)
+            return CeleryExecutor(self.db, self.engine, self.settings, self.owner, self.hub)
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
@@ -85,6 +87,7 @@ class Runtime:
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
         for them (servers do, a one-off CLI run does not).
         """
+        self.hub.start()
         self._background = [
             asyncio.create_task(self._heartbeat(), name="spurline-heartbeat"),
             asyncio.create_task(self._watch_runs(), name="spurline-run-watch"),
@@ -316,4 +319,5 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.executor.close()
+        await self.hub.close()
         self.db.close()

@@ -44,6 +44,18 @@ class TaskResponseSchema(BaseModel):
     outputs: dict[str, Any] | None
     error: str | None
     is_downstream_of_pause: bool
+    attempts: int = Field(
+        description="tries so far (node retries, run retries, takeovers); "
+        "GET /run/{id}/tasks/{task_id}/attempts/ lists them"
+    )
+    ready_time: datetime | None = Field(
+        description="when the task could start; start_time is when its code began "
+        "(the gap is time queued for a free worker process)"
+    )
+    traceback: str | None = Field(
+        description="the traceback of the failing code (line numbers of a "
+        "PythonFuncNode's own code); null unless FAILED"
+    )
 
 
 class WorkflowVersionResponseSchema(BaseModel):
@@ -216,3 +228,33 @@ class PausedWorkflowResponseSchema(BaseModel):
     run: RunResponseSchema
     current_pause: PauseHistoryResponseSchema | None
     workflow: WorkflowResponseSchema
+
+
+class AttemptResponseSchema(BaseModel):
+    """One try of a task (docs/observability.md); a RUNNING task's current try has
+    no ``id`` and ``started_by`` yet (they are stored when it ends)."""
+
+    id: str | None
+    task_id: str
+    node_id: str
+    number: int = Field(description="1 for the first try; never reused, never reset")
+    status: TaskStatus
+    ready_time: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None
+    error: str | None
+    traceback: str | None
+    started_by: str | None = Field(description="run, node retry, run retry or takeover")
+
+
+class LogLineResponseSchema(BaseModel):
+    """One captured line of a task attempt (docs/observability.md)."""
+
+    id: int = Field(description="the line's event id (as in the event stream)")
+    task_id: str
+    node_id: str
+    attempt: int
+    time: datetime
+    stream: str = Field(description="stdout, stderr, log (logging / the log helper) or meta")
+    level: str
+    line: str

@@ -166,7 +166,7 @@ def captured(capture: LogCapture) -> Iterator[None]:
     root = logging.getLogger()
     handler = _Handler(capture)
     saved = sys.stdout, sys.stderr, root.handlers[:], root.level
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     try:

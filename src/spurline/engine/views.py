@@ -62,6 +62,9 @@ def task_view(task: TaskRecord, downstream: bool = False) -> dict[str, Any]:
         "outputs": task.outputs,
         "error": task.error if task.status is TaskStatus.FAILED else None,
         "is_downstream_of_pause": downstream,
+        "attempts": task.attempts,
+        "ready_time": task.ready_time,
+        "traceback": task.traceback if task.status is TaskStatus.FAILED else None,
     }
 
 

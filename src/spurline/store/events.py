@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import ColumnElement, Connection, func, select, text
 
 from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
@@ -237,8 +237,7 @@ def read(
         query = query.where(EVENTS.c.node_id == node_id)
     if attempt is not None:
         query = query.where(EVENTS.c.attempt == attempt)
-    rows = conn.execute(query.order_by(EVENTS.c.id).limit(limit))
-    return [Event(*row) for row in rows]
+    return [Event(*row) for row in conn.execute(query.order_by(EVENTS.c.id).limit(limit))]
 
 
 def last_id(conn: Connection) -> int:
@@ -246,21 +245,22 @@ def last_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one())
 
 
-def count_logs(conn: Connection, run_id: str, node_id: str | None, attempt: int | None) -> int:
-    """How many log lines match (for paging headers)."""
-    query = (
-        select(func.count())
-        .select_from(EVENTS)
-        .where(EVENTS.c.run_id == run_id, EVENTS.c.kind == LOG)
-    )
+def _log_filter(run_id: str, node_id: str | None, attempt: int | None) -> list[ColumnElement[bool]]:
+    out = [EVENTS.c.run_id == run_id, EVENTS.c.kind == LOG]
     if node_id is not None:
-        query = query.where(EVENTS.c.node_id == node_id)
+        out.append(EVENTS.c.node_id == node_id)
     if attempt is not None:
-        query = query.where(EVENTS.c.attempt == attempt)
+        out.append(EVENTS.c.attempt == attempt)
+    return out
+
+
+def count_logs(conn: Connection, run_id: str, node_id: str | None, attempt: int | None) -> int:
+    """How many log lines of a run match (for paging headers)."""
+    query = select(func.count()).select_from(EVENTS).where(*_log_filter(run_id, node_id, attempt))
     return int(conn.execute(query).scalar_one())
 
 
-def logs_page(
+def read_logs(
     conn: Connection,
     run_id: str,
     node_id: str | None,
@@ -269,12 +269,13 @@ def logs_page(
     page_size: int,
 ) -> list[Event]:
     """One page of a run's log lines, oldest first."""
-    query = select(*_EVENT_COLS).where(EVENTS.c.run_id == run_id, EVENTS.c.kind == LOG)
-    if node_id is not None:
-        query = query.where(EVENTS.c.node_id == node_id)
-    if attempt is not None:
-        query = query.where(EVENTS.c.attempt == attempt)
-    query = query.order_by(EVENTS.c.id).limit(page_size).offset((page - 1) * page_size)
+    query = (
+        select(*_EVENT_COLS)
+        .where(*_log_filter(run_id, node_id, attempt))
+        .order_by(EVENTS.c.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
     return [Event(*row) for row in conn.execute(query)]
 
 
@@ -291,3 +292,20 @@ def attempts_of(conn: Connection, task_id: str) -> list[AttemptRecord]:
         data["status"] = TaskStatus(data["status"])
         out.append(AttemptRecord(**data))
     return out
+
+
+def running_attempt_view(task: TaskRecord) -> dict[str, Any]:
+    """AttemptResponseSchema of the try a RUNNING task is making (stored when it ends)."""
+    return {
+        "id": None,
+        "task_id": task.id,
+        "node_id": task.node_id,
+        "number": task.attempts,
+        "status": task.status.value,
+        "ready_time": _iso(task.ready_time),
+        "start_time": _iso(task.start_time),
+        "end_time": None,
+        "error": None,
+        "traceback": None,
+        "started_by": None,
+    }

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
+from spurline.store import events
 from spurline.store._rows import (
     RUN_COLS,
     TASK_COLS,
@@ -36,7 +37,6 @@ from spurline.store._rows import (
     task_record,
     task_values,
 )
-from spurline.store import events
 from spurline.store.orm import RUNS, TASKS
 from spurline.store.versions import versions
 
