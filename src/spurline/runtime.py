@@ -110,7 +110,7 @@ class Runtime:
             partial(leases.take_over_expired, owner=self.owner, at=now(), lease_s=self.lease_s)
         )
         for run_id in taken:
-            log.info("taking over run %s", run_id)
+            log.info("taking over the run (its lease expired)", extra={"run_id": run_id})
             await self.executor.submit(run_id)
         return taken
 
@@ -184,7 +184,9 @@ class Runtime:
             return []
         lost = await self.read(lambda c: leases.executing_elsewhere(c, self.owner, active))
         for run_id in lost:
-            log.info("run %s was canceled or taken over elsewhere; interrupting it", run_id)
+            log.info(
+                "run canceled or taken over elsewhere; interrupting it", extra={"run_id": run_id}
+            )
             await self.executor.interrupt(run_id)
         return lost
 
@@ -291,6 +293,7 @@ class Runtime:
         """
         at = now()
         ids = await self.write(lambda c: run_queries.cancel_run_tree(c, run_id, at, message))
+        log.info("run canceled (%s)", message, extra={"run_id": run_id})
         for rid in ids:
             await self.executor.interrupt(rid)
         return await self.snapshot(run_id)
@@ -303,7 +306,8 @@ class Runtime:
             Conflict: the run is not FAILED.
         """
         claim = self._claim()
-        await self.write(lambda c: control.retry_run(c, run_id, claim))
+        again = await self.write(lambda c: control.retry_run(c, run_id, claim))
+        log.info("run retried: %d task(s) execute again", again, extra={"run_id": run_id})
         await self.executor.submit(run_id)
         return await self.snapshot(run_id)
 

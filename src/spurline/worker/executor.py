@@ -71,7 +71,10 @@ class CeleryExecutor:
             )
         )
         if not queued:
-            log.info("run %s not enqueued: no longer active or executing elsewhere", run_id)
+            log.info(
+                "run not enqueued: no longer active or executing elsewhere",
+                extra={"run_id": run_id},
+            )
             return
         await self._send_logged(run_id)
 
@@ -79,7 +82,10 @@ class CeleryExecutor:
         try:
             await asyncio.to_thread(self._send, run_id)
         except Exception:
-            log.exception("could not enqueue run %s; the lease takeover will retry", run_id)
+            log.exception(
+                "could not enqueue the run; the lease takeover will retry",
+                extra={"run_id": run_id},
+            )
 
     def _send(self, run_id: str) -> None:
         self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
@@ -117,7 +123,7 @@ class CeleryExecutor:
             )
         )
         if requeued:
-            log.info("run %s waited on had lost its worker; enqueued again", run_id)
+            log.info("run waited on had lost its worker; enqueued again", extra={"run_id": run_id})
             await self._send_logged(run_id)
 
     async def interrupt(self, run_id: str) -> None:
