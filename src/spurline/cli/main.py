@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import control
+from spurline.cli import control, observe
 from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
 
@@ -334,6 +334,11 @@ def runs_show(run_id: str, as_json: JsonOption = False) -> None:
             out.print(
                 f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
             )
+            if task["traceback"]:
+                out.print(escape(task["traceback"]), highlight=False, soft_wrap=True)
+    attempts = _workflows.run_attempts(get_settings(), run_id)
+    if any(len(a) > 1 or a[0]["status"] == "FAILED" for a in attempts.values() if a):
+        out.print(_render.attempts_table(view, attempts))
 
 
 @runs_app.command("children")
@@ -351,6 +356,7 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 
 control.register(runs_app)
+observe.register(runs_app, out)
 
 
 @db_app.command("upgrade")

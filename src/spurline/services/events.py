@@ -170,6 +170,34 @@ class EventHub:
         )
 
     # -- the pump --------------------------------------------------------------------
+    async def stream(self, sub: Subscription, after: int) -> AsyncIterator[events.Event]:
+        """Stored events of ``sub``'s filter after ``after``, then live ones as they
+        are committed: in id order, none missed, none twice (docs/observability.md).
+        ``sub`` must have been entered before (see :meth:`subscribe`).
+        """
+        last = after
+        async for e in self.stored(sub, last):
+            last = e.id
+            yield e
+        while True:
+            live = await sub.next_batch(None)
+            if live is None:  # fell behind: read what was missed from the store
+                async for e in self.stored(sub, last):
+                    last = e.id
+                    yield e
+                continue
+            for e in live:
+                if e.id > last:
+                    last = e.id
+                    yield e
+
+    async def stored(self, sub: Subscription, after: int) -> AsyncIterator[events.Event]:
+        """Every stored event of ``sub``'s filter after ``after``, read in pages."""
+        while batch := await self.replay(after, sub):
+            for e in batch:
+                after = e.id
+                yield e
+
     async def wait_run_end(
         self, run_id: str, timeout: float, status_now: Callable[[], Awaitable[RunStatus]]
     ) -> RunStatus | None:

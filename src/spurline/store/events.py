@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, func, select, text
 
 from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
+from spurline.engine.states import TaskStatus
 from spurline.store.orm import ATTEMPTS, EVENTS, RUNS
 
 CHANNEL = "spurline_events"
@@ -281,17 +282,29 @@ def read_logs(
 
 def attempts_of(conn: Connection, task_id: str) -> list[AttemptRecord]:
     """A task's stored attempts, oldest first."""
-    from spurline.engine.states import TaskStatus
-
     rows = conn.execute(
         select(ATTEMPTS).where(ATTEMPTS.c.task_id == task_id).order_by(ATTEMPTS.c.number)
     )
-    out = []
+    return [_attempt(row) for row in rows]
+
+
+def attempts_by_task(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every stored attempt of a run (as :func:`attempt_data`), by task id, oldest first."""
+    rows = conn.execute(
+        select(ATTEMPTS)
+        .where(ATTEMPTS.c.run_id == run_id)
+        .order_by(ATTEMPTS.c.task_id, ATTEMPTS.c.number)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        data = row._asdict()
-        data["status"] = TaskStatus(data["status"])
-        out.append(AttemptRecord(**data))
+        out.setdefault(row.task_id, []).append(attempt_data(_attempt(row)))
     return out
+
+
+def _attempt(row: Any) -> AttemptRecord:
+    data = row._asdict()
+    data["status"] = TaskStatus(data["status"])
+    return AttemptRecord(**data)
 
 
 def running_attempt_view(task: TaskRecord) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from spurline.api.schemas import AttemptResponseSchema, ErrorResponse, LogLineRe
 from spurline.engine.states import RUN_ACTIVE, RunStatus
 from spurline.exceptions import NotFound
 from spurline.runtime import Runtime
-from spurline.services.events import EventHub, Subscription
+from spurline.services.events import EventHub
 from spurline.store import events as ev
 from spurline.store import runs as run_q
 
@@ -159,43 +159,11 @@ def _sse(e: ev.Event) -> ServerSentEvent:
     return ServerSentEvent(data=orjson.dumps(data).decode(), event=e.kind, id=str(e.id))
 
 
-async def _events(hub: EventHub, sub: Subscription, after: int) -> AsyncIterator[ev.Event]:
-    """Stored events after ``after``, then live ones, in id order, none twice."""
-    last = after
-    while True:
-        batch = await hub.replay(last, sub)
-        for e in batch:
-            last = e.id
-            yield e
-        if not batch:
-            break
-    while True:
-        live = await sub.next_batch(None)
-        if live is None:  # fell behind: read what was missed from the store
-            async for e in _events_from_store(hub, sub, last):
-                last = e.id
-                yield e
-            continue
-        for e in live:
-            if e.id > last:
-                last = e.id
-                yield e
-
-
-async def _events_from_store(
-    hub: EventHub, sub: Subscription, after: int
-) -> AsyncIterator[ev.Event]:
-    while batch := await hub.replay(after, sub):
-        for e in batch:
-            after = e.id
-            yield e
-
-
 async def _stream(
     hub: EventHub, after: int, *, workflow_id: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     async with hub.subscribe(workflow_id=workflow_id) as sub:
-        async for e in _events(hub, sub, after):
+        async for e in hub.stream(sub, after):
             yield _sse(e)
 
 
@@ -204,11 +172,11 @@ async def _run_stream(rt: Runtime, run_id: str, after: int) -> AsyncIterator[Ser
         status = await rt.read(lambda c: run_q.get_status(c, run_id))
         if status not in RUN_ACTIVE and status is not RunStatus.PAUSED:
             # ended before we subscribed: its events are all stored
-            async for e in _events_from_store(rt.hub, sub, after):
+            async for e in rt.hub.stored(sub, after):
                 yield _sse(e)
             yield _end(run_id, status)
             return
-        async for e in _events(rt.hub, sub, after):
+        async for e in rt.hub.stream(sub, after):
             yield _sse(e)
             status_text = e.data.get("status")
             if e.kind == ev.RUN and status_text in _ENDED:
