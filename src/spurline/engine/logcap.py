@@ -89,7 +89,14 @@ class _Lines(io.TextIOBase):
     def __init__(self, capture: LogCapture, stream: str, level: str) -> None:
         self.capture, self.stream, self.level = capture, stream, level
         self._partial: list[str] = []
-        self.buffer = _Bytes(self)
+        self._buffer: _Bytes | None = None
+
+    @property
+    def buffer(self) -> _Bytes:
+        """``sys.stdout.buffer`` (made on first use: most code never writes bytes)."""
+        if self._buffer is None:
+            self._buffer = _Bytes(self)
+        return self._buffer
 
     def writable(self) -> bool:
         return True
@@ -114,7 +121,8 @@ class _Lines(io.TextIOBase):
 
     def close_lines(self) -> None:
         """Keep a last line that had no newline."""
-        self.buffer.finish()
+        if self._buffer is not None:
+            self._buffer.finish()
         if self._partial:
             self.capture.add(self.stream, self.level, "".join(self._partial))
             self._partial = []
@@ -157,24 +165,35 @@ class _Handler(logging.Handler):
             self.capture.add("log", record.levelname, line, record.created)
 
 
+_handler: _Handler | None = None
+
+
 @contextmanager
 def captured(capture: LogCapture) -> Iterator[None]:
     """Send ``sys.stdout``, ``sys.stderr`` and the root logger (level INFO and above)
-    into ``capture`` while the block runs; restore them after.
+    into ``capture`` while the block runs; restore the streams and handlers after.
+
+    Meant for the worker processes that run node code: the root logger's level is
+    left at INFO (setting a level clears every logger's cache, a cost per call).
     """
+    global _handler
+    if _handler is None:
+        _handler = _Handler(capture)
+    _handler.capture = capture
     out, err = _Lines(capture, "stdout", "INFO"), _Lines(capture, "stderr", "ERROR")
     root = logging.getLogger()
-    handler = _Handler(capture)
-    saved = sys.stdout, sys.stderr, root.handlers[:], root.level
+    saved = sys.stdout, sys.stderr, root.handlers[:]
     sys.stdout, sys.stderr = out, err
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.handlers[:] = [_handler]
+    if root.level != logging.INFO:
+        root.setLevel(logging.INFO)
     try:
         yield
     finally:
         sys.stdout, sys.stderr = saved[0], saved[1]
         root.handlers[:] = saved[2]
-        root.setLevel(saved[3])
+        if root.level != logging.INFO:
+            root.setLevel(logging.INFO)
         out.close_lines()
         err.close_lines()
 

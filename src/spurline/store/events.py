@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select, text
+import orjson
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
@@ -144,11 +145,15 @@ def insert_attempts(conn: Connection, attempts: list[AttemptRecord]) -> None:
     """Store finished attempts, each with its log lines' events and an attempt event."""
     if not attempts:
         return
-    names = [c.name for c in ATTEMPTS.c]
-    rows = [{name: getattr(a, name) for name in names} for a in attempts]
-    for row in rows:
-        row["status"] = row["status"].value
-    conn.execute(ATTEMPTS.insert(), rows)
+    pg = conn.dialect.name == "postgresql"
+    rows = [
+        tuple(
+            _db_time(v, pg) if name in _TIME_COLS else getattr(v, "value", v)
+            for name, v in ((n, getattr(a, n)) for n in _ATTEMPT_NAMES)
+        )
+        for a in attempts
+    ]
+    conn.exec_driver_sql(_sql(_INSERT_ATTEMPTS, pg), rows)
     for a in attempts:
         emit_logs(conn, a.run_id, a.task_id, a.node_id, a.number, a.logs)
         data = attempt_data(a)
@@ -203,13 +208,57 @@ def flush(conn: Connection) -> int:
         pending = [e for e in pending if e["run_id"] in _workflows]  # deleted runs: none
         for e in pending:
             e["workflow_id"] = _workflows[e["run_id"]]
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        conn.execute(EVENTS.insert(), pending)
-        conn.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    pg = conn.dialect.name == "postgresql"
+    rows = [
+        (
+            e["run_id"],
+            e["workflow_id"],
+            e["kind"],
+            e["task_id"],
+            e["node_id"],
+            e["attempt"],
+            _db_time(e["time"], pg),
+            orjson.dumps(e["data"]).decode(),
+        )
+        for e in pending
+    ]
+    if pg:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
+        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
     else:
-        conn.execute(EVENTS.insert(), pending)
+        conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
     return len(pending)
+
+
+# Events and attempts are written on every node step: plain driver statements skip
+# the ORM-level work per statement and per row (compiling, type processing), which
+# cost more than the inserts themselves. Values are converted here as the column
+# types would (UtcDateTime, JSON).
+_EVENT_NAMES = ("run_id", "workflow_id", "kind", "task_id", "node_id", "attempt", "time", "data")
+_INSERT_EVENTS = (
+    f"INSERT INTO run_events ({', '.join(_EVENT_NAMES)}) VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, "
+    "{}, {}, {json})"
+)
+_ATTEMPT_NAMES = tuple(c.name for c in ATTEMPTS.c)
+_INSERT_ATTEMPTS = (
+    f"INSERT INTO task_attempts ({', '.join(_ATTEMPT_NAMES)}) "
+    f"VALUES ({', '.join('{}' for _ in _ATTEMPT_NAMES)})"
+)
+_TIME_COLS = frozenset({"ready_time", "start_time", "end_time"})
+
+
+def _sql(template: str, pg: bool) -> str:
+    mark = "%s" if pg else "?"
+    return template.replace("{json}", "CAST(%s AS jsonb)" if pg else "?").replace("{}", mark)
+
+
+def _db_time(value: datetime | None, pg: bool) -> Any:
+    """What :class:`~spurline.store.orm.UtcDateTime` would bind: aware on PostgreSQL,
+    naive UTC text on SQLite."""
+    if value is None or pg:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 _EVENT_COLS = list(EVENTS.c)
