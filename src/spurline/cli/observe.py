@@ -108,11 +108,12 @@ async def _follow(
         kinds = (ev.LOG,) if logs_only and not follow else ()
         async with hub.subscribe(run_id=run_id, kinds=kinds) as sub:
             source = hub.stream(sub, 0) if follow and status in RUN_ACTIVE else hub.stored(sub, 0)
-            async for e in source:
-                if e.kind == ev.LOG or not logs_only:
-                    on_event(e)
-                if e.kind == ev.RUN and e.data.get("status") in ended and follow:
-                    break
+            async for batch in source:
+                for e in batch:
+                    if e.kind == ev.LOG or not logs_only:
+                        on_event(e)
+                    if e.kind == ev.RUN and e.data.get("status") in ended and follow:
+                        return
     finally:
         await hub.close()
         await asyncio.to_thread(db.close)

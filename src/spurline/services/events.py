@@ -170,33 +170,33 @@ class EventHub:
         )
 
     # -- the pump --------------------------------------------------------------------
-    async def stream(self, sub: Subscription, after: int) -> AsyncIterator[events.Event]:
+    async def stream(self, sub: Subscription, after: int) -> AsyncIterator[list[events.Event]]:
         """Stored events of ``sub``'s filter after ``after``, then live ones as they
-        are committed: in id order, none missed, none twice (docs/observability.md).
-        ``sub`` must have been entered before (see :meth:`subscribe`).
+        are committed, in batches: in id order, none missed, none twice
+        (docs/observability.md). ``sub`` must have been entered before (see
+        :meth:`subscribe`).
         """
         last = after
-        async for e in self.stored(sub, last):
-            last = e.id
-            yield e
+        while batch := await self.replay(last, sub):
+            last = batch[-1].id
+            yield batch
         while True:
             live = await sub.next_batch(None)
             if live is None:  # fell behind: read what was missed from the store
-                async for e in self.stored(sub, last):
-                    last = e.id
-                    yield e
+                while batch := await self.replay(last, sub):
+                    last = batch[-1].id
+                    yield batch
                 continue
-            for e in live:
-                if e.id > last:
-                    last = e.id
-                    yield e
+            fresh = [e for e in live if e.id > last]
+            if fresh:
+                last = fresh[-1].id
+                yield fresh
 
-    async def stored(self, sub: Subscription, after: int) -> AsyncIterator[events.Event]:
-        """Every stored event of ``sub``'s filter after ``after``, read in pages."""
+    async def stored(self, sub: Subscription, after: int) -> AsyncIterator[list[events.Event]]:
+        """Every stored event of ``sub``'s filter after ``after``, in batches."""
         while batch := await self.replay(after, sub):
-            for e in batch:
-                after = e.id
-                yield e
+            after = batch[-1].id
+            yield batch
 
     async def wait_run_end(
         self, run_id: str, timeout: float, status_now: Callable[[], Awaitable[RunStatus]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -154,39 +155,57 @@ async def all_events(
     return EventSourceResponse(_stream(rt.hub, since, workflow_id=workflow_id), ping=PING_S)
 
 
-def _sse(e: ev.Event) -> ServerSentEvent:
-    data = {**e.data, "workflow_id": e.workflow_id, "time": e.time.isoformat()}
-    return ServerSentEvent(data=orjson.dumps(data).decode(), event=e.kind, id=str(e.id))
+# An event goes to every subscriber: it is encoded once (the last few thousand kept).
+# Keyed by run id too: ids restart in each store, run ids are unique.
+_encoded: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+
+
+def _sse(e: ev.Event) -> bytes:
+    """The SSE text of one event (see docs/observability.md for its fields)."""
+    key = (e.run_id, e.id)
+    out = _encoded.get(key)
+    if out is None:
+        data = {**e.data, "workflow_id": e.workflow_id, "time": e.time.isoformat()}
+        out = ServerSentEvent(data=orjson.dumps(data).decode(), event=e.kind, id=str(e.id)).encode()
+        _encoded[key] = out
+        if len(_encoded) > 4096:
+            _encoded.popitem(last=False)
+    return out
 
 
 async def _stream(
     hub: EventHub, after: int, *, workflow_id: str | None = None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     async with hub.subscribe(workflow_id=workflow_id) as sub:
-        async for e in hub.stream(sub, after):
-            yield _sse(e)
+        async for batch in hub.stream(sub, after):
+            # one write per batch, not per event
+            yield b"".join(_sse(e) for e in batch)
 
 
-async def _run_stream(rt: Runtime, run_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
+async def _run_stream(rt: Runtime, run_id: str, after: int) -> AsyncIterator[bytes]:
     async with rt.hub.subscribe(run_id=run_id) as sub:
         status = await rt.read(lambda c: run_q.get_status(c, run_id))
         if status not in RUN_ACTIVE and status is not RunStatus.PAUSED:
             # ended before we subscribed: its events are all stored
-            async for e in rt.hub.stored(sub, after):
-                yield _sse(e)
+            async for batch in rt.hub.stored(sub, after):
+                yield b"".join(_sse(e) for e in batch)
             yield _end(run_id, status)
             return
-        async for e in rt.hub.stream(sub, after):
-            yield _sse(e)
-            status_text = e.data.get("status")
-            if e.kind == ev.RUN and status_text in _ENDED:
-                yield _end(run_id, RunStatus(status_text))
-                return
+        async for batch in rt.hub.stream(sub, after):
+            chunk = []
+            for e in batch:
+                chunk.append(_sse(e))
+                status_text = e.data.get("status")
+                if e.kind == ev.RUN and status_text in _ENDED:
+                    chunk.append(_end(run_id, RunStatus(status_text)))
+                    yield b"".join(chunk)
+                    return
+            yield b"".join(chunk)
 
 
 _ENDED = {RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELED.value}
 
 
-def _end(run_id: str, status: RunStatus) -> ServerSentEvent:
+def _end(run_id: str, status: RunStatus) -> bytes:
     data = orjson.dumps({"run_id": run_id, "status": status.value}).decode()
-    return ServerSentEvent(data=data, event="end")
+    return ServerSentEvent(data=data, event="end").encode()
