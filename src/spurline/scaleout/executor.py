@@ -11,19 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Protocol
 
 from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
 from spurline.engine.states import RunStatus
-from spurline.services.events import EventHub
+from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.settings import Settings
 from spurline.store import leases
 from spurline.store.db import Database
-from spurline.worker.app import EXECUTE_RUN, make_celery
 
 log = logging.getLogger(__name__)
+
+
+class RunEndWaiter(Protocol):
+    """Waits for a run's end on notifications (the process's event hub,
+    :class:`spurline.services.events.EventHub`)."""
+
+    async def wait_run_end(
+        self, run_id: str, timeout: float, status_now: Callable[[], Awaitable[RunStatus]]
+    ) -> RunStatus | None:
+        """The run's status once it left PENDING/RUNNING; None after ``timeout`` s."""
+        ...
 
 
 class CeleryExecutor:
@@ -43,7 +55,7 @@ class CeleryExecutor:
         engine: RunEngine,
         settings: Settings,
         owner: str,
-        hub: EventHub,
+        hub: RunEndWaiter,
     ) -> None:
         self.db = db
         self.hub = hub
