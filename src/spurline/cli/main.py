@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from spurline.cli import control, observe
-from spurline.cli._errors import NOT_COMPLETED, describe
+from spurline.cli._errors import NOT_COMPLETED, CliError, describe
 from spurline.engine.states import RunStatus
 
 app = typer.Typer(
@@ -129,6 +129,9 @@ def serve(
         finally:
             db.close()
         loaded = _workflows.load_folder(settings, load_examples) if load_examples else []
+    except CliError:  # a bad --load-examples: a usage error of its own
+        sock.close()
+        raise
     except Exception as exc:
         sock.close()
         raise _fail(f"cannot open the store {store}: {_first_line(exc)}") from None
