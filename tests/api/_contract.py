@@ -180,7 +180,7 @@ def checked_task(task: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         assert task["error"] is None
         assert task["traceback"] is None
     # the observability fields (docs/observability.md) are checked here, not compared
-    ready, attempts = out.pop("ready_time"), out.pop("attempts")
+    ready, attempts = out.pop("ready_time"), out["attempts"]
     out.pop("traceback")
     assert isinstance(attempts, int) and attempts >= 0
     if ready is not None:
