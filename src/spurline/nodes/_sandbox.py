@@ -18,14 +18,16 @@ from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessExpired, ProcessPool
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.logcap import CODE_FILENAME, Entry, LogCapture, captured, code_traceback
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
-from spurline.nodes.base import NodeContext
+
+if TYPE_CHECKING:  # worker processes import this module: keep pydantic out of them
+    from spurline.engine.nodetype import NodeContext
 
 FUNCTION_NAME = "user_function"
 
