@@ -23,6 +23,7 @@ from spurline.api.routes import (
     control,
     datasets,
     env,
+    events,
     files,
     nodes,
     runs,
@@ -69,7 +70,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(DialectMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files, nodes, env, templates):
+    for module in (
+        control,
+        runs,
+        workflows,
+        batch,
+        datasets,
+        files,
+        events,
+        nodes,
+        env,
+        templates,
+    ):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

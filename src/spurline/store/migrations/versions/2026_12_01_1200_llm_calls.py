@@ -1,7 +1,7 @@
 """LLM calls: what each LLM node sent its provider, token usage, cost and latency.
 
 Revision ID: pyspur
-Revises: 2026_11_30_1100
+Revises: obs
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "pyspur"
-down_revision = "2026_11_30_1100"
+down_revision = "obs"
 branch_labels = None
 depends_on = None
 
