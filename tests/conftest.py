@@ -237,3 +237,23 @@ def cli(tmp_path: Path) -> Cli:
 def server_cli(server: LiveServer) -> Cli:
     """The CLI on the same store as the live ``server`` (SQLite file or PostgreSQL)."""
     return Cli(server.settings)
+
+
+# -- the fake LLM provider -------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fake OpenAI-compatible provider on loopback; every provider prefix points at it
+    (``OPENAI_BASE_URL`` as the SDK reads it, and each provider's base-URL variable)."""
+    from _fake_llm import FakeLLM
+
+    with FakeLLM() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+        monkeypatch.setenv("OLLAMA_BASE_URL", fake.url)
+        for var in ("ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"):
+            monkeypatch.setenv(var, fake.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-anthropic")
+        monkeypatch.setenv("GEMINI_API_KEY", "test-gemini")
+        yield fake

@@ -27,17 +27,22 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor
 from spurline.engine.states import RunStatus
+from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.nodes.registry import node_types
 from spurline.services._store import LeaseHolder, Store
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
 from spurline.services.datasets import DatasetService
+from spurline.services.events import EventHub
+from spurline.services.llm_calls import LlmCallService
+from spurline.services.partial_runs import PartialRunService
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.runs import RunService
 from spurline.settings import Settings
 from spurline.store import control
 from spurline.store.db import Database
 from spurline.store.persistence import SqlPersistence
+from spurline.store.provider_keys import ProcessKeys, ProviderKeys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,8 +70,13 @@ class Runtime:
             self.db.upgrade()
         self.store = Store(self.db)
         self.persistence = SqlPersistence(self.db)
-        self.engine = RunEngine(self.persistence, node_types())
+        self.engine = RunEngine(
+            self.persistence,
+            node_types(),
+            log_cap=(settings.log_cap_bytes, settings.log_cap_lines),
+        )
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.hub = EventHub(self.db, settings.events_poll_s)
         self.lease = LeaseHolder(self.owner, settings.lease_s)
         self.executor: Executor = self._make_executor()
         home = settings.home.resolve()
@@ -86,6 +96,13 @@ class Runtime:
         self.leases = LeaseKeeper(self.store, self.executor, self.lease, settings.control_poll_s)
         self.engine.services[CHILDREN] = self.children
         self.engine.services[BATCH] = self.batches
+        self.partial_runs = PartialRunService(
+            self.store, self.persistence, self.engine, self.executor, self.lease
+        )
+        self.llm_calls = LlmCallService(self.store)
+        self.provider_keys: ProviderKeys = ProcessKeys()
+        self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
+        self.engine.services[LLM_CALLS] = self.llm_calls.record
         self._background: list[asyncio.Task[None]] = []
 
     def _make_executor(self) -> Executor:
@@ -94,7 +111,7 @@ class Runtime:
         if self.settings.executor == "celery":
             from spurline.scaleout.executor import CeleryExecutor
 
-            return CeleryExecutor(self.db, self.engine, self.settings, self.owner)
+            return CeleryExecutor(self.db, self.engine, self.settings, self.owner, self.hub)
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
@@ -103,6 +120,7 @@ class Runtime:
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
         for them (servers do, a one-off CLI run does not).
         """
+        self.hub.start()
         self._background = [
             asyncio.create_task(self.leases.heartbeat(), name="spurline-heartbeat"),
             asyncio.create_task(self.leases.watch_runs(), name="spurline-run-watch"),
@@ -149,6 +167,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.executor.close()
+        await self.hub.close()
         self.db.close()
 
     # -- delegations kept for routes and commands ------------------------------

@@ -16,8 +16,20 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline._version import __version__
+from spurline.api._dialect import DialectMiddleware
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, workflows
+from spurline.api.routes import (
+    batch,
+    control,
+    datasets,
+    env,
+    events,
+    files,
+    nodes,
+    runs,
+    templates,
+    workflows,
+)
 from spurline.exceptions import (
     Conflict,
     DefinitionError,
@@ -53,10 +65,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         default_response_class=OrjsonResponse,
         redirect_slashes=False,
     )
+    app.state.templates_dir = settings.templates_dir
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(DialectMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files):
+    for module in (
+        control,
+        runs,
+        workflows,
+        batch,
+        datasets,
+        files,
+        events,
+        nodes,
+        env,
+        templates,
+    ):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.pauses import PauseAction
+from spurline.engine.states import TaskStatus
 from spurline.engine.views import (
     PauseHistoryResponseSchema,
     RunResponseSchema,
@@ -48,13 +49,14 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 
 
 class WorkflowCreateRequest(BaseModel):
-    """Body of ``POST /wf/`` and ``PUT /wf/{id}/``."""
+    """Body of ``POST /wf/`` and ``PUT /wf/{id}/``; ``definition`` is required on the
+    root paths, and may be left out or empty under ``/api`` (docs/pyspur.md)."""
 
     name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_strict_json)]
     description: Annotated[str | None, Field(max_length=100_000), AfterValidator(_strict_json)] = (
         None
     )
-    definition: JsonObject
+    definition: JsonObject | None = None
 
 
 class WorkflowResponseSchema(BaseModel):
@@ -162,3 +164,74 @@ class PausedWorkflowResponseSchema(BaseModel):
     run: RunResponseSchema
     current_pause: PauseHistoryResponseSchema | None
     workflow: WorkflowResponseSchema
+
+
+class OutputVariable(BaseModel):
+    """A field of a leaf node of a workflow (``GET /wf/{id}/output_variables/``)."""
+
+    node_id: str
+    variable_name: str
+    prefixed_variable: str = Field(description='"<node_id>-<variable_name>"')
+
+
+class PartialRunRequest(BaseModel):
+    """Body of ``POST /wf/{id}/run_partial/`` (docs/pyspur.md)."""
+
+    node_id: str = Field(min_length=1, description="the node to run")
+    initial_inputs: JsonObject | None = Field(
+        default=None, description="{input_node_id: {field: value}}"
+    )
+    partial_outputs: JsonObject | None = Field(
+        default=None, description="{node_id: output} of predecessors, used instead of running them"
+    )
+    rerun_predecessors: bool = Field(
+        default=False, description="run the predecessors too, ignoring partial_outputs"
+    )
+
+
+class LlmCallSchema(BaseModel):
+    """One call of an LLM node to its provider (docs/pyspur.md)."""
+
+    id: str
+    run_id: str
+    task_id: str | None
+    node_id: str
+    model: str = Field(description="as in llm_info.model, provider prefix included")
+    provider: str
+    messages: list[dict[str, Any]] = Field(description="the rendered chat messages sent")
+    answer: str | None = Field(description="the raw answer text")
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None = Field(description="estimated from genai-prices; null when unknown")
+    latency_s: float
+    created_at: datetime
+
+
+class AttemptResponseSchema(BaseModel):
+    """One try of a task (docs/observability.md); a RUNNING task's current try has
+    no ``id`` and ``started_by`` yet (they are stored when it ends)."""
+
+    id: str | None
+    task_id: str
+    node_id: str
+    number: int = Field(description="1 for the first try; never reused, never reset")
+    status: TaskStatus
+    ready_time: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None
+    error: str | None
+    traceback: str | None
+    started_by: str | None = Field(description="run, node retry, run retry or takeover")
+
+
+class LogLineResponseSchema(BaseModel):
+    """One captured line of a task attempt (docs/observability.md)."""
+
+    id: int = Field(description="the line's event id (as in the event stream)")
+    task_id: str
+    node_id: str
+    attempt: int
+    time: datetime
+    stream: str = Field(description="stdout, stderr, log (logging / the log helper) or meta")
+    level: str
+    line: str
