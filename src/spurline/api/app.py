@@ -14,9 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from spurline import __version__
+from spurline import __version__, web
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, workflows
+from spurline.api.routes import batch, control, datasets, files, runs, ui_data, workflows
 from spurline.exceptions import Conflict, DefinitionError, NotFound
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
@@ -46,14 +46,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         redirect_slashes=False,
+        # /docs and /redoc are served by spurline.web from packaged assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files):
+    for module in (control, runs, workflows, batch, datasets, files, ui_data):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
+    web.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
