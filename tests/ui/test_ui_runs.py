@@ -16,9 +16,10 @@ from tests.flows import human, links, node, sleeper_flow, start, tasks_by_node, 
 from tests.ui.conftest import Page
 
 
-def _slow_greeting(seconds: float) -> dict[str, Any]:
+def _gated_greeting(flag: Path) -> dict[str, Any]:
+    # The node runs until the test creates ``flag``, so the page is seen RUNNING first.
     code = (
-        f"import time\ntime.sleep({seconds})\n"
+        f"import os, time\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.02)\n"
         "return {'greeting': 'hi ' + input_model.In.name * input_model.In.times}"
     )
     return {
@@ -32,9 +33,10 @@ def _slow_greeting(seconds: float) -> dict[str, Any]:
 
 
 def test_start_a_run_from_the_form_and_watch_it_complete(
-    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str], tmp_path: Path
 ) -> None:
-    wf = new_workflow(_slow_greeting(1.0), name="form run")
+    flag = tmp_path / "go"
+    wf = new_workflow(_gated_greeting(flag), name="form run")
     page.open(f"/ui/workflows/{wf}")
     form = page.pw.locator("#start-form")
     # The form is generated from the InputNode's output_schema: one control per field.
@@ -49,8 +51,10 @@ def test_start_a_run_from_the_form_and_watch_it_complete(
     navigations: list[str] = []
     page.pw.on("framenavigated", lambda f: navigations.append(f.url))
     page.pw.wait_for_selector("body[data-ready='1']", state="attached")
-    # Seen while the node sleeps, then COMPLETED, all without a reload.
-    expect(page.pw.locator("#run-status")).to_have_text(re.compile("PENDING|RUNNING"))
+    # Seen RUNNING while the node waits, then COMPLETED, all without a reload.
+    expect(page.pw.locator("#dag [data-node=greet]")).to_have_attribute("data-state", "RUNNING")
+    expect(page.pw.locator("#run-status")).to_have_text("RUNNING")
+    flag.write_text("go")
     expect(page.pw.locator("#run-status")).to_have_text("COMPLETED", timeout=30_000)
     expect(page.pw.locator("#dag [data-node=greet]")).to_have_attribute("data-state", "COMPLETED")
     assert navigations == []

@@ -52,15 +52,22 @@ class RunSummary(BaseModel):
 
 
 class RunSummaryPage(BaseModel):
-    """``GET /run_summaries/``: a page, the matching total, counts per status, and the
-    ``until`` to pass for the next pages so they stay put while runs are added."""
+    """``GET /run_summaries/``: a page, whether an older page exists, and the ``until``
+    to pass for the next pages so they stay put while runs are added."""
 
     items: list[RunSummary]
-    total: int
-    counts: dict[str, int]
+    has_more: bool
     until: datetime
     page: int
     page_size: int
+
+
+class RunCounts(BaseModel):
+    """``GET /run_counts/``: runs per status (every filter but status applies) and
+    ``total``, the runs matching the status filter too."""
+
+    counts: dict[str, int]
+    total: int
 
 
 class ChildRef(BaseModel):
@@ -145,12 +152,35 @@ def _percentage(item: dict[str, Any]) -> float:
     return float(min(round(100.0 * done / total, 2), 99.99))
 
 
+StatusQuery = Annotated[list[RunStatus] | None, Query()]
+
+
+def _filter(
+    status: list[RunStatus] | None,
+    workflow_id: str | None,
+    run_type: str | None,
+    parent_only: bool,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    until: datetime | None,
+) -> summaries.SummaryFilter:
+    return summaries.SummaryFilter(
+        tuple(status or ()),
+        workflow_id,
+        run_type,
+        parent_only,
+        started_after,
+        started_before,
+        until,
+    )
+
+
 @router.get("/run_summaries/", response_model=RunSummaryPage)
 async def run_summaries(
     rt: RuntimeDep,
     page: PageDep = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[list[RunStatus] | None, Query()] = None,
+    status: StatusQuery = None,
     workflow_id: str | None = None,
     run_type: str | None = None,
     parent_only: bool = True,
@@ -160,29 +190,40 @@ async def run_summaries(
 ) -> Response:
     """Runs newest first without tasks, for the runs page; parents only by default."""
     at = now()
-    flt = summaries.SummaryFilter(
-        tuple(status or ()),
-        workflow_id,
-        run_type,
-        parent_only,
-        started_after,
-        started_before,
-        until or at,
+    flt = _filter(
+        status, workflow_id, run_type, parent_only, started_after, started_before, until or at
     )
-    found = await rt.read(lambda c: summaries.run_summaries(c, page, page_size, flt))
-    for item in found.items:
+    items, has_more = await rt.read(lambda c: summaries.run_summaries(c, page, page_size, flt))
+    for item in items:
         item["duration"] = _duration(item["start_time"], item["end_time"], item["status"], at)
         item["percentage_complete"] = _percentage(item)
-    return OrjsonResponse(
-        {
-            "items": found.items,
-            "total": found.total,
-            "counts": found.counts,
-            "until": flt.until,
-            "page": page,
-            "page_size": page_size,
-        }
-    )
+    body = {
+        "items": items,
+        "has_more": has_more,
+        "until": flt.until,
+        "page": page,
+        "page_size": page_size,
+    }
+    return OrjsonResponse(body)
+
+
+@router.get("/run_counts/", response_model=RunCounts)
+async def run_counts(
+    rt: RuntimeDep,
+    status: StatusQuery = None,
+    workflow_id: str | None = None,
+    run_type: str | None = None,
+    parent_only: bool = True,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    until: datetime | None = None,
+) -> Response:
+    """Runs per status for the runs page's filters (parents only by default)."""
+    flt = _filter(status, workflow_id, run_type, parent_only, started_after, started_before, until)
+    counts = await rt.read(lambda c: summaries.run_counts(c, flt))
+    wanted = {s.value for s in flt.statuses} if flt.statuses else set(counts)
+    total = sum(n for s, n in counts.items() if s in wanted)
+    return OrjsonResponse({"counts": counts, "total": total})
 
 
 @router.get(

@@ -4,6 +4,7 @@ import { api, ApiError, subscribe, whoami } from "./api.js";
 import { $, asButton, clear, fmtDuration, fmtTime, h, jsonTree, progressBar, s, statusBadge, toast } from "./dom.js";
 
 const FINISHED = new Set(["COMPLETED", "FAILED", "CANCELED"]);
+const NODE_W = 150, NODE_H = 44;
 
 // How a task is drawn: its status, except router-skipped tasks (CANCELED with no
 // error in a run that was not canceled) and tasks waiting on a paused node.
@@ -188,8 +189,13 @@ class RunView {
     const hash = (run.workflow_version && run.workflow_version.definition_hash) || "none";
     if (this.dagFor !== hash) {
       this.dagFor = hash;
-      this.drawDag(def);
+      this.layoutDag(def, hash);
     }
+    this.paintDag(run);
+  }
+
+  // Node states onto the drawn graph (cheap: only changed nodes are touched).
+  paintDag(run) {
     const byNode = new Map(run.tasks.map((t) => [t.node_id, t]));
     for (const [nodeId, el] of this.nodeEls) {
       const t = byNode.get(nodeId);
@@ -203,46 +209,59 @@ class RunView {
     }
   }
 
-  drawDag(def) {
+  // The layout runs in a worker (layout-worker.js, dagre); the page stays usable
+  // meanwhile and the graph is drawn when the positions arrive.
+  layoutDag(def, hash) {
     const box = clear($("#dag", this.main));
+    box.append(h("p", { class: "hint", id: "dag-wait" }, "Laying out the graph…"));
     this.nodeEls.clear();
     const nodes = def.nodes || [];
-    if (!window.dagre) {
-      box.append(h("p", { class: "error" }, "The graph layout library did not load."));
-      return;
-    }
-    const g = new window.dagre.graphlib.Graph();
-    g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 36, marginx: 8, marginy: 8 });
-    g.setDefaultEdgeLabel(() => ({}));
-    const W = 150, H = 44;
-    for (const n of nodes) g.setNode(n.id, { width: W, height: H });
-    for (const l of def.links || []) {
-      if (g.hasNode(l.source_id) && g.hasNode(l.target_id)) g.setEdge(l.source_id, l.target_id);
-    }
-    window.dagre.layout(g);
-    const gw = Math.max(g.graph().width || 0, 10), gh = Math.max(g.graph().height || 0, 10);
+    if (this.worker) this.worker.terminate();
+    this.worker = new Worker("/ui/static/js/layout-worker.js");
+    this.worker.onmessage = (e) => {
+      if (this.dagFor !== hash) return;
+      this.drawDag(nodes, e.data);
+      this.paintDag(this.run);
+      this.loadChildren();
+      performance.mark("spurline-graph");
+      this.worker.terminate();
+      this.worker = null;
+    };
+    this.worker.onerror = () => {
+      clear(box).append(h("p", { class: "error" }, "The graph could not be laid out."));
+    };
+    this.worker.postMessage({
+      nodes: nodes.map((n) => n.id),
+      links: (def.links || []).map((l) => [l.source_id, l.target_id]),
+      width: NODE_W,
+      height: NODE_H,
+    });
+  }
+
+  drawDag(nodes, layout) {
+    const box = clear($("#dag", this.main));
+    const W = NODE_W, H = NODE_H;
+    const gw = Math.max(layout.width, 10), gh = Math.max(layout.height, 10);
     // A small graph scales to the box; a large one keeps its size and scrolls.
     const fit = gw <= 1400;
     const svg = s("svg", { viewBox: `0 0 ${gw} ${gh}`, width: fit ? "100%" : gw, height: fit ? null : gh, class: "dag-svg" });
     if (fit) svg.style.maxHeight = `${Math.max(gh, 120)}px`;
     svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto" }, s("path", { d: "M0,0 L10,5 L0,10 z" }))));
     const edges = s("g", { class: "edges" });
-    for (const e of g.edges()) {
-      const pts = g.edge(e).points || [];
-      edges.append(s("path", { d: pts.map((p, i) => `${i ? "L" : "M"}${p.x},${p.y}`).join(" "), "marker-end": "url(#arrow)" }));
+    for (const pts of layout.edges) {
+      edges.append(s("path", { d: pts.map((p, i) => `${i ? "L" : "M"}${p[0]},${p[1]}`).join(" "), "marker-end": "url(#arrow)" }));
     }
     svg.append(edges);
-    const titles = new Map(nodes.map((n) => [n.id, n]));
-    for (const id of g.nodes()) {
-      const p = g.node(id);
-      const n = titles.get(id) || {};
-      const el = s("g", { class: "node st-PENDING", transform: `translate(${p.x - W / 2},${p.y - H / 2})`, "data-node": id },
-        s("title", { text: `${n.title || id} (${n.node_type || ""})` }),
+    for (const n of nodes) {
+      const p = layout.nodes[n.id];
+      if (!p) continue;
+      const el = s("g", { class: "node st-PENDING", transform: `translate(${p.x - W / 2},${p.y - H / 2})`, "data-node": n.id },
+        s("title", { text: `${n.title || n.id} (${n.node_type || ""})` }),
         s("rect", { width: W, height: H, rx: 6 }),
-        s("text", { x: 8, y: 18, class: "name", text: clip(n.title || id, 20) }),
+        s("text", { x: 8, y: 18, class: "name", text: clip(n.title || n.id, 20) }),
         s("text", { x: 8, y: 35, class: "state", text: "pending" }));
-      asButton(el, () => this.select(id));
-      this.nodeEls.set(id, el);
+      asButton(el, () => this.select(n.id));
+      this.nodeEls.set(n.id, el);
       svg.append(el);
     }
     box.append(svg);

@@ -50,6 +50,11 @@ export default async function runsPage(main) {
     if (state.page > 1 && state.until) q.set("until", state.until);
     return `/run_summaries/?${q}`;
   }
+  function countsPath() {
+    const q = query();
+    q.delete("page_size");
+    return `/run_counts/?${q}`;
+  }
   function syncUrl() {
     const q = query();
     q.delete("page_size");
@@ -60,22 +65,34 @@ export default async function runsPage(main) {
 
   const tbody = $("#runs tbody", main);
   let lastData = null;
+  let total = null;
+  function pageInfo() {
+    const first = (state.page - 1) * PAGE_SIZE;
+    const shown = lastData ? lastData.items.length : 0;
+    const range = shown ? `${first + 1}–${first + shown}` : "none";
+    $("#page-info", main).textContent = `Page ${state.page} · runs ${range}${total == null ? "" : ` of ${total}`}`;
+  }
   function render(data) {
     lastData = data;
-    for (const st of STATUSES) countEls[st].textContent = String(data.counts[st] || 0);
     clear(tbody);
     for (const r of data.items) tbody.append(row(r));
     if (!data.items.length) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No runs match.")));
-    const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
-    $("#page-info", main).textContent = `Page ${state.page} of ${pages} · ${data.total} runs`;
+    pageInfo();
     $("#prev", main).disabled = state.page <= 1;
-    $("#next", main).disabled = state.page >= pages;
+    $("#next", main).disabled = !data.has_more;
     const snap = $("#snapshot", main);
     snap.hidden = state.page <= 1;
     if (state.page > 1) $("#until", main).textContent = fmtTime(state.until);
   }
+  // Counts read an index entry per run: asked apart from the rows, and less often.
+  function renderCounts(data) {
+    for (const st of STATUSES) countEls[st].textContent = String(data.counts[st] || 0);
+    total = data.total;
+    pageInfo();
+  }
   const sub = subscribe(apiPath, render, { interval: 1000 });
-  function reload() { syncUrl(); sub.refresh(); }
+  const counts = subscribe(countsPath, renderCounts, { interval: 3000 });
+  function reload() { syncUrl(); sub.refresh(); counts.refresh(); }
   form.addEventListener("change", () => { state.page = 1; state.until = null; reload(); });
   $("#prev", main).addEventListener("click", () => { state.page -= 1; if (state.page === 1) state.until = null; reload(); });
   $("#next", main).addEventListener("click", () => {
