@@ -53,8 +53,14 @@ class RunView {
     this.renderHeader(run);
     this.renderActions(run);
     this.renderPauses(run);
-    this.renderDag(run);
-    this.renderGantt(run);
+    // A batch parent has no tasks of its own: its rows are the story, not the graph.
+    const rowsOnly = run.run_type === "batch" && run.tasks.length === 0;
+    $(".run-body", this.main).hidden = rowsOnly;
+    $("#timeline", this.main).hidden = rowsOnly;
+    if (!rowsOnly) {
+      this.renderDag(run);
+      this.renderGantt(run);
+    }
     if (run.run_type === "batch") this.maybeRenderBatch(run);
     if (!prev || prev.status !== run.status || (run.tasks.some((t) => t.status === "RUNNING") && !FINISHED.has(run.status))) {
       this.loadChildren();
@@ -434,6 +440,7 @@ class RunView {
       `${data.rows_done} of ${total} rows done (${run.percentage_complete}%), ${data.failed} failed`;
     const bar = $("#batch-bar", this.main);
     bar.style.width = `${run.percentage_complete}%`;
+    bar.className = `st-${run.status}`;
     bar.parentElement.setAttribute("role", "progressbar");
     bar.parentElement.setAttribute("aria-valuenow", String(run.percentage_complete));
     bar.parentElement.setAttribute("aria-valuemin", "0");
