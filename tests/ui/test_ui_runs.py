@@ -294,3 +294,48 @@ def test_root_redirects_and_docs_work_offline(page: Page) -> None:
     expect(page.pw.locator("#redoc h1").first).to_contain_text("Spurline")
     page.pw.wait_for_timeout(300)
     assert [u for u in outside if not u.startswith("data:") and u not in blocked] == []
+
+
+def test_version_diff_and_child_run_from_its_node(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+) -> None:
+    child = new_workflow(
+        {
+            "nodes": [
+                node("in", "InputNode", output_schema={"n": "int"}),
+                node("out", "OutputNode", output_map={"n": "In.n"}),
+            ],
+            "links": links(("in", "out")),
+        },
+        name="child",
+    )
+    flow = {
+        "nodes": [
+            node("in", "InputNode", output_schema={"n": "int"}),
+            node("sub", "SubworkflowNode", workflow_id=child, input_map={"n": "In.n"}),
+        ],
+        "links": links(("in", "sub")),
+    }
+    wf = new_workflow(flow, name="nested")
+    flow2 = {**flow, "nodes": [*flow["nodes"], node("extra", "OutputNode")]}
+    flow2["links"] = [*flow["links"], *links(("sub", "extra"))]
+    r = api.put(f"/wf/{wf}/", json={"name": "nested", "description": "", "definition": flow2})
+    assert r.status_code == 200, r.text
+    page.open(f"/ui/workflows/{wf}")
+    expect(page.pw.locator("#versions tbody tr")).to_have_count(2)
+    page.pw.get_by_role("button", name="Show diff").click()
+    expect(page.pw.locator("#diff")).to_contain_text("changed lines")
+    inserted = page.pw.locator("#diff tr.d-insert td.r, #diff tr.d-replace td.r")
+    expect(inserted.filter(has_text='"extra"').first).to_be_visible()
+
+    run_id = start(api, wf, {"in": {"n": 5}})
+    wait_status(api, run_id, ("COMPLETED",))
+    page.open(f"/ui/runs/{run_id}")
+    page.pw.locator("#dag [data-node=sub]").focus()
+    page.pw.keyboard.press("Enter")
+    links_to_child = page.pw.locator("#task-panel .children a")
+    expect(links_to_child).to_have_count(1)
+    links_to_child.click()
+    page.pw.wait_for_selector("body[data-ready='1']", state="attached")
+    expect(page.pw.locator("#run-facts")).to_contain_text(run_id)  # the Parent link
+    expect(page.pw.locator("#run-facts")).to_contain_text("child")
