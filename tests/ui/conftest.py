@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from tests.conftest import LiveServer, make_settings
 
 CHROMIUM = os.environ.get("SPURLINE_TEST_CHROMIUM") or shutil.which("chromium") or ""
@@ -30,6 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[2]
+# The machine is shared and often loaded: give assertions on the page time to come true
+# (they return as soon as they hold).
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

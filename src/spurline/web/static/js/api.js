@@ -62,17 +62,26 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
 }
 
 // Live data: calls onData(data) now and whenever the answer of `path` changes, until
-// the returned stop() is called or keepGoing(data) says false. Polls `interval` ms
-// (paused while the tab is hidden); the text is compared so an unchanged answer
-// does not re-render.
-export function subscribe(path, onData, { interval = 1000, keepGoing = () => true, onError } = {}) {
+// the returned stop() is called or keepGoing(data) says false. The answer is read
+// again every `interval` ms (a number or a function), paused while the tab is
+// hidden; an unchanged answer does not re-render. With `events` (the URL of a
+// Server-Sent Events stream, docs/observability.md) each event triggers a read at
+// once (reads are coalesced) and polling slows to a backstop; a server without the
+// stream (404) or a stream that ended falls back to polling.
+export function subscribe(path, onData, { interval = 1000, keepGoing = () => true, onError, events } = {}) {
   let stopped = false;
   let last = null;
   let timer = null;
+  let busy = false;
+  let again = false;
+  let source = null;
+  let streaming = false;
   const pathOf = typeof path === "function" ? path : () => path;
   async function tick() {
-    timer = null;
+    if (timer) { clearTimeout(timer); timer = null; }
     if (stopped) return;
+    if (busy) { again = true; return; }
+    busy = true;
     let more = true;
     if (!document.hidden) {
       try {
@@ -90,13 +99,41 @@ export function subscribe(path, onData, { interval = 1000, keepGoing = () => tru
         if (onError) onError(e);
       }
     }
-    const wait = typeof interval === "function" ? interval() : interval;
+    busy = false;
+    if (again) { again = false; tick(); return; }
+    const base = typeof interval === "function" ? interval() : interval;
+    const wait = streaming ? Math.max(base, 5000) : base;
     if (!stopped && more) timer = setTimeout(tick, wait);
   }
+  function listen() {
+    if (!events || !window.EventSource || source) return;
+    source = new EventSource(events, { withCredentials: true });
+    source.onopen = () => { streaming = true; };
+    source.onmessage = () => tick();
+    for (const name of ["run", "task", "end"]) source.addEventListener(name, () => tick());
+    source.onerror = () => {
+      // 404 (no stream on this server) or the run's stream ended: back to polling.
+      if (source && source.readyState === EventSource.CLOSED) {
+        source = null;
+        streaming = false;
+        tick();
+      }
+    };
+  }
+  listen();
   tick();
   return {
-    stop() { stopped = true; if (timer) clearTimeout(timer); },
-    refresh() { if (!stopped) { if (timer) clearTimeout(timer); last = null; tick(); } },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (source) { source.close(); source = null; }
+    },
+    refresh() {
+      if (stopped) return;
+      last = null;
+      listen();
+      tick();
+    },
   };
 }
 

@@ -35,7 +35,9 @@ class RunView {
   }
 
   async start() {
-    this.sub = subscribe(`/run/${encodeURIComponent(this.runId)}/`, (run) => this.update(run), {
+    const run = encodeURIComponent(this.runId);
+    this.sub = subscribe(`/run/${run}/`, (data) => this.update(data), {
+      events: `/run/${run}/events/`,
       interval: () => (this.run && FINISHED.has(this.run.status) ? 2000 : 100),
       onError: (e) => { if (e instanceof ApiError && e.status === 404) this.gone(); },
     });
