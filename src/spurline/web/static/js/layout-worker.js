@@ -8,10 +8,7 @@ importScripts("/ui/vendor/dagre/dagre.min.js");
 self.onmessage = (event) => {
   const { nodes, links, width, height } = event.data;
   const g = new dagre.graphlib.Graph();
-  // Network simplex (dagre's default ranker) gives the tidiest ranks but grows fast
-  // with size; past 150 nodes the longest-path ranker is used.
-  const ranker = nodes.length > 150 ? "longest-path" : "network-simplex";
-  g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 36, marginx: 8, marginy: 8, ranker });
+  g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 36, marginx: 8, marginy: 8 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const id of nodes) g.setNode(id, { width, height });
   for (const [a, b] of links) if (g.hasNode(a) && g.hasNode(b)) g.setEdge(a, b);
