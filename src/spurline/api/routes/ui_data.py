@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from spurline.api._http import OrjsonResponse, SlashRouter
 from spurline.api.deps import PageDep, RuntimeDep
 from spurline.api.schemas import ErrorResponse
-from spurline.datasets import read_rows
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
 from spurline.exceptions import NotFound
+from spurline.services.datasets import read_rows
 from spurline.store import datasets as ds_q
 from spurline.store import runs as run_q
 from spurline.store import summaries

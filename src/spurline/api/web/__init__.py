@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from spurline import __version__
+from spurline._version import __version__
 from spurline.exceptions import NotFound
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
