@@ -3,7 +3,7 @@ then a clear error with nothing stored; pages stay readable at a phone's width."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from tests.conftest import LiveServer, make_settings
+from tests.flows import links, node
 from tests.ui.conftest import Page
 
 
@@ -62,3 +63,35 @@ def test_pages_fit_a_phone(page: Page, path: str) -> None:
     # Nothing but the tables' own scrolling boxes is wider than the screen.
     width = page.pw.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
+
+
+def test_a_run_of_1000_tasks_stays_usable(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+) -> None:
+    # Input -> 10 parallel chains of 100 or 99 StaticValueNodes -> Output: 1,000 tasks.
+    nodes = [node("in", "InputNode")]
+    pairs = []
+    for c in range(10):
+        prev = "in"
+        for i in range(100 if c < 8 else 99):
+            nid = f"s{c}_{i}"
+            nodes.append(node(nid, "StaticValueNode", values={"v": i}))
+            pairs.append((prev, nid))
+            prev = nid
+        pairs.append((prev, "out"))
+    nodes.append(node("out", "OutputNode"))
+    wf = new_workflow({"nodes": nodes, "links": links(*pairs)}, name="thousand")
+    r = api.post(f"/wf/{wf}/run/", json={"initial_inputs": {}}, timeout=300)
+    assert r.status_code == 200, r.text
+    run = api.get("/run/", params={"workflow_id": wf}).json()[0]
+    assert len(run["tasks"]) == 1000
+    page.open(f"/ui/runs/{run['id']}")
+    expect(page.pw.locator("#run-status")).to_have_text("COMPLETED")
+    expect(page.pw.locator("#gantt .g-row[data-node]")).to_have_count(1000)
+    # Usable while the graph is laid out: a task opens from the timeline.
+    page.pw.locator("#gantt .g-row[data-node=s9_98] button").click()
+    expect(page.pw.locator("#task-panel h2")).to_contain_text("s9_98")
+    expect(page.pw.locator("#task-panel .outputs")).to_contain_text("v: 98")
+    expect(page.pw.locator("#dag g.node[data-state=COMPLETED]")).to_have_count(
+        1000, timeout=120_000
+    )
