@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         control_poll_s: how often a process checks that the runs it executes were not
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
+        log_cap_bytes: captured output kept per task attempt (UTF-8 bytes); past it the
+            first and last halves are kept (docs/observability.md).
+        log_cap_lines: captured lines kept per task attempt, likewise.
+        events_poll_s: how often a process looks for events of processes that could
+            not notify it (another process on the same SQLite file).
+        log_level: level of the server's own log (``--log-level``).
+        log_json: the server's log as JSON lines (``--log-json``).
     """
 
     model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
@@ -44,6 +51,11 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
+    log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_cap_lines: int = Field(default=10_000, ge=10)
+    events_poll_s: float = Field(default=1.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under ``home``."""

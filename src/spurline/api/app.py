@@ -18,7 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from spurline._version import __version__
 from spurline.api import web
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, ui_data, workflows
+from spurline.api.routes import (
+    batch,
+    control,
+    datasets,
+    events,
+    files,
+    runs,
+    ui_data,
+    workflows,
+)
 from spurline.exceptions import (
     Conflict,
     DefinitionError,
@@ -60,7 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files, ui_data):
+    for module in (control, runs, workflows, batch, datasets, files, events, ui_data):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "ui"
-down_revision = "2026_11_30_1100"
+down_revision = "obs"
 branch_labels = None
 depends_on = None
 
