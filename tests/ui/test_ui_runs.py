@@ -203,7 +203,7 @@ def test_retry_a_failed_run(
     page.open(f"/ui/runs/{run_id}")
     expect(page.pw.locator("#run-status")).to_have_text("FAILED")
     page.pw.locator("#dag [data-node=flaky]").press("Enter")  # keyboard opens the task
-    expect(page.pw.locator("#task-panel .error-text")).to_contain_text("flag missing")
+    expect(page.pw.locator("#task-panel .error-text").first).to_contain_text("flag missing")
     flag.write_text("now it works")
     page.pw.locator("#retry").click()
     expect(page.pw.locator("#run-status")).to_have_text("COMPLETED")
