@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline._version import __version__
+from spurline.api import web
 from spurline.api._dialect import DialectMiddleware
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
 from spurline.api.routes import (
@@ -28,6 +29,7 @@ from spurline.api.routes import (
     nodes,
     runs,
     templates,
+    ui_data,
     workflows,
 )
 from spurline.exceptions import (
@@ -64,6 +66,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         redirect_slashes=False,
+        # /docs and /redoc are served by spurline.api.web from packaged assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.templates_dir = settings.templates_dir
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -81,10 +86,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         nodes,
         env,
         templates,
+        ui_data,
     ):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
+    web.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -138,6 +138,9 @@ class Run(Base):
         Index("ix_runs_parent_seq", "parent_run_id", "seq", "start_time", "id"),
         Index("ix_runs_status_start", "status", "start_time", "id"),
         Index("ix_runs_lease", "status", "lease_expires_at"),
+        # The UI's runs page: parents newest first, and parents per status.
+        Index("ix_runs_parent_start", "parent_run_id", "start_time", "id"),
+        Index("ix_runs_parent_status", "parent_run_id", "status", "start_time"),
     )
 
 
