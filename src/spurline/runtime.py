@@ -34,6 +34,9 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.services import metrics
+from spurline.services.notifications import NotificationService
+from spurline.services.retention import retention_loop
 from spurline.settings import Settings
 from spurline.store import control, files, leases
 from spurline.store import runs as run_queries
@@ -64,6 +67,8 @@ class Runtime:
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
+        self.notifications = NotificationService(self)
+        metrics.install()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.executor: Executor = self._make_executor()
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
@@ -92,9 +97,13 @@ class Runtime:
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
             await self.recover()
-            self._background.append(
-                asyncio.create_task(self._watch_orphans(), name="spurline-recovery")
-            )
+            self._background += [
+                asyncio.create_task(self._watch_orphans(), name="spurline-recovery"),
+                # servers and workers send the webhooks and apply retention; a one-off
+                # CLI process leaves its runs' deliveries to them (docs/operations.md)
+                asyncio.create_task(self.notifications.run_forever(), name="spurline-webhooks"),
+                asyncio.create_task(retention_loop(self), name="spurline-retention"),
+            ]
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.
@@ -104,6 +113,7 @@ class Runtime:
         taken = await self.write(
             partial(leases.take_over_expired, owner=self.owner, at=now(), lease_s=self.lease_s)
         )
+        metrics.LEASE_TAKEOVERS.inc(len(taken))
         for run_id in taken:
             log.info("taking over run %s", run_id)
             await self.executor.submit(run_id)
@@ -313,5 +323,6 @@ class Runtime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.notifications.close()
         await self.executor.close()
         self.db.close()

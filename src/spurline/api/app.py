@@ -16,8 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, workflows
-from spurline.exceptions import Conflict, DefinitionError, NotFound
+from spurline.api.routes import (
+    batch,
+    control,
+    datasets,
+    files,
+    metrics,
+    notifications,
+    runs,
+    workflows,
+)
+from spurline.exceptions import Conflict, DefinitionError, LinkExpired, LinkInvalid, NotFound
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
 
@@ -50,9 +59,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files):
-        app.include_router(module.router)
-        app.include_router(module.router, prefix="/api", include_in_schema=False)
+    routers = [m.router for m in (control, runs, workflows, batch, datasets, files, metrics)]
+    # notifications: admin_router manages webhooks; public_router's links are signed
+    routers += [notifications.admin_router, notifications.public_router]
+    for router in routers:
+        app.include_router(router)
+        app.include_router(router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
 
     @app.get("/health", include_in_schema=False)
@@ -76,6 +88,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> Response:
         return OrjsonResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(LinkInvalid)
+    async def link_invalid(_: Request, exc: LinkInvalid) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(LinkExpired)
+    async def link_expired(_: Request, exc: LinkExpired) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=410)
 
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:

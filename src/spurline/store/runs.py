@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from spurline.engine.clock import now
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
@@ -37,6 +38,7 @@ from spurline.store._rows import (
     task_values,
 )
 from spurline.store.orm import RUNS, TASKS
+from spurline.store.run_events import after_transition, tasks_saved
 from spurline.store.versions import versions
 
 
@@ -229,7 +231,10 @@ def save_tasks(conn: Connection, tasks: list[TaskRecord], expect: frozenset[Task
         for t in tasks
     ]
     # Both SQLite and psycopg report the rows matched by all the parameter sets.
-    return conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
+    written: int = conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
+    if written == len(tasks):
+        tasks_saved(tasks)
+    return written
 
 
 @lru_cache(maxsize=64)
@@ -251,7 +256,8 @@ def transition_run(
 ) -> bool:
     """Conditional status change (STYLE habit 5): applies only from ``expect``.
 
-    ``changes`` maps other ``runs`` columns to their new values.
+    ``changes`` maps other ``runs`` columns to their new values. An applied change
+    queues its notifications in the same transaction (see docs/operations.md).
     """
     if not expect:
         return False
@@ -259,7 +265,10 @@ def transition_run(
     params = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
     params.update({f"b_{k}": v for k, v in changes.items()}, b_id=run_id, b_status=status.value)
     statement = _transition_statement(len(expect), tuple(sorted(changes)))
-    return conn.execute(statement, params).rowcount == 1
+    if conn.execute(statement, params).rowcount != 1:
+        return False
+    after_transition(conn, run_id, status, changes.get("end_time") or now())
+    return True
 
 
 def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> RunRecord:
