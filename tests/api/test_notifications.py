@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def test_a_hanging_or_failing_endpoint_never_holds_up_a_run(
                 and c
             )
         )
-        gaps = [b.at - a.at for a, b in zip(calls, calls[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in pairwise(calls)]
         assert gaps[2] > gaps[0] * 1.5, f"no exponential backoff: {gaps}"
         timed_out = wait_until(
             lambda: [d for d in deliveries(client, slow["id"]) if d["last_error"]]
