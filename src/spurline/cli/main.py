@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import control
+from spurline.cli import control, operations
 from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
 
@@ -274,6 +274,7 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 
 control.register(runs_app)
+operations.register(app, runs_app)
 
 
 @db_app.command("upgrade")
