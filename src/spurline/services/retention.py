@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,16 +111,19 @@ async def prune(
         )
         return PruneReport(runs, total, 0, datasets, 0, dry_run=True)
     report = PruneReport()
-    while True:
-        batch = await rt.write(lambda c: store.prune_batch(c, cutoff, statuses, limit))
-        if not batch.runs:
-            break
-        report.batches += 1
-        report.runs += batch.runs
-        report.runs_with_children += batch.runs_with_children
-        report.output_files += len(batch.file_paths)
-        _unlink(batch.file_paths)
-        await asyncio.sleep(_BETWEEN_BATCHES_S)
+    for status in statuses:
+        while True:
+            batch = await rt.write(
+                partial(store.prune_batch, cutoff=cutoff, status=status, limit=limit)
+            )
+            if not batch.runs:
+                break
+            report.batches += 1
+            report.runs += batch.runs
+            report.runs_with_children += batch.runs_with_children
+            report.output_files += len(batch.file_paths)
+            _unlink(batch.file_paths)
+            await asyncio.sleep(_BETWEEN_BATCHES_S)
     while paths := await rt.write(lambda c: store.prune_datasets(c, cutoff, limit)):
         report.batches += 1
         report.datasets += len(paths)

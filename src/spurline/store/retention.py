@@ -64,14 +64,15 @@ def count_with_children(conn: Connection, cutoff: datetime, statuses: Sequence[R
     return int(conn.execute(select(func.count()).select_from(tree)).scalar_one())
 
 
-def prune_batch(
-    conn: Connection, cutoff: datetime, statuses: Sequence[RunStatus], limit: int
-) -> PrunedBatch:
-    """Delete up to ``limit`` prunable top-level runs (oldest first) with their trees."""
+def prune_batch(conn: Connection, cutoff: datetime, status: RunStatus, limit: int) -> PrunedBatch:
+    """Delete up to ``limit`` prunable top-level runs of one ``status`` (oldest first)
+    with their trees. One status at a time, so the (status, start_time, id) index
+    yields them in order: no sort of every candidate per batch.
+    """
     ids = [
         r[0]
         for r in conn.execute(
-            _candidates(cutoff, statuses).order_by(RUNS.c.start_time, RUNS.c.id).limit(limit)
+            _candidates(cutoff, [status]).order_by(RUNS.c.start_time, RUNS.c.id).limit(limit)
         )
     ]
     if not ids:
