@@ -104,7 +104,7 @@ def _secret(secret_file: Path | None) -> str:
 def _hook_view(hook: Any) -> dict[str, Any]:
     from spurline.api.routes.notifications import WebhookRead
 
-    return WebhookRead.model_validate(hook, from_attributes=True).model_dump(mode="json")
+    return WebhookRead.model_validate(hook, from_attributes=True).model_dump()
 
 
 @webhooks_app.command("create")
@@ -194,9 +194,7 @@ def deliveries(
     items, total = _with_runtime(
         lambda rt: rt.notifications.deliveries(webhook_id, page, page_size)
     )
-    views = [
-        DeliveryRead.model_validate(d, from_attributes=True).model_dump(mode="json") for d in items
-    ]
+    views = [DeliveryRead.model_validate(d, from_attributes=True).model_dump() for d in items]
     if as_json:
         _render.print_json(out, views)
         return

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from spurline.engine.records import TaskRecord
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.store import run_events
 from spurline.store.run_events import RunEvent
+
+# the *_created series (the time each label set appeared) only add noise to scrapes
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 RUNS_STARTED = Counter(
     "spurline_runs_started",

@@ -227,8 +227,8 @@ class NotificationService:
     def body(self, delivery: ClaimedDelivery) -> dict[str, Any]:
         """The JSON body of a delivery: ``{type, timestamp, data}`` (Standard Webhooks)."""
         payload = delivery.payload
-        data: dict[str, Any] = {**payload["run"], "run_id": payload["run"]["id"]}
-        del data["id"]
+        run = dict(payload["run"])
+        data: dict[str, Any] = {"run_id": run.pop("id"), **run}
         if "pauses" in payload:
             expires = delivery.created_at + timedelta(seconds=self.settings.pause_link_ttl_s)
             data["pauses"] = [{**p, **self._links(delivery, p, expires)} for p in payload["pauses"]]

@@ -98,7 +98,7 @@ class LinkActionRequest(BaseModel):
 
 
 def _hook(record: Any) -> dict[str, Any]:
-    return WebhookRead.model_validate(record, from_attributes=True).model_dump(mode="json")
+    return WebhookRead.model_validate(record, from_attributes=True).model_dump()
 
 
 @admin_router.post(
@@ -168,9 +168,7 @@ async def list_deliveries(
 ) -> Response:
     """A webhook's delivery log, newest first: status, attempts, last error."""
     items, total = await rt.notifications.deliveries(webhook_id, page, page_size, status, run_id)
-    body = [
-        DeliveryRead.model_validate(d, from_attributes=True).model_dump(mode="json") for d in items
-    ]
+    body = [DeliveryRead.model_validate(d, from_attributes=True).model_dump() for d in items]
     return OrjsonResponse(body, headers=page_headers(request, page, page_size, total))
 
 
