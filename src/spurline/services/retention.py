@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -94,10 +95,14 @@ async def prune(
     *,
     dry_run: bool = False,
     batch_size: int | None = None,
+    pace: float = 0.0,
 ) -> PruneReport:
     """Delete runs that ended more than ``older_than`` ago (with their child runs, tasks,
     logs, pause records, deliveries and output files), then the datasets uploaded before
     the same cutoff that no run refers to.
+
+    ``pace`` > 0 rests ``pace`` times as long as each batch took before the next one
+    (the background policy uses 1: at most half of the process's time goes to it).
     """
     cutoff = now() - older_than
     limit = batch_size or rt.settings.prune_batch_size
@@ -113,6 +118,7 @@ async def prune(
     report = PruneReport()
     for status in statuses:
         while True:
+            started = time.perf_counter()
             batch = await rt.write(
                 partial(store.prune_batch, cutoff=cutoff, status=status, limit=limit)
             )
@@ -123,7 +129,8 @@ async def prune(
             report.runs_with_children += batch.runs_with_children
             report.output_files += len(batch.file_paths)
             _unlink(batch.file_paths)
-            await asyncio.sleep(_BETWEEN_BATCHES_S)
+            rest = pace * (time.perf_counter() - started)
+            await asyncio.sleep(max(rest, _BETWEEN_BATCHES_S))
     while paths := await rt.write(lambda c: store.prune_datasets(c, cutoff, limit)):
         report.batches += 1
         report.datasets += len(paths)
@@ -143,7 +150,7 @@ async def retention_loop(rt: Runtime) -> None:
         return
     while True:
         try:
-            report = await prune(rt, timedelta(days=days))
+            report = await prune(rt, timedelta(days=days), pace=1.0)
             if report.runs or report.datasets:
                 log.info(
                     "retention: pruned %d runs (%d with children), %d datasets",
