@@ -67,10 +67,12 @@ class Runtime:
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
-        self.notifications = NotificationService(self)
         metrics.install()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.executor: Executor = self._make_executor()
+        self.notifications = NotificationService(
+            self, settings, self.owner, self.process_pause_action
+        )
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
 
@@ -102,7 +104,7 @@ class Runtime:
                 # servers and workers send the webhooks and apply retention; a one-off
                 # CLI process leaves its runs' deliveries to them (docs/operations.md)
                 asyncio.create_task(self.notifications.run_forever(), name="spurline-webhooks"),
-                asyncio.create_task(retention_loop(self), name="spurline-retention"),
+                asyncio.create_task(retention_loop(self, self.settings), name="spurline-retention"),
             ]
 
     async def recover(self) -> list[str]:

@@ -12,14 +12,15 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from spurline.cli._errors import CliError
+from spurline.cli._errors import CliError, problem_lines
+from spurline.exceptions import InputsInvalid
 
 if TYPE_CHECKING:
     from spurline.runtime import Runtime
@@ -75,7 +76,11 @@ def prune(
         statuses = retention.check_statuses(status or [])
     except ValueError as exc:
         raise CliError(f"--status: {exc}") from None
-    report = _with_runtime(lambda rt: retention.prune(rt, age, statuses, dry_run=dry_run))
+    report = _with_runtime(
+        lambda rt: retention.prune(
+            rt, age, statuses, dry_run=dry_run, batch_size=rt.settings.prune_batch_size
+        )
+    )
     if as_json:
         _render.print_json(out, report.__dict__)
         return
@@ -101,12 +106,6 @@ def _secret(secret_file: Path | None) -> str:
     return text.strip()
 
 
-def _hook_view(hook: Any) -> dict[str, Any]:
-    from spurline.api.routes.notifications import WebhookRead
-
-    return WebhookRead.model_validate(hook, from_attributes=True).model_dump()
-
-
 @webhooks_app.command("create")
 def create(
     url: Annotated[str, typer.Argument(help="Where events are POSTed (http or https).")],
@@ -126,32 +125,18 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Subscribe a URL to run events (as POST /notifications/webhooks/)."""
-    from pydantic import ValidationError
-
-    from spurline.api.routes.notifications import ALL_EVENTS, WebhookCreate
     from spurline.cli import _render
 
+    secret = _secret(secret_file)
+    events = [e.upper() for e in event] if event else None
     try:
-        body = WebhookCreate.model_validate(
-            {
-                "url": url,
-                "secret": _secret(secret_file),
-                "events": [e.upper() for e in event] if event else ALL_EVENTS,
-                "workflow_id": workflow_id,
-                "description": description,
-            }
+        hook = _with_runtime(
+            lambda rt: rt.notifications.create(url, secret, events, workflow_id, description)
         )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise CliError(f"{where}: {first['msg']}") from None
-    hook = _with_runtime(
-        lambda rt: rt.notifications.create(
-            str(body.url), body.secret, list(body.events), body.workflow_id, body.description
-        )
-    )
+    except InputsInvalid as exc:
+        raise CliError("the webhook is not valid", problem_lines(exc.problems)) from None
     if as_json:
-        _render.print_json(out, _hook_view(hook))
+        _render.print_json(out, hook)
     else:
         out.print(f"webhook {hook.id} -> {escape(hook.url)}", highlight=False)
 
@@ -161,15 +146,13 @@ def list_hooks(as_json: JsonOpt = False) -> None:
     """Every notification webhook."""
     from spurline.cli import _render
 
-    hooks = [_hook_view(h) for h in _with_runtime(lambda rt: rt.notifications.webhooks())]
+    hooks = _with_runtime(lambda rt: rt.notifications.webhooks())
     if as_json:
         _render.print_json(out, hooks)
         return
     table = Table("id", "url", "events", "workflow", "enabled")
     for h in hooks:
-        table.add_row(
-            h["id"], h["url"], ",".join(h["events"]), h["workflow_id"] or "(all)", str(h["enabled"])
-        )
+        table.add_row(h.id, h.url, ",".join(h.events), h.workflow_id or "(all)", str(h.enabled))
     out.print(table)
 
 
@@ -188,21 +171,17 @@ def deliveries(
     as_json: JsonOpt = False,
 ) -> None:
     """A webhook's delivery log, newest first."""
-    from spurline.api.routes.notifications import DeliveryRead
     from spurline.cli import _render
 
     items, total = _with_runtime(
         lambda rt: rt.notifications.deliveries(webhook_id, page, page_size)
     )
-    views = [DeliveryRead.model_validate(d, from_attributes=True).model_dump() for d in items]
     if as_json:
-        _render.print_json(out, views)
+        _render.print_json(out, items)
         return
     table = Table("id", "run", "event", "status", "attempts", "last error", title=f"{total} in all")
-    for d in views:
-        table.add_row(
-            d["id"], d["run_id"], d["event"], d["status"], str(d["attempts"]), d["last_error"] or ""
-        )
+    for d in items:
+        table.add_row(d.id, d.run_id, d.event, d.status, str(d.attempts), d.last_error or "")
     out.print(table)
 
 

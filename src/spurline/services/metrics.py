@@ -9,7 +9,8 @@ every API process reports the same values for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,7 +23,7 @@ from prometheus_client import (
 
 from spurline.engine.records import TaskRecord
 from spurline.engine.states import RunStatus, TaskStatus
-from spurline.store import run_events
+from spurline.store import retention, run_events
 from spurline.store.run_events import RunEvent
 
 # the *_created series (the time each label set appeared) only add noise to scrapes
@@ -73,6 +74,17 @@ WEBHOOK_BACKLOG = Gauge(
     "Webhook deliveries PENDING or SENDING in the store.",
 )
 
+T = TypeVar("T")
+
+
+class StoreAccess(Protocol):
+    """Async reads of the store."""
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        """Run a read query."""
+        ...
+
+
 _ENDED = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED}
 _TIMED = {TaskStatus.COMPLETED, TaskStatus.FAILED}
 
@@ -106,9 +118,10 @@ def install() -> None:
         run_events.task_listeners.append(observe_tasks)
 
 
-def exposition(active: dict[str, int], unfinished_deliveries: int) -> tuple[bytes, str]:
-    """The text exposition of every metric, with the store gauges set from ``active``
-    (status -> count) and ``unfinished_deliveries``; returns (body, content type)."""
+async def exposition(store: StoreAccess) -> tuple[bytes, str]:
+    """The text exposition of every metric, the store gauges read now; returns
+    (body, content type)."""
+    active, unfinished_deliveries = await store.read(retention.gauges)
     for status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED):
         ACTIVE_RUNS.labels(status=status.value).set(active.get(status.value, 0))
     WEBHOOK_BACKLOG.set(unfinished_deliveries)

@@ -23,10 +23,12 @@ import base64
 import binascii
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -39,6 +41,7 @@ from spurline.engine.pauses import PauseAction
 from spurline.engine.records import RunSnapshot
 from spurline.exceptions import Conflict, InputsInvalid, LinkExpired, LinkInvalid, NotFound
 from spurline.services import metrics
+from spurline.settings import Settings
 from spurline.store import notifications as store
 from spurline.store.control import PauseDecision
 from spurline.store.notifications import (
@@ -49,10 +52,8 @@ from spurline.store.notifications import (
     WebhookRecord,
 )
 
-if TYPE_CHECKING:
-    from spurline.runtime import Runtime
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SECRET_PREFIX = "whsec_"
 _LINK_SALT = "spurline.pause-link"
@@ -79,6 +80,15 @@ def check_secret(secret: str) -> str:
     return secret
 
 
+def check_url(url: str) -> str:
+    """The URL if it is absolute http(s); 422 naming ``url`` otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"url must be an absolute http or https URL; got {url!r}"
+        raise InputsInvalid([{"loc": ["body", "url"], "msg": msg, "type": "value_error"}])
+    return url
+
+
 def check_events(events: list[str]) -> list[str]:
     """The events, deduplicated in the canonical order; 422 for an unknown or empty list."""
     known = [s.value for s in NOTIFIED_STATUSES]
@@ -96,6 +106,18 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     return float(delay * (1 + 0.1 * random.random()))
 
 
+def _check_all(*checks: tuple[Callable[[Any], Any], Any]) -> None:
+    """Run every check; one InputsInvalid listing all their problems."""
+    problems: list[dict[str, Any]] = []
+    for check, value in checks:
+        try:
+            check(value)
+        except InputsInvalid as exc:
+            problems += exc.problems
+    if problems:
+        raise InputsInvalid(problems)
+
+
 @dataclass(frozen=True)
 class LinkClaim:
     """What a signed pause link asks for, after its signature was checked."""
@@ -107,16 +129,39 @@ class LinkClaim:
     expires_at: datetime
 
 
+class StoreAccess(Protocol):
+    """Async access to the store: reads on a thread, writes through the writer."""
+
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        """Run a read query."""
+        ...
+
+    async def write(self, fn: Callable[[Any], T]) -> T:
+        """Run a write transaction."""
+        ...
+
+
+PauseActor = Callable[[str, PauseDecision], Awaitable[RunSnapshot]]
+
+
 class NotificationService:
     """Webhook subscriptions, the delivery loop of this process, and pause links.
 
     Args:
-        rt: the process's runtime (store access, settings, pause actions).
+        store: async store access.
+        settings: the ``SPURLINE_WEBHOOK_*``, ``SPURLINE_PUBLIC_URL`` and
+            ``SPURLINE_PAUSE_LINK_TTL_S`` settings.
+        owner: this process's id, the owner of its delivery claims.
+        act_on_pause: resolves a pause as ``POST /wf/process_pause_action/`` does.
     """
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.settings = rt.settings
+    def __init__(
+        self, store: StoreAccess, settings: Settings, owner: str, act_on_pause: PauseActor
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.owner = owner
+        self.act_on_pause = act_on_pause
         self._inflight: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
 
@@ -125,51 +170,54 @@ class NotificationService:
         self,
         url: str,
         secret: str,
-        events: list[str],
+        events: list[str] | None = None,
         workflow_id: str | None = None,
         description: str | None = None,
         enabled: bool = True,
     ) -> WebhookRecord:
-        """Subscribe ``url`` to ``events`` of one workflow (or all when None).
+        """Subscribe ``url`` to ``events`` (default: all) of one workflow (or all when None).
 
         Raises:
             InputsInvalid: a malformed secret or unknown events.
             NotFound: ``workflow_id`` names no workflow.
         """
+        chosen = [s.value for s in NOTIFIED_STATUSES] if events is None else events
+        _check_all((check_url, url), (check_secret, secret), (check_events, chosen))
         at = now()
         hook = WebhookRecord(
             id=new_id("H"),
             url=url,
-            events=check_events(events),
+            events=check_events(chosen),
             workflow_id=workflow_id,
             description=description,
             enabled=enabled,
             created_at=at,
             updated_at=at,
         )
-        secret = check_secret(secret)
-        return await self.rt.write(lambda c: store.create_webhook(c, hook, secret))
+        return await self.store.write(lambda c: store.create_webhook(c, hook, secret))
 
     async def webhooks(self) -> list[WebhookRecord]:
         """Every subscription, oldest first."""
-        return await self.rt.read(store.list_webhooks)
+        return await self.store.read(store.list_webhooks)
 
     async def get(self, hook_id: str) -> WebhookRecord:
         """One subscription; NotFound when absent."""
-        return await self.rt.read(lambda c: store.get_webhook(c, hook_id))
+        return await self.store.read(lambda c: store.get_webhook(c, hook_id))
 
     async def update(self, hook_id: str, changes: dict[str, Any]) -> WebhookRecord:
         """Change url, secret, events, description or enabled; NotFound when absent."""
         if "secret" in changes:
             check_secret(changes["secret"])
+        if "url" in changes:
+            check_url(changes["url"])
         if "events" in changes:
             changes = {**changes, "events": check_events(changes["events"])}
         at = now()
-        return await self.rt.write(lambda c: store.update_webhook(c, hook_id, changes, at))
+        return await self.store.write(lambda c: store.update_webhook(c, hook_id, changes, at))
 
     async def delete(self, hook_id: str) -> None:
         """Delete a subscription and its delivery log; NotFound when absent."""
-        await self.rt.write(lambda c: store.delete_webhook(c, hook_id))
+        await self.store.write(lambda c: store.delete_webhook(c, hook_id))
 
     async def deliveries(
         self,
@@ -180,7 +228,7 @@ class NotificationService:
         run_id: str | None = None,
     ) -> tuple[list[DeliveryRecord], int]:
         """One page of a subscription's delivery log, newest first, and the total."""
-        return await self.rt.read(
+        return await self.store.read(
             lambda c: store.list_deliveries(c, hook_id, page, page_size, status, run_id)
         )
 
@@ -204,10 +252,10 @@ class NotificationService:
         # one writer transaction: the due check and the claim (reads stay off the
         # read pool, where the API's requests are)
         hold = self.settings.webhook_timeout_s + _CLAIM_MARGIN_S
-        claimed = await self.rt.write(
+        claimed = await self.store.write(
             partial(
                 store.claim_due,
-                owner=self.rt.owner,
+                owner=self.owner,
                 at=at,
                 limit=free,
                 hold_s=hold,
@@ -297,8 +345,8 @@ class NotificationService:
         metrics.WEBHOOK_DELIVERIES.labels(outcome=label).inc()
         if error is not None:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, delivery.attempts, error)
-        await self.rt.write(
-            lambda c: store.finish_attempt(c, delivery.id, self.rt.owner, status=status, **outcome)
+        await self.store.write(
+            lambda c: store.finish_attempt(c, delivery.id, self.owner, status=status, **outcome)
         )
 
     def _client(self) -> httpx.AsyncClient:
@@ -325,7 +373,7 @@ class NotificationService:
             LinkExpired: the link is past its expiry (410).
         """
         try:
-            secret = await self.rt.read(lambda c: store.webhook_secret(c, hook_id))
+            secret = await self.store.read(lambda c: store.webhook_secret(c, hook_id))
             data = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
             claim = LinkClaim(
                 run_id=str(data["r"]),
@@ -350,7 +398,7 @@ class NotificationService:
                 acted on the run otherwise) (409).
         """
         claim = await self.check_link(hook_id, token)
-        if not await self.rt.read(lambda c: store.pause_is_open(c, claim.pause_id)):
+        if not await self.store.read(lambda c: store.pause_is_open(c, claim.pause_id)):
             raise Conflict(
                 f"the pause of node {claim.node_id!r} was already resolved; a link works once"
             )
@@ -361,4 +409,4 @@ class NotificationService:
             comments=comments,
             node_id=claim.node_id,
         )
-        return await self.rt.process_pause_action(claim.run_id, decision)
+        return await self.act_on_pause(claim.run_id, decision)

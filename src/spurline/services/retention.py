@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
-from spurline.store import retention as store
+from spurline.services.notifications import StoreAccess
+from spurline.settings import Settings
+from spurline.store import retention as queries
 from spurline.store.retention import PRUNABLE
-
-if TYPE_CHECKING:
-    from spurline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +87,12 @@ class PruneReport:
 
 
 async def prune(
-    rt: Runtime,
+    store: StoreAccess,
     older_than: timedelta,
     statuses: Sequence[RunStatus] = PRUNABLE,
     *,
     dry_run: bool = False,
-    batch_size: int | None = None,
+    batch_size: int = 200,
     pace: float = 0.0,
 ) -> PruneReport:
     """Delete runs that ended more than ``older_than`` ago (with their child runs, tasks,
@@ -105,13 +103,13 @@ async def prune(
     (the background policy uses 1: at most half of the process's time goes to it).
     """
     cutoff = now() - older_than
-    limit = batch_size or rt.settings.prune_batch_size
+    limit = batch_size
     if dry_run:
-        runs, total, datasets = await rt.read(
+        runs, total, datasets = await store.read(
             lambda c: (
-                store.count_prunable(c, cutoff, statuses),
-                store.count_with_children(c, cutoff, statuses),
-                store.count_unused_datasets(c, cutoff),
+                queries.count_prunable(c, cutoff, statuses),
+                queries.count_with_children(c, cutoff, statuses),
+                queries.count_unused_datasets(c, cutoff),
             )
         )
         return PruneReport(runs, total, 0, datasets, 0, dry_run=True)
@@ -119,8 +117,8 @@ async def prune(
     for status in statuses:
         while True:
             started = time.perf_counter()
-            batch = await rt.write(
-                partial(store.prune_batch, cutoff=cutoff, status=status, limit=limit)
+            batch = await store.write(
+                partial(queries.prune_batch, cutoff=cutoff, status=status, limit=limit)
             )
             if not batch.runs:
                 break
@@ -131,7 +129,7 @@ async def prune(
             _unlink(batch.file_paths)
             rest = pace * (time.perf_counter() - started)
             await asyncio.sleep(max(rest, _BETWEEN_BATCHES_S))
-    while paths := await rt.write(lambda c: store.prune_datasets(c, cutoff, limit)):
+    while paths := await store.write(lambda c: queries.prune_datasets(c, cutoff, limit)):
         report.batches += 1
         report.datasets += len(paths)
         _unlink(paths)
@@ -143,14 +141,15 @@ def _unlink(paths: list[str]) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-async def retention_loop(rt: Runtime) -> None:
+async def retention_loop(store: StoreAccess, settings: Settings) -> None:
     """Apply ``SPURLINE_RETENTION_DAYS`` now and every ``SPURLINE_RETENTION_INTERVAL_S``."""
-    days = rt.settings.retention_days
+    days = settings.retention_days
     if days is None:
         return
     while True:
         try:
-            report = await prune(rt, timedelta(days=days), pace=1.0)
+            age = timedelta(days=days)
+            report = await prune(store, age, batch_size=settings.prune_batch_size, pace=1.0)
             if report.runs or report.datasets:
                 log.info(
                     "retention: pruned %d runs (%d with children), %d datasets",
@@ -160,4 +159,4 @@ async def retention_loop(rt: Runtime) -> None:
                 )
         except Exception:  # the next round tries again
             log.exception("retention prune failed")
-        await asyncio.sleep(rt.settings.retention_interval_s)
+        await asyncio.sleep(settings.retention_interval_s)

@@ -7,7 +7,6 @@ from fastapi import Response
 from spurline.api._http import SlashRouter
 from spurline.api.deps import RuntimeDep
 from spurline.services import metrics
-from spurline.store import retention
 
 router = SlashRouter(tags=["metrics"])
 
@@ -19,6 +18,5 @@ router = SlashRouter(tags=["metrics"])
 )
 async def prometheus_metrics(rt: RuntimeDep) -> Response:
     """Metrics in the Prometheus text format; names start with ``spurline_``."""
-    active, unfinished = await rt.read(retention.gauges)
-    body, content_type = metrics.exposition(active, unfinished)
+    body, content_type = await metrics.exposition(rt)
     return Response(body, media_type=content_type)
