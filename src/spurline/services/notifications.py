@@ -42,7 +42,7 @@ from spurline.engine.records import RunSnapshot
 from spurline.exceptions import Conflict, InputsInvalid, LinkExpired, LinkInvalid, NotFound
 from spurline.services import metrics
 from spurline.settings import Settings
-from spurline.store import notifications as store
+from spurline.store import notifications as queries
 from spurline.store.control import PauseDecision
 from spurline.store.notifications import (
     NOTIFIED_STATUSES,
@@ -178,7 +178,8 @@ class NotificationService:
         """Subscribe ``url`` to ``events`` (default: all) of one workflow (or all when None).
 
         Raises:
-            InputsInvalid: a malformed secret or unknown events.
+            InputsInvalid: a URL that is not http(s), a malformed secret, unknown events
+                (every problem listed).
             NotFound: ``workflow_id`` names no workflow.
         """
         chosen = [s.value for s in NOTIFIED_STATUSES] if events is None else events
@@ -194,15 +195,15 @@ class NotificationService:
             created_at=at,
             updated_at=at,
         )
-        return await self.store.write(lambda c: store.create_webhook(c, hook, secret))
+        return await self.store.write(lambda c: queries.create_webhook(c, hook, secret))
 
     async def webhooks(self) -> list[WebhookRecord]:
         """Every subscription, oldest first."""
-        return await self.store.read(store.list_webhooks)
+        return await self.store.read(queries.list_webhooks)
 
     async def get(self, hook_id: str) -> WebhookRecord:
         """One subscription; NotFound when absent."""
-        return await self.store.read(lambda c: store.get_webhook(c, hook_id))
+        return await self.store.read(lambda c: queries.get_webhook(c, hook_id))
 
     async def update(self, hook_id: str, changes: dict[str, Any]) -> WebhookRecord:
         """Change url, secret, events, description or enabled; NotFound when absent."""
@@ -213,11 +214,11 @@ class NotificationService:
         if "events" in changes:
             changes = {**changes, "events": check_events(changes["events"])}
         at = now()
-        return await self.store.write(lambda c: store.update_webhook(c, hook_id, changes, at))
+        return await self.store.write(lambda c: queries.update_webhook(c, hook_id, changes, at))
 
     async def delete(self, hook_id: str) -> None:
         """Delete a subscription and its delivery log; NotFound when absent."""
-        await self.store.write(lambda c: store.delete_webhook(c, hook_id))
+        await self.store.write(lambda c: queries.delete_webhook(c, hook_id))
 
     async def deliveries(
         self,
@@ -229,7 +230,7 @@ class NotificationService:
     ) -> tuple[list[DeliveryRecord], int]:
         """One page of a subscription's delivery log, newest first, and the total."""
         return await self.store.read(
-            lambda c: store.list_deliveries(c, hook_id, page, page_size, status, run_id)
+            lambda c: queries.list_deliveries(c, hook_id, page, page_size, status, run_id)
         )
 
     # -- the delivery loop --------------------------------------------------------
@@ -254,7 +255,7 @@ class NotificationService:
         hold = self.settings.webhook_timeout_s + _CLAIM_MARGIN_S
         claimed = await self.store.write(
             partial(
-                store.claim_due,
+                queries.claim_due,
                 owner=self.owner,
                 at=at,
                 limit=free,
@@ -346,7 +347,7 @@ class NotificationService:
         if error is not None:
             log.info("webhook delivery %s attempt %d: %s", delivery.id, delivery.attempts, error)
         await self.store.write(
-            lambda c: store.finish_attempt(c, delivery.id, self.owner, status=status, **outcome)
+            lambda c: queries.finish_attempt(c, delivery.id, self.owner, status=status, **outcome)
         )
 
     def _client(self) -> httpx.AsyncClient:
@@ -373,7 +374,7 @@ class NotificationService:
             LinkExpired: the link is past its expiry (410).
         """
         try:
-            secret = await self.store.read(lambda c: store.webhook_secret(c, hook_id))
+            secret = await self.store.read(lambda c: queries.webhook_secret(c, hook_id))
             data = URLSafeSerializer(secret, salt=_LINK_SALT).loads(token)
             claim = LinkClaim(
                 run_id=str(data["r"]),
@@ -398,7 +399,7 @@ class NotificationService:
                 acted on the run otherwise) (409).
         """
         claim = await self.check_link(hook_id, token)
-        if not await self.store.read(lambda c: store.pause_is_open(c, claim.pause_id)):
+        if not await self.store.read(lambda c: queries.pause_is_open(c, claim.pause_id)):
             raise Conflict(
                 f"the pause of node {claim.node_id!r} was already resolved; a link works once"
             )
