@@ -24,11 +24,13 @@ from tests._receiver import Receiver
 from tests.conftest import LiveServer, celery_consumer, make_settings
 from tests.flows import human, links, node, wait_status
 
+from spurline.services.notifications import backoff_s
+
 FAST = {
     "webhook_poll_s": 0.05,
     "webhook_backoff_s": 0.1,
     "webhook_backoff_max_s": 0.8,
-    "webhook_timeout_s": 1.0,
+    "webhook_timeout_s": 3.0,
 }
 ECHO = {
     "nodes": [
@@ -159,7 +161,7 @@ def test_every_notification_of_50_runs_arrives_signed_through_an_outage(
 def test_a_hanging_or_failing_endpoint_never_holds_up_a_run(
     client: httpx.Client, make_workflow: Callable[..., str]
 ) -> None:
-    hanging = Receiver(hang_s=5).start()
+    hanging = Receiver(hang_s=10).start()
     failing = Receiver(status=500).start()
     try:
         wf = make_workflow(ECHO)
@@ -179,17 +181,24 @@ def test_a_hanging_or_failing_endpoint_never_holds_up_a_run(
             )
         )
         gaps = [b.at - a.at for a, b in pairwise(calls)]
-        assert gaps[2] > gaps[0] * 1.5, f"no exponential backoff: {gaps}"
+        # each retry waits at least twice as long as the one before: 0.1, 0.2, 0.4 s
+        assert [round(g, 1) >= 0.1 * 2**i for i, g in enumerate(gaps[:3])] == [True] * 3, gaps
         timed_out = wait_until(
             lambda: [d for d in deliveries(client, slow["id"]) if d["last_error"]]
         )
-        assert "no answer within 1 s" in timed_out[0]["last_error"]
+        assert "no answer within 3 s" in timed_out[0]["last_error"]
         errors = deliveries(client, bad["id"])
         assert errors and all(d["status"] in ("PENDING", "SENDING") for d in errors)
         assert any(d["last_status_code"] == 500 and "HTTP 500" in d["last_error"] for d in errors)
     finally:
         hanging.stop()
         failing.stop()
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    delays = [backoff_s(n, 2.0, 60.0) for n in range(1, 8)]
+    for delay, bound in zip(delays, [2, 4, 8, 16, 32, 60, 60], strict=True):
+        assert bound <= delay <= bound * 1.1
 
 
 def test_a_delivery_fails_after_its_last_attempt(tmp_path: Path) -> None:
