@@ -35,7 +35,7 @@ import orjson
 from itsdangerous import BadSignature, URLSafeSerializer
 from standardwebhooks import Webhook
 
-from spurline import __version__
+from spurline._version import __version__
 from spurline.engine.clock import new_id, now
 from spurline.engine.pauses import PauseAction
 from spurline.engine.records import RunSnapshot
@@ -76,7 +76,7 @@ def check_secret(secret: str) -> str:
         key = b""
     if not 24 <= len(key) <= 64:
         msg = "secret must be 'whsec_' followed by the base64 of 24 to 64 random bytes"
-        raise InputsInvalid([{"loc": ["body", "secret"], "msg": msg, "type": "value_error"}])
+        raise InputsInvalid([{"path": ("secret",), "msg": msg, "type": "value_error"}])
     return secret
 
 
@@ -85,7 +85,7 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         msg = f"url must be an absolute http or https URL; got {url!r}"
-        raise InputsInvalid([{"loc": ["body", "url"], "msg": msg, "type": "value_error"}])
+        raise InputsInvalid([{"path": ("url",), "msg": msg, "type": "value_error"}])
     return url
 
 
@@ -95,7 +95,7 @@ def check_events(events: list[str]) -> list[str]:
     unknown = [e for e in events if e not in known]
     if unknown or not events:
         msg = f"events must be a non-empty list of {', '.join(known)}; got {unknown or events}"
-        raise InputsInvalid([{"loc": ["body", "events"], "msg": msg, "type": "value_error"}])
+        raise InputsInvalid([{"path": ("events",), "msg": msg, "type": "value_error"}])
     return [e for e in known if e in events]
 
 
