@@ -21,6 +21,7 @@ from spurline.api.routes import (
     batch,
     control,
     datasets,
+    events,
     files,
     metrics,
     notifications,
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    routers = [m.router for m in (control, runs, workflows, batch, datasets, files, metrics)]
+    routers = [
+        m.router for m in (control, runs, workflows, batch, datasets, files, events, metrics)
+    ]
     # notifications: admin_router manages webhooks; public_router's links are signed
     routers += [notifications.admin_router, notifications.public_router]
     for router in routers:

@@ -10,6 +10,8 @@ worker) and the engine and store (docs/architecture.md#layers).
 - :mod:`.notifications`: notification webhooks, their deliveries, signed pause links.
 - :mod:`.retention`: pruning old runs (``spurline runs prune``, the retention policy).
 - :mod:`.metrics`: Prometheus metrics of the process.
+- :mod:`.events`: the run event stream of this process: fan-out to SSE clients,
+  waits for a run's end (docs/observability.md).
 
 Services receive the narrow parts they use (:class:`~._store.Store`, the engine, the
 executor, a :class:`~._store.LeaseHolder`) from the composition root

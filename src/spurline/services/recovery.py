@@ -52,7 +52,7 @@ class LeaseKeeper:
         )
         metrics.LEASE_TAKEOVERS.inc(len(taken))
         for run_id in taken:
-            log.info("taking over run %s", run_id)
+            log.info("taking over the run (its lease expired)", extra={"run_id": run_id})
             await self.executor.submit(run_id)
         return taken
 
@@ -115,6 +115,8 @@ class LeaseKeeper:
         owner = self.lease.owner
         lost = await self.store.read(lambda c: leases.executing_elsewhere(c, owner, active))
         for run_id in lost:
-            log.info("run %s was canceled or taken over elsewhere; interrupting it", run_id)
+            log.info(
+                "run canceled or taken over elsewhere; interrupting it", extra={"run_id": run_id}
+            )
             await self.executor.interrupt(run_id)
         return lost

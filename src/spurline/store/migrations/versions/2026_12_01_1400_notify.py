@@ -1,7 +1,7 @@
 """Notification webhooks and their deliveries (the outbox), see docs/operations.md.
 
 Revision ID: notify
-Revises: 2026_11_30_1100
+Revises: obs
 Create Date: 2026-12-01 14:00:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "notify"
-down_revision = "2026_11_30_1100"
+down_revision = "obs"
 branch_labels = None
 depends_on = None
 
