@@ -10,6 +10,9 @@
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid
+    ├── LinkError                  a signed approve/decline link cannot be used
+    │   ├── LinkInvalid            unknown or tampered with (HTTP 403)
+    │   └── LinkExpired            past its expiry (HTTP 410)
     └── ExecutionError             raised while a run executes; recorded on its task
         ├── NodeFailed             a node raised; carries retry settings
         │   ├── NodeTimeout        a node ran past its time limit
@@ -23,6 +26,7 @@ behind each are in docs/runs-api.md ("Errors").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 
@@ -78,6 +82,25 @@ class Conflict(SpurlineError):
 
 class InvalidTransition(Conflict):
     """A state change that the run/task transition rules forbid."""
+
+
+class LinkError(SpurlineError):
+    """A signed pause link (docs/operations.md, Notifications) cannot be used."""
+
+
+class LinkInvalid(LinkError):
+    """The link's signature does not match, or its webhook no longer exists."""
+
+    def __init__(self) -> None:
+        super().__init__("This link is not valid")
+
+
+class LinkExpired(LinkError):
+    """The link is past its expiry time."""
+
+    def __init__(self, expired_at: datetime) -> None:
+        self.expired_at = expired_at
+        super().__init__(f"This link expired at {expired_at.isoformat()}")
 
 
 class ExecutionError(SpurlineError):

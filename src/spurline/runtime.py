@@ -29,14 +29,17 @@ from spurline.engine.runs import Executor, LocalExecutor
 from spurline.engine.states import RunStatus
 from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.nodes.registry import node_types
+from spurline.services import metrics
 from spurline.services._store import LeaseHolder, Store
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
 from spurline.services.datasets import DatasetService
 from spurline.services.events import EventHub
 from spurline.services.llm_calls import LlmCallService
+from spurline.services.notifications import NotificationService
 from spurline.services.partial_runs import PartialRunService
 from spurline.services.recovery import LeaseKeeper
+from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
 from spurline.settings import Settings
 from spurline.store import control
@@ -103,6 +106,10 @@ class Runtime:
         self.provider_keys: ProviderKeys = ProcessKeys()
         self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
         self.engine.services[LLM_CALLS] = self.llm_calls.record
+        self.notifications = NotificationService(
+            self.store, settings, self.owner, self.runs.process_pause_action
+        )
+        metrics.install()
         self._background: list[asyncio.Task[None]] = []
 
     def _make_executor(self) -> Executor:
@@ -130,9 +137,15 @@ class Runtime:
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
             await self.recover()
-            self._background.append(
-                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery")
-            )
+            self._background += [
+                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery"),
+                # servers and workers send the webhooks and apply retention; a one-off
+                # CLI process leaves its runs' deliveries to them (docs/operations.md)
+                asyncio.create_task(self.notifications.run_forever(), name="spurline-webhooks"),
+                asyncio.create_task(
+                    retention_loop(self.store, self.settings), name="spurline-retention"
+                ),
+            ]
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.
@@ -166,6 +179,7 @@ class Runtime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.notifications.close()
         await self.executor.close()
         await self.hub.close()
         self.db.close()

@@ -29,6 +29,20 @@ class Settings(BaseSettings):
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
         templates_dir: folder of workflow files offered as templates (docs/pyspur.md).
+        public_url: the address people and webhook receivers reach this deployment at;
+            signed approve/decline links start with it (see docs/operations.md).
+        webhook_timeout_s: time limit of one webhook delivery attempt, connection included.
+        webhook_max_attempts: attempts of a delivery before it is FAILED.
+        webhook_backoff_s: delay before the first retry; it doubles with each attempt.
+        webhook_backoff_max_s: the longest delay between two attempts.
+        webhook_poll_s: how often a process looks for due webhook deliveries.
+        webhook_concurrency: deliveries one process sends at once.
+        pause_link_ttl_s: how long a signed approve/decline link stays usable.
+        retention_days: runs that ended more than this many days ago are pruned in the
+            background; None (the default) keeps every run.
+        retention_interval_s: how often the background retention runs.
+        prune_batch_size: runs deleted per transaction by prune and retention.
+        metrics_port: a worker process serves Prometheus metrics on this port when set.
         log_cap_bytes: captured output kept per task attempt (UTF-8 bytes); past it the
             first and last halves are kept (docs/observability.md).
         log_cap_lines: captured lines kept per task attempt, likewise.
@@ -53,6 +67,18 @@ class Settings(BaseSettings):
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
     templates_dir: Path = Path("examples")
+    public_url: str = "http://127.0.0.1:6080"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_poll_s: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=16, ge=1)
+    pause_link_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    prune_batch_size: int = Field(default=200, ge=1)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_cap_lines: int = Field(default=10_000, ge=10)
     events_poll_s: float = Field(default=1.0, gt=0)

@@ -26,7 +26,9 @@ from spurline.api.routes import (
     env,
     events,
     files,
+    metrics,
     nodes,
+    notifications,
     runs,
     templates,
     ui_data,
@@ -36,6 +38,8 @@ from spurline.exceptions import (
     Conflict,
     DefinitionError,
     DefinitionInvalid,
+    LinkExpired,
+    LinkInvalid,
     NotFound,
 )
 from spurline.runtime import Runtime
@@ -75,21 +79,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(DialectMiddleware)
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (
-        control,
-        runs,
-        workflows,
-        batch,
-        datasets,
-        files,
-        events,
-        nodes,
-        env,
-        templates,
-        ui_data,
-    ):
-        app.include_router(module.router)
-        app.include_router(module.router, prefix="/api", include_in_schema=False)
+    routers = [
+        m.router
+        for m in (
+            control,
+            runs,
+            workflows,
+            batch,
+            datasets,
+            files,
+            events,
+            nodes,
+            env,
+            templates,
+            ui_data,
+            metrics,
+        )
+    ]
+    # notifications: admin_router manages webhooks; public_router's links are signed
+    routers += [notifications.admin_router, notifications.public_router]
+    for router in routers:
+        app.include_router(router)
+        app.include_router(router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
     web.install(app)
 
@@ -130,6 +141,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> Response:
         return OrjsonResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(LinkInvalid)
+    async def link_invalid(_: Request, exc: LinkInvalid) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(LinkExpired)
+    async def link_expired(_: Request, exc: LinkExpired) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=410)
 
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import control, observe
+from spurline.cli import control, observe, operations
 from spurline.cli._errors import NOT_COMPLETED, CliError, describe
 from spurline.engine.states import RunStatus
 
@@ -360,6 +360,7 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 control.register(runs_app)
 observe.register(runs_app, out)
+operations.register(app, runs_app)
 
 
 @db_app.command("upgrade")
