@@ -10,11 +10,15 @@
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid (SPEC §5)
-    └── ExecutionError             raised while a run executes; recorded on its task
-        ├── NodeFailed             a node raised; carries retry settings
-        │   ├── NodeTimeout        a node ran past its time limit
-        │   └── OutputNotJSON      a node returned something JSON cannot hold (SPEC §4.4)
-        └── RunCanceled            the run was canceled while this code waited
+    ├── ExecutionError             raised while a run executes; recorded on its task
+    │   ├── NodeFailed             a node raised; carries retry settings
+    │   │   ├── NodeTimeout        a node ran past its time limit
+    │   │   └── OutputNotJSON      a node returned something JSON cannot hold (SPEC §4.4)
+    │   └── RunCanceled            the run was canceled while this code waited
+    ├── NotAuthenticated           no valid token or session (HTTP 401)
+    ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
+    ├── TooManyAttempts            too many failed authentications (HTTP 429)
+    └── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
 
 The API maps each branch to its status in one place (``spurline.api.app``).
 """
@@ -93,3 +97,23 @@ class OutputNotJSON(NodeFailed):
 
 class RunCanceled(ExecutionError):
     """The run was canceled while this code was waiting on it."""
+
+
+class NotAuthenticated(SpurlineError):
+    """No valid token or session came with the request (docs/security.md §1)."""
+
+
+class Forbidden(SpurlineError):
+    """The caller's role is too weak, or a browser request was refused (docs/security.md)."""
+
+
+class TooManyAttempts(SpurlineError):
+    """Too many failed authentications from one client; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SecretsUnavailable(SpurlineError):
+    """Secrets cannot be set or read: no usable ``SPURLINE_SECRET_KEY`` (docs/security.md §6)."""

@@ -34,6 +34,8 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.services.auth import AuthService
+from spurline.services.secrets import SECRETS, SecretService
 from spurline.settings import Settings
 from spurline.store import control, files, leases
 from spurline.store import runs as run_queries
@@ -58,8 +60,11 @@ class Runtime:
         self.db = Database(settings.resolved_database_url())
         if migrate:
             self.db.upgrade()
-        self.persistence = SqlPersistence(self.db)
+        self.auth = AuthService(self.db, settings)
+        self.secrets = SecretService(self.db, settings)
+        self.persistence = SqlPersistence(self.db, self.secrets.redactor)
         self.engine = RunEngine(self.persistence)
+        self.engine.services[SECRETS] = self.secrets
         self.batches = BatchService(self)
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)

@@ -7,17 +7,29 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, workflows
-from spurline.exceptions import Conflict, DefinitionError, NotFound
+from spurline.api.access import required_role
+from spurline.api.routes import auth, batch, control, datasets, files, runs, secrets, workflows
+from spurline.api.security import SecurityMiddleware
+from spurline.exceptions import (
+    Conflict,
+    DefinitionError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    SecretsUnavailable,
+    TooManyAttempts,
+)
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
 
@@ -25,8 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. Without ``runtime`` one is created (and closed) by the lifespan."""
+    """Build the app. Without ``runtime`` one is created (and closed) by the lifespan.
+
+    ``settings.auth`` unset means off: ``spurline serve`` resolves it from the address
+    it binds (docs/security.md §2) before calling this.
+    """
     settings = settings or get_settings()
+    mode = settings.auth or "off"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,19 +64,77 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         default_response_class=OrjsonResponse,
         redirect_slashes=False,
     )
+    app.state.auth_mode = mode
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(SecurityMiddleware, mode=mode, cors_origins=settings.cors_origin_list())
+    if settings.cors_origin_list():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list(),
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            expose_headers=["Location", "X-Total-Count", "Link"],
+        )
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files):
+    for module in (control, runs, workflows, batch, datasets, files, auth, secrets):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
+    _document_security(app, mode)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _document_security(app: FastAPI, mode: str) -> None:
+    """Add the bearer scheme and each operation's 401/403/429 to the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        components = doc.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a token from 'spurline tokens create' (docs/security.md)",
+        }
+        error = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path, operations in doc.get("paths", {}).items():
+            for method, op in operations.items():
+                role = required_role(method.upper(), path)
+                responses = op.setdefault("responses", {})
+                if mode == "off":
+                    responses.setdefault(
+                        "403",
+                        {
+                            "description": "Refused browser request: a Host header that is not "
+                            "loopback, or a cross-origin write (docs/security.md §2)",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    )
+                    continue
+                if role is None:
+                    continue
+                op["security"] = [{"bearer": []}]
+                op["x-role"] = role.value
+                for code, text in (
+                    ("401", "No valid token or session"),
+                    ("403", f"The token's role is weaker than {role.value}, or a CSRF failure"),
+                    ("429", "Too many failed authentications from this client"),
+                ):
+                    responses.setdefault(
+                        code,
+                        {"description": text, "content": {"application/json": {"schema": error}}},
+                    )
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 _UNPARSABLE_BODY: dict[type[BaseException], str] = {
@@ -80,6 +155,24 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:
         return OrjsonResponse({"detail": exc.problems}, status_code=422)
+
+    @app.exception_handler(NotAuthenticated)
+    async def unauthenticated(_: Request, exc: NotAuthenticated) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"}
+        return OrjsonResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, exc: Forbidden) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(TooManyAttempts)
+    async def too_many(_: Request, exc: TooManyAttempts) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return OrjsonResponse({"detail": str(exc)}, status_code=429, headers=headers)
+
+    @app.exception_handler(SecretsUnavailable)
+    async def no_secrets(_: Request, exc: SecretsUnavailable) -> Response:
+        return OrjsonResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -14,6 +14,7 @@ from spurline.exceptions import (
     DefinitionError,
     InputsInvalid,
     NotFound,
+    SecretsUnavailable,
     SpurlineError,
 )
 
@@ -60,6 +61,8 @@ def describe(exc: BaseException) -> CliError:
     if isinstance(exc, NotFound):
         ident = f" {exc.ident}" if exc.ident else ""
         return CliError(f"no {exc.what.lower()}{ident}")
+    if isinstance(exc, SecretsUnavailable):
+        return CliError(str(exc))
     if isinstance(exc, SpurlineError):
         return CliError(str(exc), code=NOT_COMPLETED)
     first = (str(exc).strip().splitlines() or [""])[0]

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import control
+from spurline.cli import _security_commands, control
 from spurline.cli._errors import NOT_COMPLETED, describe
 from spurline.engine.states import RunStatus
 
@@ -51,10 +51,10 @@ def serve(
     import uvicorn
 
     from spurline.api.app import create_app
-    from spurline.cli import _workflows
-    from spurline.settings import get_settings
+    from spurline.cli import _security, _workflows
+    from spurline.settings import get_settings, mask_url
 
-    settings = get_settings()
+    settings = _security.serving_settings(get_settings(), host)
     if load_examples is not None:
         loaded = _workflows.load_folder(settings, load_examples)
         for name, wf_id in loaded:
@@ -63,7 +63,7 @@ def serve(
             )
     out.print(
         f"Spurline on http://{host}:{port}  (docs: /docs, store: "
-        f"{settings.resolved_database_url()})",
+        f"{mask_url(settings.resolved_database_url())}, auth: {settings.auth})",
         highlight=False,
         soft_wrap=True,
     )
@@ -89,13 +89,13 @@ def worker(
     ] = LogLevel.INFO,
 ) -> None:
     """Execute runs from the queue as a Celery worker (broker: SPURLINE_BROKER_URL)."""
-    from spurline.settings import get_settings
+    from spurline.settings import get_settings, mask_url
     from spurline.worker.main import run_worker
 
     settings = get_settings()
     out.print(
-        f"Spurline worker on {settings.broker_url} queue {settings.queue_name} "
-        f"(store: {settings.resolved_database_url()}, concurrency {concurrency})",
+        f"Spurline worker on {mask_url(settings.broker_url)} queue {settings.queue_name} "
+        f"(store: {mask_url(settings.resolved_database_url())}, concurrency {concurrency})",
         highlight=False,
     )
     if settings.executor != "celery":
@@ -274,12 +274,13 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 
 control.register(runs_app)
+_security_commands.register(app)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
-    from spurline.settings import get_settings
+    from spurline.settings import get_settings, mask_url
     from spurline.store.db import Database
 
     settings = get_settings()
@@ -288,7 +289,8 @@ def db_upgrade() -> None:
         db.upgrade()
     finally:
         db.close()
-    out.print(f"store at {settings.resolved_database_url()} is up to date", highlight=False)
+    url = mask_url(settings.resolved_database_url())
+    out.print(f"store at {url} is up to date", highlight=False)
 
 
 def main() -> None:
