@@ -34,6 +34,7 @@ from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.nodes._limits import LIMITS, Limits
 from spurline.services.auth import AuthService
 from spurline.services.secrets import SECRETS, SecretService
 from spurline.settings import Settings
@@ -65,6 +66,7 @@ class Runtime:
         self.persistence = SqlPersistence(self.db, self.secrets.redactor)
         self.engine = RunEngine(self.persistence)
         self.engine.services[SECRETS] = self.secrets
+        self.engine.services[LIMITS] = Limits.from_settings(settings)
         self.batches = BatchService(self)
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)

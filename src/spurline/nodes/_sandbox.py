@@ -23,6 +23,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
+from spurline.nodes import _limits
 
 FUNCTION_NAME = "user_function"
 
@@ -92,34 +93,41 @@ def syntax_problem(code: str) -> str | None:
 
 @lru_cache(maxsize=512)
 def _compiled(code: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": "spurline_user_code"}
+    namespace: dict[str, Any] = {"__name__": "spurline_user_code", "secret": _limits.secret}
     exec(compile(function_source(code), "<PythonFuncNode>", "exec"), namespace)
     return namespace[FUNCTION_NAME]
 
 
-def call_user_function(code: str, inputs: dict[str, Any]) -> tuple[str, Any]:
-    """Worker side: run ``code`` on ``inputs``.
+def call_user_function(
+    code: str, inputs: dict[str, Any], scope: _limits.CallScope | None = None
+) -> tuple[str, Any]:
+    """Worker side: run ``code`` on ``inputs`` within the limits (docs/security.md §5).
 
     Returns ``("ok", output_dict)``, ``("error", "Type: message")`` or
     ``("not_json", message)``; never raises, so user exception classes need not pickle.
     """
     try:
-        result = _compiled(code)(InputModel(inputs))
+        with _limits.guard(scope):
+            result = _compiled(code)(InputModel(inputs))
     except BaseException as exc:  # user code may raise anything, SystemExit included
-        return "error", f"{type(exc).__name__}: {exc}"
+        return "error", _limits.explain(exc) or f"{type(exc).__name__}: {exc}"
     if not isinstance(result, dict):
         return "error", f"TypeError: the code must return a dict, got {type(result).__name__}"
     problem = json_problem(result)
     if problem:
         return "not_json", f"OutputNotJSON: {problem}"
+    too_big = _limits.output_problem(result)
+    if too_big:
+        return "error", too_big
     return "ok", result
 
 
 class PythonPool:
     """A lazily started pebble pool shared by every run in this process."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, limits: _limits.Limits | None = None) -> None:
         self.workers = workers
+        self.limits = limits
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
@@ -134,11 +142,24 @@ class PythonPool:
                 # server with its threads and open database handles.
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([__name__])
-                self._pool = ProcessPool(max_workers=self.workers, context=ctx)
+                self._pool = ProcessPool(
+                    max_workers=self.workers,
+                    context=ctx,
+                    initializer=_limits.apply if self.limits else None,
+                    initargs=(self.limits,) if self.limits else (),
+                )
             return self._pool
 
-    async def call(self, code: str, inputs: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    async def call(
+        self,
+        code: str,
+        inputs: dict[str, Any],
+        timeout_s: float,
+        scope: _limits.CallScope | None = None,
+    ) -> dict[str, Any]:
         """Run ``code`` in a worker; return its output dict.
+
+        ``scope`` names the store the code may not reach and the secrets it may read.
 
         Raises:
             NodeTimeout: past ``timeout_s`` seconds (the worker is killed).
@@ -147,7 +168,7 @@ class PythonPool:
         """
         for attempt in (1, 2):
             future = self._get().schedule(
-                call_user_function, args=(code, inputs), timeout=timeout_s
+                call_user_function, args=(code, inputs, scope), timeout=timeout_s
             )
             try:
                 kind, value = await asyncio.wrap_future(future)
@@ -189,7 +210,8 @@ def default_pool() -> PythonPool:
     if _default is None:
         from spurline.settings import get_settings
 
-        _default = PythonPool(get_settings().python_workers)
+        settings = get_settings()
+        _default = PythonPool(settings.python_workers, _limits.Limits.from_settings(settings))
     return _default
 
 

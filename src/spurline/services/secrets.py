@@ -18,14 +18,15 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from spurline.engine.clock import now
 from spurline.exceptions import DefinitionInvalid, SecretsUnavailable
+from spurline.nodes._limits import SECRETS
 from spurline.settings import Settings
 from spurline.store import secrets as q
 from spurline.store.db import Database
 from spurline.store.secrets import SecretInfo
 
+__all__ = ["SECRETS", "Redactor", "SecretService", "generate_key"]
+
 MASK = "***"
-#: The key of the :class:`SecretService` in ``NodeContext.services``.
-SECRETS = "secrets"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
 #: Values shorter than this are not redacted: replacing every "1" or "ab" in every
 #: output would destroy data and hide nothing worth hiding.
