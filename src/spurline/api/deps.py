@@ -39,3 +39,14 @@ async def get_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_actor(request: Request) -> str | None:
+    """The actor recorded on what the request does: the token's name when auth is on,
+    None when it is off (docs/security.md §4)."""
+    if request.app.state.auth_mode == "off":
+        return None
+    return (await get_principal(request)).name
+
+
+ActorDep = Annotated[str | None, Depends(get_actor)]

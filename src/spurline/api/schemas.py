@@ -78,6 +78,11 @@ class RunResponseSchema(BaseModel):
     message: str | None
     duration: float | None
     percentage_complete: float
+    started_by: str | None = Field(
+        default=None, description="who started the run: the token's name (null with auth off)"
+    )
+    canceled_by: str | None = Field(default=None, description="who canceled it")
+    retried_by: str | None = Field(default=None, description="who last retried it")
 
 
 class WorkflowCreateRequest(BaseModel):

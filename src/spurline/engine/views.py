@@ -108,6 +108,9 @@ def run_view(
         "message": run.message,
         "duration": duration_s(run, at),
         "percentage_complete": percentage_complete(run, tasks),
+        "started_by": run.started_by,
+        "canceled_by": run.canceled_by,
+        "retried_by": run.retried_by,
     }
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     ErrorResponse,
     ProblemsResponse,
@@ -48,6 +49,7 @@ def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
 async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
     """Create a workflow; its definition becomes version 1."""
     definition = parse_definition(body.definition).dump()
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
     return OrjsonResponse(_workflow(wf))
 
@@ -75,6 +77,7 @@ async def replace_workflow(
 ) -> Response:
     """Replace a workflow; a changed definition makes a new version."""
     definition = parse_definition(body.definition).dump()
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(
         lambda c: wf_q.update_workflow(c, workflow_id, body.name, body.description, definition)
     )
@@ -109,9 +112,11 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     response_model=RunResponseSchema,
     responses=NOT_FOUND,
 )
-async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def start_run(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Start a run in the background (200 with the run, as PySpur); poll ``Location``."""
-    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
     view = run_view(run, tasks, version, now())
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
@@ -130,9 +135,11 @@ async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> 
         },
     },
 )
-async def run_blocking(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def run_blocking(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED."""
-    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     await rt.wait(run.id)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)
