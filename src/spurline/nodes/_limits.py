@@ -40,6 +40,10 @@ _URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", re.I
 _PROC_PID = re.compile(r"^/proc/(\d+)(/|$)")
 
 
+class SecretNotFound(LookupError):
+    """``secret(name)`` named no secret available to this code (docs/security.md §6)."""
+
+
 class LimitExceeded(PermissionError):
     """User code went over a limit or did something refused; the message names it."""
 
@@ -78,10 +82,12 @@ class Limits:
     def from_settings(cls, settings: Any) -> Limits:
         """The limits ``settings`` (a :class:`~spurline.settings.Settings`) configure."""
         db_url = settings.resolved_database_url()
-        paths = [str(settings.home.resolve())]
+        home = settings.home.resolve()
+        # the store's files: the database (with its journal files), datasets, outputs
+        paths = [str(home / "datasets"), str(home / "outputs")]
         if db_url.startswith("sqlite:///"):
             db_file = os.path.realpath(db_url.removeprefix("sqlite:///"))
-            paths += [db_file, os.path.dirname(db_file)]
+            paths += [db_file + suffix for suffix in ("", "-wal", "-shm", "-journal")]
         addresses: list[tuple[str, int]] = []
         for endpoint in (_endpoint(db_url), _endpoint(settings.broker_url)):
             if endpoint is not None:
@@ -365,12 +371,12 @@ def secret(name: str) -> str:
     Only secrets the code names literally, as ``secret("NAME")``, are handed to it.
 
     Raises:
-        KeyError: no such secret, or the code does not name it literally.
+        SecretNotFound: no such secret, or the code does not name it literally.
     """
     try:
         return _secrets[name]
     except KeyError:
-        raise KeyError(
+        raise SecretNotFound(
             f"no secret {name!r} for this code: set it with 'spurline secrets set {name}' "
             f'and read it as secret("{name}") with the name written out'
         ) from None
