@@ -39,3 +39,20 @@ def _has_tokens(settings: Settings) -> bool:
         return AuthService(db, settings).has_tokens()
     finally:
         db.close()
+
+
+def shield_process() -> None:
+    """Mark this process non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``): processes of the
+    same user can then read neither its ``/proc/<pid>/environ`` nor its memory
+    (docs/security.md §5). Does nothing where ``prctl`` is missing (not Linux)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        return

@@ -55,6 +55,7 @@ def serve(
     from spurline.settings import get_settings, mask_url
 
     settings = _security.serving_settings(get_settings(), host)
+    _security.shield_process()
     if load_examples is not None:
         loaded = _workflows.load_folder(settings, load_examples)
         for name, wf_id in loaded:
@@ -89,10 +90,12 @@ def worker(
     ] = LogLevel.INFO,
 ) -> None:
     """Execute runs from the queue as a Celery worker (broker: SPURLINE_BROKER_URL)."""
+    from spurline.cli._security import shield_process
     from spurline.settings import get_settings, mask_url
     from spurline.worker.main import run_worker
 
     settings = get_settings()
+    shield_process()
     out.print(
         f"Spurline worker on {mask_url(settings.broker_url)} queue {settings.queue_name} "
         f"(store: {mask_url(settings.resolved_database_url())}, concurrency {concurrency})",
