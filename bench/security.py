@@ -55,7 +55,7 @@ def _token(home: Path) -> str:
     db = Database(settings.resolved_database_url())
     try:
         db.upgrade()
-        return AuthService(db, settings).create_token("bench", Role.VIEWER)[1]
+        return AuthService(db, settings).create_token("bench", Role.ADMIN)[1]
     finally:
         db.close()
 

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from spurline.engine.clock import now
-from spurline.exceptions import DefinitionInvalid, SecretsUnavailable
+from spurline.exceptions import DefinitionInvalid, NotFound, SecretsUnavailable
 from spurline.nodes._limits import SECRETS
 from spurline.settings import Settings
 from spurline.store import secrets as q
@@ -180,6 +180,19 @@ class SecretService:
             self._redactor = Redactor(values.values())
             self._expires = time.monotonic() + self.settings.token_cache_s
         return values
+
+    def get(self, name: str) -> str:
+        """One secret's value, for code of Spurline's own (provider keys of LLM nodes,
+        templates' ``{{ secrets.NAME }}``); never for an API answer.
+
+        Raises:
+            NotFound: no secret has this name.
+            SecretsUnavailable: no usable key.
+        """
+        try:
+            return self.values()[name]
+        except KeyError:
+            raise NotFound("Secret", name) from None
 
     def for_code(self, code: str) -> dict[str, str]:
         """The values of the secrets ``code`` names with ``secret("NAME")``, and only those."""
