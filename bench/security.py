@@ -1,11 +1,12 @@
 """What security costs (docs/security.md): auth per request on ``GET /run/{id}/`` and the
 PythonFuncNode limits per node on the 50-node python chain.
 
-``.venv/bin/python bench/security.py [--baseline-src DIR] [--rounds 3]``
+``.venv/bin/python bench/security.py [--baseline-src DIR] [--requests 500] [--runs 20]``
 
-Each configuration is a real ``spurline serve`` on its own store. Rounds alternate
-the configurations, so a change in machine load touches each alike; the figures are
-medians over every round, with the ratio to the baseline:
+Each configuration is a real ``spurline serve`` on its own store; they run side by
+side and get one request (or run) each in turn, so a change in machine load touches
+each alike. Figures: median wall ms and CPU ms of the processes, with ratios to the
+baseline:
 
 - ``auth_get_run``: ``GET /run/{id}/`` of a 52-task run with auth off (loopback) and
   with ``SPURLINE_AUTH=required`` and a Bearer token (verified once, then cached);
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _measure import blocking_run, call, create_workflow, timed_gets
+from _measure import CheckFailed, blocking_run, call, create_workflow, summary_ms
 from _server import Server
 from _workflows import chain
 
@@ -60,79 +61,115 @@ def _token(home: Path) -> str:
         db.close()
 
 
-def _get_run_ms(srv: Server, headers: dict[str, str], requests: int) -> float:
-    with httpx.Client(base_url=srv.url, timeout=300, headers=headers) as client:
-        definition, expect = chain(50, "python")
-        wf_id = create_workflow(client, "bench-auth", definition)
-        blocking_run(client, wf_id, 7, expect(7))
-        runs, _ = call(client, "GET", f"/wf/{wf_id}/runs/")
-        run_id = runs[0]["id"]
-
-        def check(body: Any) -> str | None:
-            ok = body["id"] == run_id and len(body["tasks"]) == 52
-            return None if ok else f"unexpected run {body['id']}"
-
-        return float(timed_gets(client, f"/run/{run_id}/", requests, check)["median_ms"])
+def _prepared_run(client: httpx.Client) -> str:
+    """A COMPLETED run of Input -> 50 PythonFuncNodes -> Output (52 tasks); its id."""
+    definition, expect = chain(50, "python")
+    wf_id = create_workflow(client, "bench-auth", definition)
+    blocking_run(client, wf_id, 7, expect(7))
+    runs, _ = call(client, "GET", f"/wf/{wf_id}/runs/")
+    return str(runs[0]["id"])
 
 
-def auth_get_run(baseline: str | None, rounds: int, requests: int) -> dict[str, Any]:
-    """Median ms of ``GET /run/{id}/`` per configuration, and ratios to auth off."""
-    configs: dict[str, tuple[dict[str, str], bool]] = {
-        "auth_off": (_env(None), False),
-        "auth_required": (_env(None, SPURLINE_AUTH="required"), True),
-    }
+def _servers(configs: dict[str, dict[str, str]]) -> dict[str, Server]:
+    return {name: Server(env=env) for name, env in configs.items()}
+
+
+def auth_get_run(baseline: str | None, requests: int) -> dict[str, Any]:
+    """``GET /run/{id}/`` on servers running side by side, one request to each in turn
+    (so machine load touches all alike): median ms and server CPU ms per request."""
+    configs = {"auth_off": _env(None), "auth_required": _env(None, SPURLINE_AUTH="required")}
     if baseline:
-        configs["baseline"] = (_env(baseline), False)
-    medians: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(rounds):
-        for name, (env, with_token) in configs.items():
-            srv = Server(env=env)
-            headers = {"Authorization": f"Bearer {_token(srv.home)}"} if with_token else {}
-            with srv:
-                medians[name].append(_get_run_ms(srv, headers, requests))
-    out: dict[str, Any] = {"params": {"rounds": rounds, "requests": requests}}
-    for name, values in medians.items():
-        out[f"{name}_median_ms"] = round(statistics.median(values), 3)
-    base = out.get("baseline_median_ms") or out["auth_off_median_ms"]
-    out["auth_required_ratio"] = round(out["auth_required_median_ms"] / base, 3)
-    out["auth_off_ratio"] = round(out["auth_off_median_ms"] / base, 3)
-    out["rounds_ms"] = medians
+        configs["baseline"] = _env(baseline)
+    servers = _servers(configs)
+    headers: dict[str, dict[str, str]] = {name: {} for name in configs}
+    headers["auth_required"] = {"Authorization": f"Bearer {_token(servers['auth_required'].home)}"}
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, float] = {}
+    try:
+        clients = {}
+        for name, srv in servers.items():
+            srv.start()
+            clients[name] = httpx.Client(base_url=srv.url, timeout=300, headers=headers[name])
+        paths = {name: f"/run/{_prepared_run(c)}/" for name, c in clients.items()}
+        for name, c in clients.items():  # warm-up, untimed
+            for _ in range(5):
+                call(c, "GET", paths[name])
+        cpu0 = {name: srv.cpu()["server"] for name, srv in servers.items()}
+        for _ in range(requests):
+            for name, c in clients.items():
+                body, elapsed = call(c, "GET", paths[name])
+                if len(body["tasks"]) != 52 or body["status"] != "COMPLETED":
+                    raise CheckFailed(f"{name}: unexpected run {body['id']}")
+                times[name].append(elapsed)
+        cpu = {n: (srv.cpu()["server"] - cpu0[n]) * 1000 / requests for n, srv in servers.items()}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    out: dict[str, Any] = {"params": {"requests": requests, "run_tasks": 52}}
+    for name in configs:
+        out[name] = {**summary_ms(times[name]), "server_cpu_ms_per_request": round(cpu[name], 3)}
+    base = out["baseline" if baseline else "auth_off"]
+    for name in configs:
+        out[f"{name}_ratio_median"] = round(out[name]["median_ms"] / base["median_ms"], 3)
+        out[f"{name}_ratio_cpu"] = round(
+            out[name]["server_cpu_ms_per_request"] / base["server_cpu_ms_per_request"], 3
+        )
     return out
 
 
-def limits_chain(baseline: str | None, rounds: int, runs: int) -> dict[str, Any]:
-    """ms per node of the 50-node python chain, with the limits and without (baseline)."""
+def limits_chain(baseline: str | None, runs: int) -> dict[str, Any]:
+    """ms per node of the 50-node python chain, with the limits and without (the
+    baseline code), servers side by side and runs alternating."""
     if not baseline:
         return {"skipped": "needs --baseline-src (code without the limits)"}
     definition, expect = chain(50, "python")
-    per_node: dict[str, list[float]] = {"limits": [], "baseline": []}
-    for _ in range(rounds):
-        for name, env in (("limits", _env(None)), ("baseline", _env(baseline))):
-            with Server(env=env) as srv, httpx.Client(base_url=srv.url, timeout=300) as c:
-                wf_id = create_workflow(c, "bench-limits", definition)
-                for i in range(2):
-                    blocking_run(c, wf_id, 1000 + i, expect(1000 + i))
-                walls = [blocking_run(c, wf_id, i, expect(i)) for i in range(runs)]
-                per_node[name].append(statistics.median(walls) * 1000 / 52)
-    out: dict[str, Any] = {"params": {"rounds": rounds, "runs": runs, "nodes": 52}}
-    for name, values in per_node.items():
-        out[f"{name}_per_node_ms"] = round(statistics.median(values), 4)
-    out["ratio"] = round(out["limits_per_node_ms"] / out["baseline_per_node_ms"], 3)
-    out["rounds_per_node_ms"] = per_node
+    servers = _servers({"limits": _env(None), "baseline": _env(baseline)})
+    walls: dict[str, list[float]] = {name: [] for name in servers}
+    cpu: dict[str, dict[str, float]] = {}
+    try:
+        clients, workflows = {}, {}
+        for name, srv in servers.items():
+            srv.start()
+            clients[name] = httpx.Client(base_url=srv.url, timeout=300)
+            workflows[name] = create_workflow(clients[name], "bench-limits", definition)
+            for i in range(2):  # warm-up: imports, plan cache, pool start
+                blocking_run(clients[name], workflows[name], 1000 + i, expect(1000 + i))
+        cpu0 = {name: srv.cpu() for name, srv in servers.items()}
+        for i in range(runs):
+            for name, c in clients.items():
+                walls[name].append(blocking_run(c, workflows[name], i, expect(i)))
+        for name, srv in servers.items():
+            now_cpu = srv.cpu()
+            cpu[name] = {k: (now_cpu[k] - cpu0[name][k]) * 1000 / runs / 52 for k in now_cpu}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    out: dict[str, Any] = {"params": {"runs": runs, "nodes": 52}}
+    for name in servers:
+        out[name] = {
+            "per_node_ms": round(statistics.median(walls[name]) * 1000 / 52, 4),
+            "server_cpu_ms_per_node": round(cpu[name]["server"], 4),
+            "workers_cpu_ms_per_node": round(cpu[name]["workers"], 4),
+        }
+    out["ratio_per_node"] = round(out["limits"]["per_node_ms"] / out["baseline"]["per_node_ms"], 3)
+    limits_cpu = out["limits"]["server_cpu_ms_per_node"] + out["limits"]["workers_cpu_ms_per_node"]
+    base_cpu = (
+        out["baseline"]["server_cpu_ms_per_node"] + out["baseline"]["workers_cpu_ms_per_node"]
+    )
+    out["ratio_cpu"] = round(limits_cpu / base_cpu, 3)
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--baseline-src", help="src folder of the code to compare against")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     baseline = str(Path(args.baseline_src).resolve()) if args.baseline_src else None
     for name, result in (
-        ("auth_get_run", auth_get_run(baseline, args.rounds, args.requests)),
-        ("limits_chain", limits_chain(baseline, args.rounds, args.runs)),
+        ("auth_get_run", auth_get_run(baseline, args.requests)),
+        ("limits_chain", limits_chain(baseline, args.runs)),
     ):
         print(json.dumps({"scenario": name, "load": _load(), **result}), flush=True)
     return 0

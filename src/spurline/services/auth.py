@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from spurline.engine.clock import new_id, now
-from spurline.exceptions import DefinitionInvalid, NotAuthenticated, TooManyAttempts
+from spurline.exceptions import FieldInvalid, NotAuthenticated, TooManyAttempts
 from spurline.settings import Settings
 from spurline.store import tokens as q
 from spurline.store.db import Database
@@ -79,15 +79,15 @@ def hash_secret(value: str) -> str:
 
 
 def check_token_name(name: str) -> None:
-    """Raise DefinitionInvalid unless ``name`` is 1-100 of ``A-Z a-z 0-9 _ . @ -``."""
+    """Raise FieldInvalid unless ``name`` is 1-100 of ``A-Z a-z 0-9 _ . @ -``."""
     if not _NAME_RE.match(name):
         problem = {
-            "loc": ["body", "name"],
+            "path": ("name",),
             "msg": "a token name is 1 to 100 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit",
             "type": "value_error",
         }
-        raise DefinitionInvalid([problem])
+        raise FieldInvalid([problem])
 
 
 class FailureLimiter:
@@ -151,7 +151,7 @@ class AuthService:
         """A new token: its record and the token itself, which is never stored.
 
         Raises:
-            DefinitionInvalid: a bad name.
+            FieldInvalid: a bad name.
             Conflict: a token with this name exists (revoked ones too: names are the
                 actors recorded on runs, so one name means one holder).
         """

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from spurline.engine.clock import now
-from spurline.exceptions import DefinitionInvalid, NotFound, SecretsUnavailable
+from spurline.exceptions import DefinitionInvalid, FieldInvalid, NotFound, SecretsUnavailable
 from spurline.nodes._limits import SECRETS
 from spurline.settings import Settings
 from spurline.store import secrets as q
@@ -40,14 +40,14 @@ def generate_key() -> str:
 
 
 def check_secret_name(name: str) -> None:
-    """Raise DefinitionInvalid unless ``name`` looks like an environment variable name."""
+    """Raise FieldInvalid unless ``name`` looks like an environment variable name."""
     if not _NAME_RE.match(name):
         problem = {
-            "loc": ["path", "name"],
+            "path": ("name",),
             "msg": "a secret name is 1 to 200 letters, digits or '_', not starting with a digit",
             "type": "value_error",
         }
-        raise DefinitionInvalid([problem])
+        raise FieldInvalid([problem])
 
 
 def referenced_names(code: str) -> set[str]:
@@ -126,17 +126,17 @@ class SecretService:
         """Store ``value`` encrypted under ``name``; True when created, False when replaced.
 
         Raises:
-            DefinitionInvalid: a bad name or an empty value.
+            FieldInvalid: a bad name or an empty value.
             SecretsUnavailable: no usable key.
         """
         check_secret_name(name)
         if not value:
             problem = {
-                "loc": ["body", "value"],
+                "path": ("value",),
                 "msg": "a secret value cannot be empty",
                 "type": "value_error",
             }
-            raise DefinitionInvalid([problem])
+            raise FieldInvalid([problem])
         token = self._fernet().encrypt(value.encode()).decode()
         created = self.db.writer.run(lambda c: q.put_secret(c, name, token, now()))
         self.forget()
@@ -216,7 +216,7 @@ class SecretService:
         redactor = self.redactor()
         if redactor.contains(definition):
             problem = {
-                "loc": ["body", "definition"],
+                "path": ("definition",),
                 "msg": "the definition contains the value of a secret; read it in code with "
                 'secret("NAME") instead',
                 "type": "value_error",

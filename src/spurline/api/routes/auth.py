@@ -20,7 +20,7 @@ from spurline.api.schemas_security import (
     TokenResponse,
 )
 from spurline.api.security import SESSION_COOKIE, _cookie
-from spurline.exceptions import DefinitionInvalid
+from spurline.exceptions import FieldInvalid
 from spurline.services.auth import Principal
 
 router = SlashRouter(tags=["security"])
@@ -52,16 +52,16 @@ async def _token_from_body(request: Request) -> str:
             data = await request.json()
         return SessionRequest.model_validate(data).token
     except ValidationError as exc:
-        raise DefinitionInvalid(
-            [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise FieldInvalid(
+            [{"path": tuple(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
     except ValueError:
         problem = {
-            "loc": ["body"],
+            "path": (),
             "msg": 'expected JSON {"token": ...} or a form',
             "type": "json_invalid",
         }
-        raise DefinitionInvalid([problem]) from None
+        raise FieldInvalid([problem]) from None
 
 
 @router.post(
