@@ -35,6 +35,9 @@ from _measure import CheckFailed, blocking_run, call, create_workflow, summary_m
 from _server import Server
 from _workflows import chain
 
+#: a loaded machine can take more than a minute to start a server and its pool
+START_TIMEOUT_S = 300
+
 
 def _load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
@@ -88,7 +91,7 @@ def auth_get_run(baseline: str | None, requests: int) -> dict[str, Any]:
     try:
         clients = {}
         for name, srv in servers.items():
-            srv.start()
+            srv.start(timeout=START_TIMEOUT_S)
             clients[name] = httpx.Client(base_url=srv.url, timeout=300, headers=headers[name])
         paths = {name: f"/run/{_prepared_run(c)}/" for name, c in clients.items()}
         for name, c in clients.items():  # warm-up, untimed
@@ -129,7 +132,7 @@ def limits_chain(baseline: str | None, runs: int) -> dict[str, Any]:
     try:
         clients, workflows = {}, {}
         for name, srv in servers.items():
-            srv.start()
+            srv.start(timeout=START_TIMEOUT_S)
             clients[name] = httpx.Client(base_url=srv.url, timeout=300)
             workflows[name] = create_workflow(clients[name], "bench-limits", definition)
             for i in range(2):  # warm-up: imports, plan cache, pool start
