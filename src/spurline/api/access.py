@@ -80,13 +80,22 @@ def _pattern(path: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, list[tuple[re.Pattern[str], Role | None]]]:
-    by_method: dict[str, list[tuple[re.Pattern[str], Role | None]]] = {}
+    """Per method, one combined pattern per role, strongest role first, public last:
+    the first that matches is the strongest role any entry asks for."""
+    paths: dict[str, dict[Role | None, list[str]]] = {}
     for key, role in ROUTE_ROLES.items():
         method, path = key.split(" ", 1)
-        by_method.setdefault(method, []).append((_pattern(path), role))
-        if method == "GET":
-            by_method.setdefault("HEAD", []).append((_pattern(path), role))
-    return by_method
+        for m in (method, "HEAD") if method == "GET" else (method,):
+            paths.setdefault(m, {}).setdefault(role, []).append(_pattern(path).pattern)
+    order: list[Role | None] = [Role.ADMIN, Role.OPERATOR, Role.VIEWER, None]
+    return {
+        method: [
+            (re.compile("|".join(f"(?:{p})" for p in by_role[role])), role)
+            for role in order
+            if role in by_role
+        ]
+        for method, by_role in paths.items()
+    }
 
 
 def declared(method: str, path: str) -> bool:
@@ -104,8 +113,7 @@ def required_role(method: str, path: str) -> Role | None:
     """
     if path == "/api" or path.startswith("/api/"):
         path = path[4:] or "/"
-    roles = [role for pattern, role in _table().get(method, ()) if pattern.fullmatch(path)]
-    if not roles:
-        return Role.ADMIN
-    needed = [r for r in roles if r is not None]
-    return max(needed, key=lambda r: r.rank) if needed else None
+    for pattern, role in _table().get(method, ()):
+        if pattern.fullmatch(path):
+            return role
+    return Role.ADMIN
