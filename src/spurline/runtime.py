@@ -34,6 +34,7 @@ from spurline.services.auth import AuthService
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
 from spurline.services.datasets import DatasetService
+from spurline.services.events import EventHub
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.runs import RunService
 from spurline.services.secrets import SECRETS, SecretService
@@ -70,10 +71,15 @@ class Runtime:
         self.auth = AuthService(self.db, settings)
         self.secrets = SecretService(self.db, settings)
         self.persistence = SqlPersistence(self.db, self.secrets.redactor)
-        self.engine = RunEngine(self.persistence, node_types())
+        self.engine = RunEngine(
+            self.persistence,
+            node_types(),
+            log_cap=(settings.log_cap_bytes, settings.log_cap_lines),
+        )
         self.engine.services[SECRETS] = self.secrets
         self.engine.services[LIMITS] = Limits.from_settings(settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.hub = EventHub(self.db, settings.events_poll_s)
         self.lease = LeaseHolder(self.owner, settings.lease_s)
         self.executor: Executor = self._make_executor()
         home = settings.home.resolve()
@@ -101,7 +107,7 @@ class Runtime:
         if self.settings.executor == "celery":
             from spurline.scaleout.executor import CeleryExecutor
 
-            return CeleryExecutor(self.db, self.engine, self.settings, self.owner)
+            return CeleryExecutor(self.db, self.engine, self.settings, self.owner, self.hub)
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
@@ -110,6 +116,7 @@ class Runtime:
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
         for them (servers do, a one-off CLI run does not).
         """
+        self.hub.start()
         self._background = [
             asyncio.create_task(self.leases.heartbeat(), name="spurline-heartbeat"),
             asyncio.create_task(self.leases.watch_runs(), name="spurline-run-watch"),
@@ -156,6 +163,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.executor.close()
+        await self.hub.close()
         self.db.close()
 
     # -- delegations kept for routes and commands ------------------------------

@@ -33,6 +33,11 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /run/{run_id}/children/": V,
     "DELETE /run/{run_id}/": A,
     "POST /run/{run_id}/retry/": OP,
+    # observability (docs/observability.md)
+    "GET /run/{run_id}/logs/": V,
+    "GET /run/{run_id}/tasks/{task_id}/attempts/": V,
+    "GET /run/{run_id}/events/": V,
+    "GET /events/": V,
     # workflows and starting runs (SPEC §4)
     "GET /wf/": V,
     "POST /wf/": A,

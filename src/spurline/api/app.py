@@ -19,7 +19,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from spurline._version import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
 from spurline.api.access import required_role
-from spurline.api.routes import auth, batch, control, datasets, files, runs, secrets, workflows
+from spurline.api.routes import (
+    auth,
+    batch,
+    control,
+    datasets,
+    events,
+    files,
+    runs,
+    secrets,
+    workflows,
+)
 from spurline.api.security import SecurityMiddleware
 from spurline.exceptions import (
     Conflict,
@@ -78,7 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             expose_headers=["Location", "X-Total-Count", "Link"],
         )
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files, auth, secrets):
+    for module in (control, runs, workflows, batch, datasets, files, events, auth, secrets):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

@@ -30,6 +30,9 @@ class PythonFuncNode(BaseNode):
     config_model = PythonFuncConfig
     config: PythonFuncConfig
     inline = False
+    # the pool enforces config.timeout_s from the moment a worker process starts the
+    # code, so time queued for a free process does not count (docs/observability.md)
+    times_itself = True
 
     @classmethod
     def check(cls, node: Any, config: Any, definition: Any) -> list[str]:
@@ -43,4 +46,4 @@ class PythonFuncNode(BaseNode):
         secrets = ctx.services.get(SECRETS)
         names = secrets.for_code(self.config.code) if secrets is not None else {}
         scope = call_scope(ctx.services.get(LIMITS), names)
-        return await default_pool().call(self.config.code, inputs, timeout, scope)
+        return await default_pool().call(self.config.code, inputs, timeout, ctx, scope)

@@ -9,6 +9,8 @@ worker) and the engine and store (docs/architecture.md#layers).
   canceled elsewhere.
 - :mod:`.auth`: tokens, roles and browser sessions (docs/security.md).
 - :mod:`.secrets`: secrets encrypted at rest, their redaction (docs/security.md).
+- :mod:`.events`: the run event stream of this process: fan-out to SSE clients,
+  waits for a run's end (docs/observability.md).
 
 Services receive the narrow parts they use (:class:`~._store.Store`, the engine, the
 executor, a :class:`~._store.LeaseHolder`) from the composition root

@@ -4,6 +4,7 @@ actions (see docs/runs-api.md for the rules, docs/architecture.md for the path o
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,8 @@ from spurline.store import workflows as wf_queries
 
 #: Parsed graphs of versions with a PAUSED task kept for views (most recent first out).
 GRAPH_CACHE = 256
+
+log = logging.getLogger(__name__)
 
 
 class RunService:
@@ -163,6 +166,7 @@ class RunService:
         ids = await self.store.write(
             lambda c: run_queries.cancel_run_tree(c, run_id, at, message, canceled_by=actor)
         )
+        log.info("run canceled (%s)", message, extra={"run_id": run_id})
         for rid in ids:
             await self.executor.interrupt(rid)
         return await self.snapshot(run_id)
@@ -176,7 +180,10 @@ class RunService:
             Conflict: the run is not FAILED.
         """
         claim = self.lease.claim()
-        await self.store.write(lambda c: control.retry_run(c, run_id, claim, retried_by=actor))
+        again = await self.store.write(
+            lambda c: control.retry_run(c, run_id, claim, retried_by=actor)
+        )
+        log.info("run retried: %d task(s) execute again", again, extra={"run_id": run_id})
         await self.executor.submit(run_id)
         return await self.snapshot(run_id)
 

@@ -7,11 +7,17 @@ thread so the event loop never waits on the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.records import (
+    AttemptRecord,
+    PauseRecord,
+    RunRecord,
+    TaskRecord,
+    VersionRecord,
+)
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.store import runs as run_queries
 from spurline.store.db import Database
@@ -68,9 +74,14 @@ class SqlPersistence:
             self.db.read, lambda c: run_queries.get_run_and_tasks(c, run_id)
         )
 
-    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+    async def save_tasks(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord] = (),
+    ) -> int:
         return await self.db.writer.arun(
-            lambda c: run_queries.save_tasks(c, self._redacted(tasks), expect)
+            lambda c: run_queries.save_tasks(c, self._redacted(tasks), expect, attempts)
         )
 
     async def transition_run(

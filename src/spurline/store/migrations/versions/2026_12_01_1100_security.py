@@ -1,7 +1,7 @@
 """Security: API tokens, browser sessions, encrypted secrets (docs/security.md).
 
 Revision ID: sec
-Revises: 2026_11_30_1100
+Revises: obs
 Create Date: 2026-12-01 11:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "sec"
-down_revision = "2026_11_30_1100"
+down_revision = "obs"
 branch_labels = None
 depends_on = None
 
