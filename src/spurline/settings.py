@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     python_max_processes: int = Field(default=8, ge=0)
     python_max_open_files: int = Field(default=64, ge=16)
     python_max_output_mb: float = Field(default=16.0, gt=0)
-    python_max_print_mb: float = Field(default=1.0, gt=0)
+    python_max_print_mb: float = Field(default=128.0, gt=0)
     python_env_allow: str = ""
     log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_cap_lines: int = Field(default=10_000, ge=10)

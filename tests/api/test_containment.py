@@ -46,7 +46,7 @@ def hostile_cases(server: LiveServer) -> dict[str, tuple[str, str]]:
         ),
         "print 200 MB": (
             "line = 'x' * (2 << 20)\nfor _ in range(100):\n    print(line)",
-            "print limit: the code printed more than 1 MB (SPURLINE_PYTHON_MAX_PRINT_MB)",
+            "print limit: the code printed more than 128 MB (SPURLINE_PYTHON_MAX_PRINT_MB)",
         ),
         "kill parent": ("import os\nos.kill(os.getppid(), 9)", "signalling process"),
         "kill server": (f"import os\nos.kill({me}, 9)", f"signalling process {me} is refused"),

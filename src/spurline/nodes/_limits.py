@@ -73,7 +73,7 @@ class Limits:
     max_processes: int = 8
     max_open_files: int = 64
     max_output_bytes: int = 16 << 20
-    max_print_bytes: int = 1 << 20
+    max_print_bytes: int = 128 << 20
     env_allow: tuple[str, ...] = ()
     store_paths: tuple[str, ...] = ()
     store_addresses: tuple[tuple[str, int], ...] = field(default=())
