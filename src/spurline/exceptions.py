@@ -6,18 +6,23 @@
     ├── DefinitionError            rejected before a run exists (HTTP 422)
     │   ├── DefinitionInvalid      a workflow definition breaks the definition rules
     │   ├── InputsInvalid          initial_inputs do not fit the InputNode
-    │   └── DatasetInvalid         an uploaded dataset file cannot be read as rows
+    │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows
+    │   └── FieldInvalid           a request field breaks its rule (token or secret name)
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid
     ├── LinkError                  a signed approve/decline link cannot be used
     │   ├── LinkInvalid            unknown or tampered with (HTTP 403)
     │   └── LinkExpired            past its expiry (HTTP 410)
-    └── ExecutionError             raised while a run executes; recorded on its task
-        ├── NodeFailed             a node raised; carries retry settings
-        │   ├── NodeTimeout        a node ran past its time limit
-        │   └── OutputNotJSON      a node returned something JSON cannot hold
-        └── RunCanceled            the run was canceled while this code waited
+    ├── ExecutionError             raised while a run executes; recorded on its task
+    │   ├── NodeFailed             a node raised; carries retry settings
+    │   │   ├── NodeTimeout        a node ran past its time limit
+    │   │   └── OutputNotJSON      a node returned something JSON cannot hold
+    │   └── RunCanceled            the run was canceled while this code waited
+    ├── NotAuthenticated           no valid token or session (HTTP 401)
+    ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
+    ├── TooManyAttempts            too many failed authentications (HTTP 429)
+    └── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
 
 The API maps each branch to its status in one place (``spurline.api.app``); the rules
 behind each are in docs/runs-api.md ("Errors").
@@ -65,6 +70,11 @@ class InputsInvalid(DefinitionError):
 
 class DatasetInvalid(DefinitionError):
     """An uploaded dataset is empty, has no header, a ragged row, or is not a list of objects."""
+
+
+class FieldInvalid(DefinitionError):
+    """A request field breaks its rule: a token or secret name, an empty secret value
+    (docs/security.md)."""
 
 
 class NotFound(SpurlineError):
@@ -139,3 +149,23 @@ class OutputNotJSON(NodeFailed):
 
 class RunCanceled(ExecutionError):
     """The run was canceled while this code was waiting on it."""
+
+
+class NotAuthenticated(SpurlineError):
+    """No valid token or session came with the request (docs/security.md §1)."""
+
+
+class Forbidden(SpurlineError):
+    """The caller's role is too weak, or a browser request was refused (docs/security.md)."""
+
+
+class TooManyAttempts(SpurlineError):
+    """Too many failed authentications from one client; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SecretsUnavailable(SpurlineError):
+    """Secrets cannot be set or read: no usable ``SPURLINE_SECRET_KEY`` (docs/security.md §6)."""

@@ -132,6 +132,9 @@ class Run(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[datetime | None]
     scope: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    canceled_by: Mapped[str | None] = mapped_column(String(100))
+    retried_by: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_runs_start", "start_time", "id"),
@@ -287,6 +290,43 @@ class WebhookSubscription(Base):
     updated_at: Mapped[datetime]
 
 
+class ApiToken(Base):
+    """An API token (docs/security.md §1): only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class BrowserSession(Base):
+    """A signed-in browser (docs/security.md §3); ``id_hash`` is the SHA-256 of the cookie."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Secret(Base):
+    """A secret (docs/security.md §6): ``ciphertext`` is the Fernet token of its value."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class WebhookDelivery(Base):
     """One notification of one run event to one subscription: the outbox and its log.
 
@@ -355,5 +395,8 @@ OUTPUT_FILES = cast(Table, OutputFile.__table__)
 LLM_CALLS = cast(Table, LlmCall.__table__)
 WEBHOOKS = cast(Table, WebhookSubscription.__table__)
 DELIVERIES = cast(Table, WebhookDelivery.__table__)
+TOKENS = cast(Table, ApiToken.__table__)
+SESSIONS = cast(Table, BrowserSession.__table__)
+SECRETS = cast(Table, Secret.__table__)
 ATTEMPTS = cast(Table, TaskAttempt.__table__)
 EVENTS = cast(Table, RunEvent.__table__)

@@ -322,7 +322,9 @@ def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> Run
     return get_run(conn, run_id)
 
 
-def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -> list[str]:
+def cancel_run_tree(
+    conn: Connection, run_id: str, at: datetime, message: str, canceled_by: str | None = None
+) -> list[str]:
     """Like :func:`cancel_run`; returns the ids of every run canceled (the run first).
 
     The run's status changes with a conditional update, so of two racing cancels
@@ -332,7 +334,7 @@ def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -
         NotFound: unknown run.
         Conflict: the run already finished.
     """
-    changes = {"end_time": at, "message": message}
+    changes = {"end_time": at, "message": message, "canceled_by": canceled_by}
     if not transition_run(conn, run_id, RUN_CANCELABLE, RunStatus.CANCELED, changes):
         status = get_run(conn, run_id).status  # NotFound for an unknown run
         raise Conflict(f"Run {run_id} is already {status.value}")
