@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scenarios_batch
 import scenarios_reads
+import scenarios_retention
 import scenarios_runs
 
 # name -> (function, full-size params, --quick params)
@@ -61,6 +62,16 @@ SCENARIOS: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any], dict[s
         {"seeded": 100, "requests": 10},
     ),
     "batch": (scenarios_batch.batch, {"rows": 10_000}, {"rows": 50}),
+    "prune_while_serving": (
+        scenarios_retention.prune_while_serving,
+        {"runs": 100_000, "kept": 1000},
+        {"runs": 5000, "kept": 100},
+    ),
+    "retention_while_serving": (
+        scenarios_retention.prune_while_serving,
+        {"runs": 100_000, "kept": 1000, "mode": "retention"},
+        {"runs": 5000, "kept": 100, "mode": "retention"},
+    ),
 }
 
 # (scenario, label, PySpur 0.1.18 figure or None, how to read the figure, bound, "max"|"min")
@@ -159,6 +170,22 @@ TARGETS: list[tuple[str, str, float | None, Callable[[dict[str, Any]], Any], flo
         None,
         lambda r: (r.get("server") or {}).get("server_peak_rss_mb"),
         300,
+        "max",
+    ),
+    (
+        "prune_while_serving",
+        "GET /run/ p95 while spurline runs prune deletes 100,000 runs, ms",
+        None,
+        lambda r: r.get("p95_ms"),
+        20,
+        "max",
+    ),
+    (
+        "retention_while_serving",
+        "GET /run/ p95 while the server's retention deletes 100,000 runs, ms",
+        None,
+        lambda r: r.get("p95_ms"),
+        20,
         "max",
     ),
     (

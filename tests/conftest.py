@@ -147,10 +147,11 @@ def _stop_celery_consumer() -> Iterator[None]:
 
 
 @contextmanager
-def serving(home: Path, backend: str) -> Iterator[LiveServer]:
+def serving(home: Path, backend: str, **overrides: Any) -> Iterator[LiveServer]:
     """A live server on a fresh store of ``backend`` under ``home`` (with the Celery
-    worker serving it for ``postgres+celery``); the store is dropped afterwards."""
-    settings, cleanup = make_settings(home, backend)
+    worker serving it for ``postgres+celery``); the store is dropped afterwards.
+    ``overrides`` are settings (``auth="required"`` ...)."""
+    settings, cleanup = make_settings(home, backend, **overrides)
     try:
         with LiveServer(settings) as srv:
             if settings.executor == "celery":

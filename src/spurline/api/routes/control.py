@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     ErrorResponse,
     PauseActionRequest,
@@ -35,10 +35,13 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/wf/process_pause_action/{run_id}/", response_model=RunResponseSchema, responses=CONFLICT
 )
-async def process_pause_action(run_id: str, body: PauseActionRequest, rt: RuntimeDep) -> Response:
+async def process_pause_action(
+    run_id: str, body: PauseActionRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Approve, override or decline a paused run; approved runs resume at once."""
+    # with auth on, the token names who acts; the body's user_id only with auth off
     decision = control.PauseDecision(
-        body.action, body.user_id, body.inputs, body.comments, body.node_id
+        body.action, actor or body.user_id, body.inputs, body.comments, body.node_id
     )
     return OrjsonResponse(rt.view(await rt.process_pause_action(run_id, decision)))
 
@@ -74,15 +77,15 @@ async def paused_workflows(
 
 
 @router.post("/wf/cancel_workflow/{run_id}/", response_model=RunResponseSchema, responses=CONFLICT)
-async def cancel_workflow(run_id: str, rt: RuntimeDep) -> Response:
+async def cancel_workflow(run_id: str, rt: RuntimeDep, actor: ActorDep) -> Response:
     """Cancel a PENDING, RUNNING or PAUSED run, its unfinished tasks and its child runs."""
-    return OrjsonResponse(rt.view(await rt.cancel_run(run_id)))
+    return OrjsonResponse(rt.view(await rt.cancel_run(run_id, actor=actor)))
 
 
 @router.post(
     "/run/{run_id}/retry/", status_code=202, response_model=RunResponseSchema, responses=CONFLICT
 )
-async def retry_run(run_id: str, rt: RuntimeDep) -> Response:
+async def retry_run(run_id: str, rt: RuntimeDep, actor: ActorDep) -> Response:
     """Re-execute the FAILED and CANCELED tasks of a FAILED run, reusing COMPLETED outputs."""
-    view = rt.view(await rt.retry_run(run_id))
+    view = rt.view(await rt.retry_run(run_id, actor))
     return OrjsonResponse(view, status_code=202, headers={"Location": f"/run/{run_id}/"})

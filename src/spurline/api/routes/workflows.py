@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import Query, Request, Response
 
 from spurline.api._dialect import definition_for_save
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     ErrorResponse,
     OutputVariable,
@@ -52,6 +53,7 @@ def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
 async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
     """Create a workflow; its definition becomes version 1."""
     definition = definition_for_save(body.definition)
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
     return OrjsonResponse(_workflow(wf))
 
@@ -79,6 +81,7 @@ async def replace_workflow(
 ) -> Response:
     """Replace a workflow; a changed definition makes a new version."""
     definition = definition_for_save(body.definition)
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(
         lambda c: wf_q.update_workflow(c, workflow_id, body.name, body.description, definition)
     )
@@ -111,9 +114,11 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     response_model=RunResponseSchema,
     responses=NOT_FOUND,
 )
-async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def start_run(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Start a run in the background (200 with the run, as PySpur); poll ``Location``."""
-    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
     view = run_view(run, tasks, version, now())
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
@@ -132,9 +137,11 @@ async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> 
         },
     },
 )
-async def run_blocking(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def run_blocking(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED."""
-    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     await rt.wait(run.id)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)
