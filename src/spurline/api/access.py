@@ -25,7 +25,7 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /auth/session/": None,
     "POST /auth/session/": None,
     "DELETE /auth/session/": None,
-    # runs (SPEC §2.3)
+    # runs (docs/http-api.md#runs)
     "GET /run/": V,
     "GET /run/{run_id}/": V,
     "GET /run/{run_id}/status/": V,
@@ -38,7 +38,7 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /run/{run_id}/tasks/{task_id}/attempts/": V,
     "GET /run/{run_id}/events/": V,
     "GET /events/": V,
-    # workflows and starting runs (SPEC §4)
+    # workflows and starting runs (docs/http-api.md#workflows)
     "GET /wf/": V,
     "POST /wf/": A,
     "GET /wf/{workflow_id}/": V,
@@ -49,12 +49,12 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "POST /wf/{workflow_id}/start_run/": OP,
     "POST /wf/{workflow_id}/run/": OP,
     "POST /wf/{workflow_id}/start_batch_run/": OP,
-    # pauses and control (SPEC §5)
+    # pauses and control (docs/http-api.md#pauses-and-run-control)
     "POST /wf/process_pause_action/{run_id}/": OP,
     "GET /wf/pause_history/{run_id}/": V,
     "GET /wf/paused_workflows/": V,
     "POST /wf/cancel_workflow/{run_id}/": OP,
-    # datasets and output files (SPEC §6)
+    # datasets and output files (docs/http-api.md#datasets)
     "GET /ds/": V,
     "POST /ds/": A,
     "GET /ds/{dataset_id}/": V,
