@@ -67,7 +67,10 @@ async def _token_from_body(request: Request) -> str:
 @router.post(
     "/auth/session/",
     response_model=SessionResponse,
-    responses=UNAUTHENTICATED,
+    responses={
+        **UNAUTHENTICATED,
+        422: {"model": ErrorResponse, "description": "No token, or a body that is no JSON or form"},
+    },
     openapi_extra=_SESSION_BODY,
 )
 async def sign_in(request: Request, rt: RuntimeDep) -> Response:
