@@ -4,6 +4,7 @@ logs and tracebacks (docs/security.md §6, docs/observability.md)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from tests.api._contract import link, node, py, start, wait_run
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import DEPLOYMENTS, LiveServer, celery_consumer, make_settings
 
 from _fake_llm import FakeLLM
 from spurline.services.secrets import generate_key
@@ -23,8 +24,9 @@ TOKEN = "tok-live-9876543210zyxwvu"
 
 @pytest.fixture
 def keyed_settings(tmp_path: Path, backend: str) -> Iterator[Settings]:
-    """Settings of a fresh store with a secret key, for several servers in turn."""
-    settings, cleanup = make_settings(tmp_path, backend, secret_key=generate_key())
+    """Settings of a fresh store with a secret key, for several servers in turn; no
+    cache of decrypted values, so a worker sees a deletion at once (docs/pyspur.md)."""
+    settings, cleanup = make_settings(tmp_path, backend, secret_key=generate_key(), token_cache_s=0)
     try:
         yield settings
     finally:
@@ -38,6 +40,11 @@ def stored_rows(srv: LiveServer, sql: str) -> list[Any]:
             return list(conn.execute(text(sql)).all())
     finally:
         engine.dispose()
+
+
+def worker(settings: Settings) -> AbstractContextManager[object]:
+    """The session's Celery worker serving ``settings``' store, when runs go to Celery."""
+    return celery_consumer().serving(settings) if settings.executor == "celery" else nullcontext()
 
 
 LLM_FLOW = {
@@ -56,10 +63,12 @@ LLM_FLOW = {
 }
 
 
+@pytest.mark.parametrize("backend", DEPLOYMENTS)
 def test_provider_key_is_stored_encrypted_survives_a_restart_and_wins_over_env(
     keyed_settings: Settings, fake_llm: FakeLLM
 ) -> None:
-    # fake_llm also sets OPENAI_API_KEY in the environment: the stored key must win
+    # fake_llm also sets OPENAI_API_KEY in the environment: the stored key must win,
+    # in this process and, for postgres+celery, in the Celery worker running the node
     with LiveServer(keyed_settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
         r = c.post("/env-mgmt/", json={"name": "OPENAI_API_KEY", "value": KEY})
         assert r.status_code == 200, r.text
@@ -68,7 +77,11 @@ def test_provider_key_is_stored_encrypted_survives_a_restart_and_wins_over_env(
         )
         assert KEY not in ciphertext and ciphertext.startswith("gAAAA")
         wf = c.post("/wf/", json={"name": "asks", "definition": LLM_FLOW}).json()["id"]
-    with LiveServer(keyed_settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+    with (
+        LiveServer(keyed_settings) as srv,
+        worker(keyed_settings),
+        httpx.Client(base_url=srv.url, timeout=60) as c,
+    ):
         shown = c.get("/env-mgmt/OPENAI_API_KEY/")
         assert shown.status_code == 200
         assert KEY not in shown.text
