@@ -22,6 +22,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+# httpx imports its own command-line tool (click, pygments, rich.syntax) when click is
+# installed, as uvicorn's dependency it always is: a tenth of a second of every command.
+# This process never runs httpx's tool; httpx's __init__ handles the missing module.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 from spurline import __version__
 from spurline.cli import datasets, runs, workflows
 from spurline.cli._connect import Target
