@@ -22,16 +22,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-# httpx imports its own command-line tool (click, pygments, rich.syntax) when click is
-# installed, as uvicorn's dependency it always is: a tenth of a second of every command.
-# This process never runs httpx's tool; httpx's __init__ handles the missing module.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-
 from spurline import __version__
 from spurline.cli import datasets, runs, workflows
 from spurline.cli._connect import Target
 from spurline.cli._errors import INTERRUPTED, Interrupted, describe
 from spurline.cli._output import err, out
+
+# (No module above imports httpx.) httpx imports its own command-line tool (click, pygments, rich.syntax) when click is
+# installed, as uvicorn's dependency it always is: a tenth of a second of every command.
+# This process never runs httpx's tool; httpx's __init__ handles the missing module.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
     help="Spurline: workflow runs with a PySpur-compatible Runs API.",
