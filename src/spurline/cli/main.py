@@ -28,9 +28,10 @@ from spurline.cli._connect import Target
 from spurline.cli._errors import INTERRUPTED, Interrupted, describe
 from spurline.cli._output import err, out
 
-# (No module above imports httpx.) httpx imports its own command-line tool (click, pygments, rich.syntax) when click is
-# installed, as uvicorn's dependency it always is: a tenth of a second of every command.
-# This process never runs httpx's tool; httpx's __init__ handles the missing module.
+# httpx (imported later, by the commands) imports its own command-line tool (click,
+# pygments, rich.syntax) whenever click is installed, and uvicorn always installs it:
+# a tenth of a second of every command. This process never runs httpx's tool, and
+# httpx's __init__ expects that module to be missing.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
