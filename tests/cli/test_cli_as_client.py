@@ -153,8 +153,11 @@ def exercise(sp: Spurline, tmp: Path) -> dict[str, str]:
     assert [r["outputs"]["greeting"] for r in rows] == ["Hi, Ada!", "Hi, Grace!"]
     children = js("runs", "children", summary.group(1))
     assert [c["id"] for c in children] == [r["run_id"] for r in rows]
+    again = js("run", "--workflow", wf, "--dataset", str(names))  # the parent run
+    assert (again["run_type"], again["status"]) == ("batch", "COMPLETED")
+    assert again["input_dataset_id"] not in (None, ds["id"])  # each batch uploads its file
     parents = js("runs", "list", "--parent-only", "--workflow-id", wf)
-    assert [r["run_type"] for r in parents] == ["batch", "interactive"]
+    assert [r["run_type"] for r in parents] == ["batch", "batch", "interactive"]
     assert js("datasets", "delete", ds["id"]) == {"id": ds["id"], "deleted": True}
     assert sp("datasets", "show", ds["id"]).stderr == f"error: no dataset {ds['id']}\n"
     return {"workflow": wf, "batch": summary.group(1)}

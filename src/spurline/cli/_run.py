@@ -252,14 +252,18 @@ def run_batch(
     completed = counts.get("COMPLETED", 0)
     seconds = run["duration"] or 0.0
     rate = f"{rows / seconds:.1f}" if seconds else "-"
-    out.print(
+    # With --json the parent run is the one thing on stdout; the summary goes to stderr.
+    console = err if options.as_json else out
+    if options.as_json:
+        _render.print_json(out, run)
+    console.print(
         f"batch {run['id']} {run['status']}: {rows} rows, {completed} completed, "
         f"{rows - completed} failed, in {seconds:.2f} s ({rate} rows/s)",
         highlight=False,
         soft_wrap=True,
     )
     if run["message"]:
-        out.print(escape(run["message"]), highlight=False, soft_wrap=True)
-    out.print(f"results: {escape(where)}", highlight=False, soft_wrap=True)
+        console.print(escape(run["message"]), highlight=False, soft_wrap=True)
+    console.print(f"results: {escape(where)}", highlight=False, soft_wrap=True)
     if run["status"] != "COMPLETED":
         raise typer.Exit(NOT_COMPLETED)
