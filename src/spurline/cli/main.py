@@ -22,7 +22,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from spurline import __version__
 from spurline.cli import datasets, runs, workflows
 from spurline.cli._connect import Target
 from spurline.cli._errors import INTERRUPTED, Interrupted, describe
@@ -47,7 +46,9 @@ app.add_typer(db_app, name="db")
 
 def _print_version(value: bool) -> None:
     if value:
-        out.print(f"spurline {__version__}", highlight=False)
+        from importlib.metadata import version
+
+        out.print(f"spurline {version('spurline')}", highlight=False)
         raise typer.Exit()
 
 
