@@ -1,5 +1,5 @@
 """How the CLI shows runs, workflows and datasets: Rich tables for people, the API's
-JSON for scripts (see docs/client.md).
+JSON for scripts (docs/runs-api.md#run, docs/client.md).
 
 Values from runs (outputs, errors, names) are escaped: Rich would read ``[true]`` in
 an output as a style tag and drop it.

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from spurline.cli._errors import CliError, problem_lines
 from spurline.cli._jsonfile import read_json_object
-from spurline.engine.definition import WorkflowDefinition, parse_definition
+from spurline.engine.definition import WorkflowDefinition
 from spurline.exceptions import DefinitionInvalid
+from spurline.nodes.registry import parse_definition
 
 if TYPE_CHECKING:  # the store is imported by the functions that use it (`serve`)
     from spurline.settings import Settings
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the store is imported by the functions that use it (`serve`
 
 
 class WorkflowFile:
-    """A workflow read from a JSON file and validated (SPEC §3).
+    """A workflow read from a JSON file and validated (docs/runs-api.md#workflow-definitions).
 
     The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``
     (the form of ``examples/``); the name defaults to the file's stem.

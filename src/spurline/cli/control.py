@@ -1,4 +1,5 @@
-"""``spurline runs cancel|resume|retry``: act on a run, on a server or in the local store.
+"""``spurline runs cancel|resume|retry``: act on a run, on a server or in the local store
+(docs/runs-api.md#pause-cancel-retry).
 
 ``resume`` (APPROVE/OVERRIDE) and ``retry`` then follow the run until it ends or pauses
 again, as ``spurline run`` does; on the local store the run executes in this process

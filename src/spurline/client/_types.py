@@ -30,6 +30,7 @@ class Task(TypedDict):
     outputs: dict[str, Any] | None
     error: str | None
     is_downstream_of_pause: bool
+    attempts: int
 
 
 class WorkflowVersion(TypedDict):

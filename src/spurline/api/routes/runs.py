@@ -1,4 +1,4 @@
-"""The Runs API of the seed document (SPEC §2.3)."""
+"""The Runs API of the seed document (docs/runs-api.md#endpoints-and-paging)."""
 
 from __future__ import annotations
 
