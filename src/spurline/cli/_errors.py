@@ -49,12 +49,15 @@ def problem_lines(problems: Sequence[dict[str, Any]]) -> list[str]:
     """One line per problem of a :class:`DefinitionError` (docs/runs-api.md#workflow-definitions
     lists them all).
 
-    Messages that do not already name their node or link get the location appended.
+    Messages that do not already name their node or link get the location appended:
+    a domain error's field ``path``, or the ``loc`` of a server's 422 (the CLI is an
+    HTTP client too) without its leading ``"body"``.
     """
     lines = []
     for p in problems:
         msg = str(p.get("msg", ""))
-        path = [str(x) for x in p.get("path", ())]
+        path = [str(x) for x in p.get("path") or p.get("loc") or ()]
+        path = path[1:] if path[:1] == ["body"] else path
         path = path[1:] if len(path) > 1 and path[0] == "definition" else path
         if path and not msg.startswith(("node ", "link ", "initial_inputs")):
             msg = f"{msg} (at {'.'.join(path)})"
