@@ -33,6 +33,21 @@ FAILING = {
     ],
     "links": links(("in", "boom")),
 }
+# Prints, then fails on every try: two attempts, each with its line and traceback.
+NOISY_CODE = """import pathlib
+p = pathlib.Path({counter!r})
+n = int(p.read_text()) + 1 if p.exists() else 1
+p.write_text(str(n))
+print("try", n)
+raise ValueError(f"no luck {{n}}")"""
+
+
+def noisy(tmp: Path) -> dict[str, Any]:
+    code = NOISY_CODE.format(counter=str(tmp / "noisy-calls"))
+    return {
+        "nodes": [node("in", "InputNode"), node("p", "PythonFuncNode", code=code, max_retries=1)],
+        "links": links(("in", "p")),
+    }
 
 
 @dataclass
@@ -133,6 +148,7 @@ def exercise(sp: Spurline, tmp: Path) -> dict[str, str]:
     retried = js("runs", "retry", failed["id"], code=1)
     assert (retried["id"], retried["status"]) == (failed["id"], "FAILED")
     assert "ZeroDivisionError" in (retried["message"] or "")
+    observe(sp, js, tmp)
     assert js("runs", "delete", failed["id"]) == {"id": failed["id"], "deleted": True}
     gone = sp("runs", "show", failed["id"], "--json")
     assert (gone.code, gone.stdout, gone.stderr) == (2, "", f"error: no run {failed['id']}\n")
@@ -161,6 +177,53 @@ def exercise(sp: Spurline, tmp: Path) -> dict[str, str]:
     assert js("datasets", "delete", ds["id"]) == {"id": ds["id"], "deleted": True}
     assert sp("datasets", "show", ds["id"]).stderr == f"error: no dataset {ds['id']}\n"
     return {"workflow": wf, "batch": summary.group(1)}
+
+
+def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
+    """``runs logs`` (stored, filtered, followed), ``runs watch --json`` (the event
+    stream) and ``runs show`` with tracebacks and attempts, on a run tried twice."""
+
+    def jl(*args: str) -> list[dict[str, Any]]:
+        done = sp(*args, "--json")
+        assert done.code == 0, (args, done.stderr)
+        return [json.loads(x) for x in done.stdout.splitlines()]
+
+    run = js("run", write(tmp / "noisy.json", noisy(tmp)), code=1)
+    assert [t["attempts"] for t in run["tasks"]] == [1, 2]
+    logs = jl("runs", "logs", run["id"])
+    assert [(x["node_id"], x["attempt"], x["stream"], x["line"]) for x in logs] == [
+        ("p", 1, "stdout", "try 1"),
+        ("p", 2, "stdout", "try 2"),
+    ]
+    assert jl("runs", "logs", run["id"], "--node", "p", "--attempt", "2") == logs[1:]
+    assert jl("runs", "logs", run["id"], "--node", "in") == []
+    # The run has ended: the stream replays its events, then ends.
+    assert jl("runs", "logs", run["id"], "--follow") == logs
+    events = jl("runs", "watch", run["id"])
+    assert events[-1] == {
+        "id": None,
+        "event": "end",
+        "data": {"run_id": run["id"], "status": "FAILED"},
+    }
+    ids = [e["id"] for e in events[:-1]]
+    assert ids == sorted(set(ids)) and [x["id"] for x in logs] == [
+        e["id"] for e in events if e["event"] == "log"
+    ]
+    tries = [e["data"] for e in events if e["event"] == "attempt" and e["data"]["node_id"] == "p"]
+    assert [(a["number"], a["status"], a["error"]) for a in tries] == [
+        (1, "FAILED", "ValueError: no luck 1"),
+        (2, "FAILED", "ValueError: no luck 2"),
+    ]
+    assert [e["data"]["status"] for e in events if e["event"] == "run"][-1] == "FAILED"
+    shown = sp("runs", "show", run["id"])
+    assert shown.code == 0, shown.stderr
+    assert 'raise ValueError(f"no luck {n}")' in shown.stdout  # the task's traceback
+    rows = [x for x in shown.stdout.splitlines() if x.startswith("│ p ")]
+    assert len(rows) == 3  # its task row, then a row per attempt
+    assert re.search(r"│ p\s+│ 1\s+│ FAILED\s+│ run\s+│.*no luck 1", shown.stdout)
+    assert re.search(r"│ p\s+│ 2\s+│ FAILED\s+│ node retry\s+│.*no luck 2", shown.stdout)
+    missing = sp("runs", "logs", "Rnope", "--follow")
+    assert (missing.code, missing.stderr) == (2, "error: no run Rnope\n")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

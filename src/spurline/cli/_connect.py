@@ -4,9 +4,9 @@ store, through the same :class:`spurline.client.AsyncClient` (see docs/client.md
 For the local store the command serves the API app in its own process, over
 ``cli._asgi`` (event streams flow as they are sent): every command then has one code
 path (the client), the local store answers exactly as a server would, and runs the
-command starts or resumes execute here, as ``spurline run`` always did. Only the local path imports the app,
-the store and the engine; a command against a server imports httpx and nothing of
-the server.
+command starts or resumes execute here, as ``spurline run`` always did. Only the
+local path imports the app, the store and the engine; a command against a server
+imports httpx and nothing of the server.
 """
 
 from __future__ import annotations
