@@ -155,6 +155,8 @@ SHAPES = {
     sc.PausedRun: "PausedWorkflowResponseSchema",
     sc.Dataset: "DatasetResponseSchema",
     sc.OutputFile: "OutputFileResponseSchema",
+    sc.Attempt: "AttemptResponseSchema",
+    sc.LogLine: "LogLineResponseSchema",
 }
 
 
@@ -164,3 +166,119 @@ def test_the_typed_dicts_have_the_fields_of_the_api(
 ) -> None:
     components = create_app(Settings(home=tmp_path)).openapi()["components"]["schemas"]
     assert set(typing.get_type_hints(shape)) == set(components[schema]["properties"])
+
+
+FLAKY = """import pathlib
+p = pathlib.Path({counter!r})
+n = int(p.read_text()) + 1 if p.exists() else 1
+p.write_text(str(n))
+print("try", n)
+if n == 1:
+    raise ValueError("first try fails")
+return {{"n": n}}"""
+
+
+async def observed(api: Any, tmp_path: Path) -> dict[str, Any]:
+    code = FLAKY.format(counter=str(tmp_path / f"calls-{type(api).__name__}"))
+    flaky = {
+        "nodes": [node("in", "InputNode"), node("p", "PythonFuncNode", code=code, max_retries=1)],
+        "links": links(("in", "p")),
+    }
+    wf = await do(api.create_workflow("flaky", flaky))
+    run = await do(api.start_run(wf["id"]))
+    # From the first event: the stream ends with "end" once the run has ended.
+    if isinstance(api, sc.AsyncClient):
+        events = [e async for e in api.run_events(run["id"])]
+        resumed = [e async for e in api.run_events(run["id"], events[2].id)]
+    else:
+        events = list(api.run_events(run["id"]))
+        resumed = list(api.run_events(run["id"], events[2].id))
+    task = next(t for t in (await do(api.get_run(run["id"])))["tasks"] if t["node_id"] == "p")
+    attempts = await do(api.task_attempts(run["id"], task["id"]))
+    logs = await do(api.run_logs(run["id"], node="p"))
+    second = await do(api.run_logs(run["id"], attempt=2, page_size=1))
+    with pytest.raises(sc.Invalid) as ahead:
+        await do(api.run_logs(run["id"], page_size=1001))
+    with pytest.raises(sc.NotFound) as missing:
+        await do(api.task_attempts(run["id"], "Tnope"))
+    return {
+        "end": (events[-1].id, events[-1].event, events[-1].data),
+        "ids_grow": [e.id for e in events[:-1]] == sorted({e.id for e in events[:-1]}),
+        "resumed": resumed == events[3:],
+        "log_ids": [e.id for e in events if e.event == "log"] == [x["id"] for x in logs.items],
+        "attempts": [(a["number"], a["status"], a["error"], a["started_by"]) for a in attempts],
+        "traceback": "first try fails" in (attempts[0]["traceback"] or ""),
+        "logs": ([(x["attempt"], x["line"]) for x in logs.items], logs.total),
+        "second": ([x["line"] for x in second.items], second.total),
+        "bad_page": ahead.value.status_code,
+        "missing": missing.value.status_code,
+        "run": run["id"],
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_logs_attempts_and_the_resumable_event_stream(
+    server: LiveServer, tmp_path: Path, kind: str
+) -> None:
+    async def main() -> dict[str, Any]:
+        if kind == "blocking":
+            with sc.Client(server.url) as api:
+                return await observed(api, tmp_path)
+        async with sc.AsyncClient(server.url) as aapi:
+            return await observed(aapi, tmp_path)
+
+    seen = asyncio.run(main())
+    assert seen == {
+        "end": (None, "end", {"run_id": seen["run"], "status": "COMPLETED"}),
+        "ids_grow": True,
+        "resumed": True,
+        "log_ids": True,
+        "attempts": [
+            (1, "FAILED", "ValueError: first try fails", "run"),
+            (2, "COMPLETED", None, "node retry"),
+        ],
+        "traceback": True,
+        "logs": ([(1, "try 1"), (2, "try 2")], 2),
+        "second": (["try 2"], 1),
+        "bad_page": 422,
+        "missing": 404,
+        "run": seen["run"],
+    }
+
+
+def test_a_future_last_event_id_is_invalid(server: LiveServer) -> None:
+    with sc.Client(server.url) as api:
+        run = api.start_run(api.create_workflow("upper", UPPER)["id"], {"in": {"text": "a"}})
+        with pytest.raises(sc.Invalid) as ahead:
+            next(iter(api.run_events(run["id"], 10**12)))
+        with pytest.raises(sc.NotFound):
+            next(iter(api.run_events("Rnope")))
+    assert "ahead of the newest event" in str(ahead.value)
+
+
+def test_the_event_decoder_reads_the_sse_format() -> None:
+    from spurline.client._flows import EventStream
+
+    stream = EventStream("R1", last_event_id=7)
+    assert stream.call().headers == {"Accept": "text/event-stream", "Last-Event-ID": "7"}
+    lines = [
+        ": ping",
+        "id: 8",
+        "event: log",
+        'data: {"line": "a",',
+        'data:  "n": 1}',
+        "retry: 100",
+        "",
+        "",
+        "event: end",
+        'data: {"status": "FAILED"}',
+        "",
+    ]
+    events = [e for e in map(stream.feed, lines) if e is not None]
+    assert [(e.id, e.event, e.data) for e in events] == [
+        (8, "log", {"line": "a", "n": 1}),
+        (None, "end", {"status": "FAILED"}),
+    ]
+    assert (stream.last_event_id, stream.ended) == (8, True)
+    assert stream.call().headers["Last-Event-ID"] == "8"
