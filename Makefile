@@ -10,7 +10,7 @@ PORT ?= 6080
 # bench/ may not exist yet in a fresh clone; ruff fails on a missing path.
 LINT_DIRS := $(wildcard src tests bench)
 
-.PHONY: install run test lint typecheck bench clean
+.PHONY: install run test lint typecheck bench clean screenshots
 
 # The venv's own pip (Python >= 3.11 ships one that installs pyproject.toml projects
 # in editable mode); upgrading it first would cost each fresh clone several seconds.
@@ -39,8 +39,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The browser tests need Debian's chromium (never a downloaded browser); without it they
+# skip, and this says so loudly.
 test: lint typecheck $(STAMP)
+	@command -v chromium >/dev/null || [ -n "$$SPURLINE_TEST_CHROMIUM" ] || printf '\n%s\n%s\n\n' \
+	  '!!! NO CHROMIUM FOUND: the web UI browser tests (tests/ui) will be SKIPPED.' \
+	  '!!! Install it with: apt-get install -y chromium  (or set SPURLINE_TEST_CHROMIUM)' >&2
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Re-take the UI screenshots shown in the README (docs/ui-*.png).
+screenshots: $(STAMP)
+	SPURLINE_UI_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui \
+	  -k "paused_node or runs_list or penguins"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -96,11 +96,11 @@ class Server:
         """The SQLite URL the server uses (seed it before ``start``)."""
         return f"sqlite:///{self.home.resolve() / 'spurline.db'}"
 
-    def start(self) -> Server:
-        """Start and wait until ``/health`` answers (60 s at most)."""
+    def start(self, timeout: float = 60) -> Server:
+        """Start and wait until ``/health`` answers (``timeout`` seconds at most)."""
         log = (self.home / "server.log").open("ab")
         self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {log.name}")
@@ -110,7 +110,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("server did not answer /health within 60 s")
+        raise RuntimeError(f"server did not answer /health within {timeout:g} s")
 
     def sample_workers(self) -> None:
         """Record the workers' peak RSS now (they may be replaced before ``memory()``)."""

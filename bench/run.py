@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenarios_batch
 import scenarios_cli
 import scenarios_reads
+import scenarios_retention
 import scenarios_runs
 
 # name -> (function, full-size params, --quick params)
@@ -66,6 +67,16 @@ SCENARIOS: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any], dict[s
         scenarios_cli.cli_runs_list,
         {"runs": 20, "calls": 5},
         {"runs": 5, "calls": 3},
+    ),
+    "prune_while_serving": (
+        scenarios_retention.prune_while_serving,
+        {"runs": 100_000, "kept": 1000},
+        {"runs": 5000, "kept": 100},
+    ),
+    "retention_while_serving": (
+        scenarios_retention.prune_while_serving,
+        {"runs": 100_000, "kept": 1000, "mode": "retention"},
+        {"runs": 5000, "kept": 100, "mode": "retention"},
     ),
 }
 
@@ -173,6 +184,22 @@ TARGETS: list[tuple[str, str, float | None, Callable[[dict[str, Any]], Any], flo
         None,
         lambda r: r.get("median_ms"),
         500,
+        "max",
+    ),
+    (
+        "prune_while_serving",
+        "GET /run/ p95 while spurline runs prune deletes 100,000 runs, ms",
+        None,
+        lambda r: r.get("p95_ms"),
+        20,
+        "max",
+    ),
+    (
+        "retention_while_serving",
+        "GET /run/ p95 while the server's retention deletes 100,000 runs, ms",
+        None,
+        lambda r: r.get("p95_ms"),
+        20,
         "max",
     ),
     (

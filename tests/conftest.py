@@ -147,10 +147,11 @@ def _stop_celery_consumer() -> Iterator[None]:
 
 
 @contextmanager
-def serving(home: Path, backend: str) -> Iterator[LiveServer]:
+def serving(home: Path, backend: str, **overrides: Any) -> Iterator[LiveServer]:
     """A live server on a fresh store of ``backend`` under ``home`` (with the Celery
-    worker serving it for ``postgres+celery``); the store is dropped afterwards."""
-    settings, cleanup = make_settings(home, backend)
+    worker serving it for ``postgres+celery``); the store is dropped afterwards.
+    ``overrides`` are settings (``auth="required"`` ...)."""
+    settings, cleanup = make_settings(home, backend, **overrides)
     try:
         with LiveServer(settings) as srv:
             if settings.executor == "celery":
@@ -237,3 +238,23 @@ def cli(tmp_path: Path) -> Cli:
 def server_cli(server: LiveServer) -> Cli:
     """The CLI on the same store as the live ``server`` (SQLite file or PostgreSQL)."""
     return Cli(server.settings)
+
+
+# -- the fake LLM provider -------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fake OpenAI-compatible provider on loopback; every provider prefix points at it
+    (``OPENAI_BASE_URL`` as the SDK reads it, and each provider's base-URL variable)."""
+    from _fake_llm import FakeLLM
+
+    with FakeLLM() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+        monkeypatch.setenv("OLLAMA_BASE_URL", fake.url)
+        for var in ("ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"):
+            monkeypatch.setenv(var, fake.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-anthropic")
+        monkeypatch.setenv("GEMINI_API_KEY", "test-gemini")
+        yield fake

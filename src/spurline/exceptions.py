@@ -6,15 +6,23 @@
     ├── DefinitionError            rejected before a run exists (HTTP 422)
     │   ├── DefinitionInvalid      a workflow definition breaks the definition rules
     │   ├── InputsInvalid          initial_inputs do not fit the InputNode
-    │   └── DatasetInvalid         an uploaded dataset file cannot be read as rows
+    │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows
+    │   └── FieldInvalid           a request field breaks its rule (token or secret name)
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid
-    └── ExecutionError             raised while a run executes; recorded on its task
-        ├── NodeFailed             a node raised; carries retry settings
-        │   ├── NodeTimeout        a node ran past its time limit
-        │   └── OutputNotJSON      a node returned something JSON cannot hold
-        └── RunCanceled            the run was canceled while this code waited
+    ├── LinkError                  a signed approve/decline link cannot be used
+    │   ├── LinkInvalid            unknown or tampered with (HTTP 403)
+    │   └── LinkExpired            past its expiry (HTTP 410)
+    ├── ExecutionError             raised while a run executes; recorded on its task
+    │   ├── NodeFailed             a node raised; carries retry settings
+    │   │   ├── NodeTimeout        a node ran past its time limit
+    │   │   └── OutputNotJSON      a node returned something JSON cannot hold
+    │   └── RunCanceled            the run was canceled while this code waited
+    ├── NotAuthenticated           no valid token or session (HTTP 401)
+    ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
+    ├── TooManyAttempts            too many failed authentications (HTTP 429)
+    └── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
 
 The API maps each branch to its status in one place (``spurline.api.app``); the rules
 behind each are in docs/runs-api.md ("Errors").
@@ -23,6 +31,7 @@ behind each are in docs/runs-api.md ("Errors").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 
@@ -63,6 +72,11 @@ class DatasetInvalid(DefinitionError):
     """An uploaded dataset is empty, has no header, a ragged row, or is not a list of objects."""
 
 
+class FieldInvalid(DefinitionError):
+    """A request field breaks its rule: a token or secret name, an empty secret value
+    (docs/security.md)."""
+
+
 class NotFound(SpurlineError):
     """An id names no stored record."""
 
@@ -78,6 +92,25 @@ class Conflict(SpurlineError):
 
 class InvalidTransition(Conflict):
     """A state change that the run/task transition rules forbid."""
+
+
+class LinkError(SpurlineError):
+    """A signed pause link (docs/operations.md, Notifications) cannot be used."""
+
+
+class LinkInvalid(LinkError):
+    """The link's signature does not match, or its webhook no longer exists."""
+
+    def __init__(self) -> None:
+        super().__init__("This link is not valid")
+
+
+class LinkExpired(LinkError):
+    """The link is past its expiry time."""
+
+    def __init__(self, expired_at: datetime) -> None:
+        self.expired_at = expired_at
+        super().__init__(f"This link expired at {expired_at.isoformat()}")
 
 
 class ExecutionError(SpurlineError):
@@ -116,3 +149,23 @@ class OutputNotJSON(NodeFailed):
 
 class RunCanceled(ExecutionError):
     """The run was canceled while this code was waiting on it."""
+
+
+class NotAuthenticated(SpurlineError):
+    """No valid token or session came with the request (docs/security.md §1)."""
+
+
+class Forbidden(SpurlineError):
+    """The caller's role is too weak, or a browser request was refused (docs/security.md)."""
+
+
+class TooManyAttempts(SpurlineError):
+    """Too many failed authentications from one client; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SecretsUnavailable(SpurlineError):
+    """Secrets cannot be set or read: no usable ``SPURLINE_SECRET_KEY`` (docs/security.md §6)."""

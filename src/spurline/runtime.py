@@ -27,18 +27,28 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor
 from spurline.engine.states import RunStatus
+from spurline.nodes._limits import LIMITS, Limits
+from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.nodes.registry import node_types
+from spurline.services import metrics
 from spurline.services._store import LeaseHolder, Store
+from spurline.services.auth import AuthService
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
 from spurline.services.datasets import DatasetService
 from spurline.services.events import EventHub
+from spurline.services.llm_calls import LlmCallService
+from spurline.services.notifications import NotificationService
+from spurline.services.partial_runs import PartialRunService
 from spurline.services.recovery import LeaseKeeper
+from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
+from spurline.services.secrets import SECRETS, SecretService
 from spurline.settings import Settings
 from spurline.store import control
 from spurline.store.db import Database
 from spurline.store.persistence import SqlPersistence
+from spurline.store.provider_keys import ProcessKeys, ProviderKeys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,12 +75,16 @@ class Runtime:
         if migrate:
             self.db.upgrade()
         self.store = Store(self.db)
-        self.persistence = SqlPersistence(self.db)
+        self.auth = AuthService(self.db, settings)
+        self.secrets = SecretService(self.db, settings)
+        self.persistence = SqlPersistence(self.db, self.secrets.redactor)
         self.engine = RunEngine(
             self.persistence,
             node_types(),
             log_cap=(settings.log_cap_bytes, settings.log_cap_lines),
         )
+        self.engine.services[SECRETS] = self.secrets
+        self.engine.services[LIMITS] = Limits.from_settings(settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.hub = EventHub(self.db, settings.events_poll_s)
         self.lease = LeaseHolder(self.owner, settings.lease_s)
@@ -92,6 +106,17 @@ class Runtime:
         self.leases = LeaseKeeper(self.store, self.executor, self.lease, settings.control_poll_s)
         self.engine.services[CHILDREN] = self.children
         self.engine.services[BATCH] = self.batches
+        self.partial_runs = PartialRunService(
+            self.store, self.persistence, self.engine, self.executor, self.lease
+        )
+        self.llm_calls = LlmCallService(self.store)
+        self.provider_keys: ProviderKeys = ProcessKeys()
+        self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
+        self.engine.services[LLM_CALLS] = self.llm_calls.record
+        self.notifications = NotificationService(
+            self.store, settings, self.owner, self.runs.process_pause_action
+        )
+        metrics.install()
         self._background: list[asyncio.Task[None]] = []
 
     def _make_executor(self) -> Executor:
@@ -119,9 +144,15 @@ class Runtime:
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
             await self.recover()
-            self._background.append(
-                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery")
-            )
+            self._background += [
+                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery"),
+                # servers and workers send the webhooks and apply retention; a one-off
+                # CLI process leaves its runs' deliveries to them (docs/operations.md)
+                asyncio.create_task(self.notifications.run_forever(), name="spurline-webhooks"),
+                asyncio.create_task(
+                    retention_loop(self.store, self.settings), name="spurline-retention"
+                ),
+            ]
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.
@@ -155,6 +186,7 @@ class Runtime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.notifications.close()
         await self.executor.close()
         await self.hub.close()
         self.db.close()
@@ -178,9 +210,10 @@ class Runtime:
         workflow_id: str,
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
+        actor: str | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Start a run (see :meth:`RunService.start_run` for the errors raised)."""
-        return await self.runs.start_run(workflow_id, initial_inputs, parent_run_id)
+        return await self.runs.start_run(workflow_id, initial_inputs, parent_run_id, actor)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
         """Wait for a run to leave PENDING/RUNNING (see :meth:`RunService.wait`)."""
@@ -196,13 +229,15 @@ class Runtime:
         """Resolve a pause (see :meth:`RunService.process_pause_action`)."""
         return await self.runs.process_pause_action(run_id, decision)
 
-    async def cancel_run(self, run_id: str, message: str = "Canceled by request") -> RunSnapshot:
+    async def cancel_run(
+        self, run_id: str, message: str = "Canceled by request", actor: str | None = None
+    ) -> RunSnapshot:
         """Cancel a run and its children (see :meth:`RunService.cancel_run`)."""
-        return await self.runs.cancel_run(run_id, message)
+        return await self.runs.cancel_run(run_id, message, actor)
 
-    async def retry_run(self, run_id: str) -> RunSnapshot:
+    async def retry_run(self, run_id: str, actor: str | None = None) -> RunSnapshot:
         """Retry a FAILED run in place (see :meth:`RunService.retry_run`)."""
-        return await self.runs.retry_run(run_id)
+        return await self.runs.retry_run(run_id, actor)
 
     async def remove_output_files(self, file_ids: list[str]) -> None:
         """Delete output-file records and their files (see

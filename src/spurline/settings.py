@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,37 @@ class Settings(BaseSettings):
         control_poll_s: how often a process checks that the runs it executes were not
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
+        templates_dir: folder of workflow files offered as templates (docs/pyspur.md).
+        public_url: the address people and webhook receivers reach this deployment at;
+            signed approve/decline links start with it (see docs/operations.md).
+        webhook_timeout_s: time limit of one webhook delivery attempt, connection included.
+        webhook_max_attempts: attempts of a delivery before it is FAILED.
+        webhook_backoff_s: delay before the first retry; it doubles with each attempt.
+        webhook_backoff_max_s: the longest delay between two attempts.
+        webhook_poll_s: how often a process looks for due webhook deliveries.
+        webhook_concurrency: deliveries one process sends at once.
+        pause_link_ttl_s: how long a signed approve/decline link stays usable.
+        retention_days: runs that ended more than this many days ago are pruned in the
+            background; None (the default) keeps every run.
+        retention_interval_s: how often the background retention runs.
+        prune_batch_size: runs deleted per transaction by prune and retention.
+        metrics_port: a worker process serves Prometheus metrics on this port when set.
+        auth: ``required`` or ``off``; unset means off on a loopback-only bind, required
+            otherwise (docs/security.md §2).
+        token_cache_s: how long a process trusts a verified token or session (seconds).
+        session_hours: lifetime of a browser session.
+        auth_fail_limit: failed authentications one client may make per
+            ``auth_fail_window_s`` seconds before it gets 429.
+        cors_origins: comma-separated origins of a separate front end; empty: none.
+        secret_key: the Fernet key secrets are encrypted with (docs/security.md §6).
+        python_memory_mb: address-space limit of a PythonFuncNode process (MiB).
+        python_cpu_s: CPU seconds one PythonFuncNode call may use.
+        python_max_processes: processes one PythonFuncNode call may fork.
+        python_max_open_files: file descriptors a PythonFuncNode process may hold.
+        python_max_output_mb: size of the JSON a PythonFuncNode call may return (MiB).
+        python_max_print_mb: what one PythonFuncNode call may print (MiB).
+        python_env_allow: comma-separated environment variables user code keeps even
+            when they look secret (docs/security.md §5).
         log_cap_bytes: captured output kept per task attempt (UTF-8 bytes); past it the
             first and last halves are kept (docs/observability.md).
         log_cap_lines: captured lines kept per task attempt, likewise.
@@ -53,6 +84,33 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
+    templates_dir: Path = Path("examples")
+    public_url: str = "http://127.0.0.1:6080"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_poll_s: float = Field(default=0.5, gt=0)
+    webhook_concurrency: int = Field(default=16, ge=1)
+    pause_link_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    prune_batch_size: int = Field(default=200, ge=1)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    auth: Literal["required", "off"] | None = None
+    token_cache_s: float = Field(default=2.0, ge=0)
+    session_hours: float = Field(default=12.0, gt=0)
+    auth_fail_limit: int = Field(default=10, ge=1)
+    auth_fail_window_s: float = Field(default=10.0, gt=0)
+    cors_origins: str = ""
+    secret_key: SecretStr | None = None
+    python_memory_mb: int = Field(default=512, ge=64)
+    python_cpu_s: int = Field(default=60, ge=1)
+    python_max_processes: int = Field(default=8, ge=0)
+    python_max_open_files: int = Field(default=64, ge=16)
+    python_max_output_mb: float = Field(default=16.0, gt=0)
+    python_max_print_mb: float = Field(default=128.0, gt=0)
+    python_env_allow: str = ""
     log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_cap_lines: int = Field(default=10_000, ge=10)
     events_poll_s: float = Field(default=1.0, gt=0)
@@ -87,6 +145,33 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home.resolve() / 'spurline.db'}"
+
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` as a list, blanks dropped."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (docs/security.md §7).
+
+    ``postgresql+psycopg://app:pw@db/x`` -> ``postgresql+psycopg://app:***@db/x``;
+    a URL without a password is returned as it is.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
+
+
+def is_loopback_bind(host: str) -> bool:
+    """True when binding ``host`` serves this machine only (docs/security.md §2)."""
+    name = host.strip("[]").lower()
+    return name in ("localhost", "::1") or name.startswith("127.")
 
 
 #: The folder name :func:`find_home` looks for.

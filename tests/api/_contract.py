@@ -35,6 +35,9 @@ RUN_FIELDS = {
     "message",
     "duration",
     "percentage_complete",
+    "started_by",
+    "canceled_by",
+    "retried_by",
 }
 TASK_FIELDS = {
     "id",

@@ -64,6 +64,9 @@ def run_(status: str, tasks: list[dict[str, Any]], **fields: Any) -> dict[str, A
         "message": None,
         "duration": "<end - start>" if ended else None,
         "percentage_complete": 100.0,
+        "started_by": None,  # auth off: no token names who acted (docs/security.md §4)
+        "canceled_by": None,
+        "retried_by": None,
     }
     return {**base, **fields}
 

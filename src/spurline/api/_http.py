@@ -14,11 +14,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spurline.api._dialect import is_pyspur
+from spurline.api._dialect import render as render_pyspur
+
 
 class OrjsonResponse(JSONResponse):
     """JSON via orjson: datetimes as RFC 3339, several times faster than json."""
 
     def render(self, content: Any) -> bytes:
+        if is_pyspur():
+            return render_pyspur(content)
         # OPT_NON_STR_KEYS makes orjson check every key (3.4x slower on a 1,000-task
         # run); it is needed only when a payload has non-string keys, which is rare.
         try:

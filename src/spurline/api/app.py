@@ -12,17 +12,44 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline._version import __version__
+from spurline.api import web
+from spurline.api._dialect import DialectMiddleware
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, events, files, runs, workflows
+from spurline.api.access import required_role
+from spurline.api.routes import (
+    auth,
+    batch,
+    control,
+    datasets,
+    env,
+    events,
+    files,
+    metrics,
+    nodes,
+    notifications,
+    runs,
+    secrets,
+    templates,
+    ui_data,
+    workflows,
+)
+from spurline.api.security import SecurityMiddleware
 from spurline.exceptions import (
     Conflict,
     DefinitionError,
     DefinitionInvalid,
+    Forbidden,
+    LinkExpired,
+    LinkInvalid,
+    NotAuthenticated,
     NotFound,
+    SecretsUnavailable,
+    TooManyAttempts,
 )
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
@@ -31,8 +58,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. Without ``runtime`` one is created (and closed) by the lifespan."""
+    """Build the app. Without ``runtime`` one is created (and closed) by the lifespan.
+
+    ``settings.auth`` unset means off: ``spurline serve`` resolves it from the address
+    it binds (docs/security.md §2) before calling this.
+    """
     settings = settings or get_settings()
+    mode = settings.auth or "off"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,20 +84,105 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         redirect_slashes=False,
+        # /docs and /redoc are served by spurline.api.web from packaged assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.templates_dir = settings.templates_dir
+    app.state.auth_mode = mode
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(DialectMiddleware)
+    app.add_middleware(SecurityMiddleware, mode=mode, cors_origins=settings.cors_origin_list())
+    if settings.cors_origin_list():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list(),
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            expose_headers=["Location", "X-Total-Count", "Link"],
+        )
     # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files, events):
-        app.include_router(module.router)
-        app.include_router(module.router, prefix="/api", include_in_schema=False)
+    routers = [
+        m.router
+        for m in (
+            control,
+            runs,
+            workflows,
+            batch,
+            datasets,
+            files,
+            events,
+            nodes,
+            env,
+            templates,
+            ui_data,
+            metrics,
+            auth,
+            secrets,
+        )
+    ]
+    # notifications: admin_router manages webhooks; public_router's links are signed
+    routers += [notifications.admin_router, notifications.public_router]
+    for router in routers:
+        app.include_router(router)
+        app.include_router(router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
+    web.install(app)
+    _document_security(app, mode)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _document_security(app: FastAPI, mode: str) -> None:
+    """Add the bearer scheme and each operation's 401/403/429 to the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        components = doc.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a token from 'spurline tokens create' (docs/security.md)",
+        }
+        error = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path, operations in doc.get("paths", {}).items():
+            for method, op in operations.items():
+                role = required_role(method.upper(), path)
+                responses = op.setdefault("responses", {})
+                if mode == "off":
+                    responses.setdefault(
+                        "403",
+                        {
+                            "description": "Refused browser request: a Host header that is not "
+                            "loopback, or a cross-origin write (docs/security.md §2)",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    )
+                    continue
+                if role is None:
+                    continue
+                op["security"] = [{"bearer": []}]
+                op["x-role"] = role.value
+                for code, text in (
+                    ("401", "No valid token or session"),
+                    ("403", f"The token's role is weaker than {role.value}, or a CSRF failure"),
+                    ("429", "Too many failed authentications from this client"),
+                ):
+                    responses.setdefault(
+                        code,
+                        {"description": text, "content": {"application/json": {"schema": error}}},
+                    )
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def http_problems(exc: DefinitionError) -> list[dict[str, Any]]:
@@ -90,18 +207,43 @@ _UNPARSABLE_BODY: dict[type[BaseException], str] = {
 }
 
 
+#: Domain errors answered as ``{"detail": str(exc)}`` with this status; a subclass takes
+#: its nearest listed ancestor's (docs/runs-api.md#errors).
+_PLAIN_STATUS: dict[type[Exception], int] = {
+    Conflict: 409,
+    LinkInvalid: 403,
+    LinkExpired: 410,
+    Forbidden: 403,
+    SecretsUnavailable: 409,
+}
+
+
+async def _plain_error(_: Request, exc: Exception) -> Response:
+    status = next(_PLAIN_STATUS[c] for c in type(exc).__mro__ if c in _PLAIN_STATUS)
+    return OrjsonResponse({"detail": str(exc)}, status_code=status)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    for error in _PLAIN_STATUS:
+        app.add_exception_handler(error, _plain_error)
+
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> Response:
         return OrjsonResponse({"detail": f"{exc.what} not found"}, status_code=404)
 
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict) -> Response:
-        return OrjsonResponse({"detail": str(exc)}, status_code=409)
-
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:
         return OrjsonResponse({"detail": http_problems(exc)}, status_code=422)
+
+    @app.exception_handler(NotAuthenticated)
+    async def unauthenticated(_: Request, exc: NotAuthenticated) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"}
+        return OrjsonResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+    @app.exception_handler(TooManyAttempts)
+    async def too_many(_: Request, exc: TooManyAttempts) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return OrjsonResponse({"detail": str(exc)}, status_code=429, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -49,13 +49,14 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
 
 
 class WorkflowCreateRequest(BaseModel):
-    """Body of ``POST /wf/`` and ``PUT /wf/{id}/``."""
+    """Body of ``POST /wf/`` and ``PUT /wf/{id}/``; ``definition`` is required on the
+    root paths, and may be left out or empty under ``/api`` (docs/pyspur.md)."""
 
     name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_strict_json)]
     description: Annotated[str | None, Field(max_length=100_000), AfterValidator(_strict_json)] = (
         None
     )
-    definition: JsonObject
+    definition: JsonObject | None = None
 
 
 class WorkflowResponseSchema(BaseModel):
@@ -170,6 +171,47 @@ class PausedWorkflowResponseSchema(BaseModel):
     run: RunResponseSchema
     current_pause: PauseHistoryResponseSchema | None
     workflow: WorkflowResponseSchema
+
+
+class OutputVariable(BaseModel):
+    """A field of a leaf node of a workflow (``GET /wf/{id}/output_variables/``)."""
+
+    node_id: str
+    variable_name: str
+    prefixed_variable: str = Field(description='"<node_id>-<variable_name>"')
+
+
+class PartialRunRequest(BaseModel):
+    """Body of ``POST /wf/{id}/run_partial/`` (docs/pyspur.md)."""
+
+    node_id: str = Field(min_length=1, description="the node to run")
+    initial_inputs: JsonObject | None = Field(
+        default=None, description="{input_node_id: {field: value}}"
+    )
+    partial_outputs: JsonObject | None = Field(
+        default=None, description="{node_id: output} of predecessors, used instead of running them"
+    )
+    rerun_predecessors: bool = Field(
+        default=False, description="run the predecessors too, ignoring partial_outputs"
+    )
+
+
+class LlmCallSchema(BaseModel):
+    """One call of an LLM node to its provider (docs/pyspur.md)."""
+
+    id: str
+    run_id: str
+    task_id: str | None
+    node_id: str
+    model: str = Field(description="as in llm_info.model, provider prefix included")
+    provider: str
+    messages: list[dict[str, Any]] = Field(description="the rendered chat messages sent")
+    answer: str | None = Field(description="the raw answer text")
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None = Field(description="estimated from genai-prices; null when unknown")
+    latency_s: float
+    created_at: datetime
 
 
 class AttemptResponseSchema(BaseModel):

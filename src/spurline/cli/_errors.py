@@ -12,8 +12,10 @@ from typing import Any
 
 from spurline.exceptions import (
     DefinitionError,
+    FieldInvalid,
     InputsInvalid,
     NotFound,
+    SecretsUnavailable,
     SpurlineError,
 )
 
@@ -104,6 +106,8 @@ def describe(exc: BaseException) -> CliError:
     known = _client_error(exc) or _missing_extra(exc)
     if known is not None:
         return known
+    if isinstance(exc, FieldInvalid):
+        return CliError("; ".join(str(p.get("msg", "")) for p in exc.problems))
     if isinstance(exc, InputsInvalid):
         return CliError(
             "the inputs do not fit the workflow's InputNode", problem_lines(exc.problems)
@@ -113,6 +117,8 @@ def describe(exc: BaseException) -> CliError:
     if isinstance(exc, NotFound):
         ident = f" {exc.ident}" if exc.ident else ""
         return CliError(f"no {exc.what.lower()}{ident}")
+    if isinstance(exc, SecretsUnavailable):
+        return CliError(str(exc))
     if isinstance(exc, SpurlineError):
         return CliError(str(exc), code=NOT_COMPLETED)
     first = (str(exc).strip().splitlines() or [""])[0]

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from spurline.cli import datasets, runs, workflows
+from spurline.cli import _security_commands, datasets, operations, runs, workflows
 from spurline.cli._connect import Target
 from spurline.cli._errors import INTERRUPTED, NOT_COMPLETED, CliError, Interrupted, describe
 from spurline.cli._output import err, out
@@ -145,12 +145,13 @@ def serve(
     import uvicorn
 
     from spurline.api.app import create_app
-    from spurline.cli import _workflows
+    from spurline.cli import _security, _workflows
     from spurline.oplog import mask_url
     from spurline.settings import get_settings
     from spurline.store.db import Database
 
-    settings = get_settings()
+    settings = _security.serving_settings(get_settings(), host)
+    _security.shield_process()
     level = _configure_logging(settings, log_level, log_json)
     store = mask_url(settings.resolved_database_url())
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -176,7 +177,7 @@ def serve(
     for name, wf_id in loaded:
         out.print(f"loaded example [bold]{escape(name)}[/] as workflow {wf_id}", highlight=False)
     out.print(
-        f"Spurline on http://{host}:{port}  (docs: /docs, store: {store})",
+        f"Spurline on http://{host}:{port}  (docs: /docs, store: {store}, auth: {settings.auth})",
         highlight=False,
         soft_wrap=True,
     )
@@ -205,12 +206,15 @@ def worker(
     log_json: LogJsonOption = None,
 ) -> None:
     """Execute runs from the queue as a Celery worker (broker: SPURLINE_BROKER_URL)."""
+    from spurline.cli._security import shield_process
     from spurline.oplog import mask_url
     from spurline.settings import get_settings
     from spurline.worker.main import run_worker
 
     settings = get_settings()
+    shield_process()
     level = _configure_logging(settings, loglevel, log_json)
+
     out.print(
         f"Spurline worker on {mask_url(settings.broker_url)} queue {settings.queue_name} "
         f"(store: {mask_url(settings.resolved_database_url())}, concurrency {concurrency})",
@@ -288,10 +292,14 @@ def run_workflow(
         _run.run_one(ctx.obj, options)
 
 
+_security_commands.register(app)
+operations.register(app, runs.app)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations."""
-    from spurline.settings import get_settings
+    from spurline.settings import get_settings, mask_url
     from spurline.store.db import Database
 
     settings = get_settings()
@@ -300,7 +308,8 @@ def db_upgrade() -> None:
         db.upgrade()
     finally:
         db.close()
-    out.print(f"store at {settings.resolved_database_url()} is up to date", highlight=False)
+    url = mask_url(settings.resolved_database_url())
+    out.print(f"store at {url} is up to date", highlight=False)
 
 
 def main() -> None:

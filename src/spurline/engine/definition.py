@@ -124,6 +124,19 @@ def parse_definition(raw: Any, node_types: NodeTypes) -> WorkflowDefinition:
     return definition
 
 
+def parse_draft(raw: Any) -> WorkflowDefinition:
+    """Parse ``raw`` as a draft: its shape only (nodes and links with their ids); the
+    rules of :func:`parse_definition` are checked when a run starts (docs/pyspur.md).
+
+    Raises:
+        DefinitionInvalid: the definition is not even shaped as one.
+    """
+    try:
+        return WorkflowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionInvalid(_pydantic_problems(exc, ("definition",))) from exc
+
+
 def _structure_problems(d: WorkflowDefinition, node_types: NodeTypes) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}

@@ -36,9 +36,11 @@ class NodeConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    max_retries: int = Field(default=0, ge=0, le=100)
-    retry_delay_s: float = Field(default=0.0, ge=0, le=3600)
-    timeout_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    max_retries: int = Field(default=0, ge=0, le=100, description="new tries after a failure")
+    retry_delay_s: float = Field(default=0.0, ge=0, le=3600, description="seconds between tries")
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 3600, description="time limit of one try, seconds"
+    )
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spurline.engine.definition import WorkflowDefinition
+from spurline.engine.definition import WorkflowDefinition, parse_definition
 from spurline.engine.graph import Graph
 from spurline.engine.nodetype import Node, NodeTypes
 from spurline.engine.records import VersionRecord
@@ -35,12 +35,19 @@ class Plan:
     @classmethod
     def of(cls, version: VersionRecord, node_types: NodeTypes, scope: str | None = None) -> Plan:
         """Build the plan of the version's top level, or of the body ``scope`` names
-        (:mod:`spurline.engine.scopes`); the definition was validated when stored.
+        (:mod:`spurline.engine.scopes`).
+
+        A version saved as a draft (under ``/api``, docs/pyspur.md) is validated here,
+        when its first run starts; plans are cached, so this happens once per version.
 
         Raises:
-            DefinitionInvalid: a node's ``node_type`` is not in ``node_types``.
+            DefinitionInvalid: the version breaks a rule of docs/nodes.md (listing
+                every problem), or a node's ``node_type`` is not in ``node_types``.
         """
-        definition = WorkflowDefinition.model_validate(version.definition)
+        if scope:
+            definition = WorkflowDefinition.model_validate(version.definition)
+        else:
+            definition = parse_definition(version.definition, node_types)
         if scope:
             definition = resolve(definition, decode_scope(scope))
         graph = Graph.of(definition)

@@ -53,6 +53,9 @@ class RunRecord:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     scope: str | None = None
+    started_by: str | None = None
+    canceled_by: str | None = None
+    retried_by: str | None = None
 
 
 @dataclass

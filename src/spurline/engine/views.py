@@ -92,6 +92,11 @@ class RunResponseSchema(TypedDict):
     message: str | None
     duration: float | None
     percentage_complete: float
+    #: who started, canceled, last retried the run: a token's name, null with auth off
+    #: (docs/security.md §4)
+    started_by: str | None
+    canceled_by: str | None
+    retried_by: str | None
 
 
 class PauseHistoryResponseSchema(TypedDict):
@@ -225,6 +230,9 @@ def run_view(
         "message": run.message,
         "duration": duration_s(run, at),
         "percentage_complete": percentage_complete(run, tasks),
+        "started_by": run.started_by,
+        "canceled_by": run.canceled_by,
+        "retried_by": run.retried_by,
     }
 
 

@@ -25,6 +25,7 @@ from pebble import ProcessExpired, ProcessPool
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.logcap import CODE_FILENAME, Entry, LogCapture, captured, code_traceback
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
+from spurline.nodes import _limits
 
 if TYPE_CHECKING:  # worker processes import this module: keep pydantic out of them
     from spurline.engine.nodetype import NodeContext
@@ -97,7 +98,7 @@ def syntax_problem(code: str) -> str | None:
 
 @lru_cache(maxsize=512)
 def _compiled(code: str) -> Any:
-    namespace: dict[str, Any] = {"__name__": "spurline_user_code"}
+    namespace: dict[str, Any] = {"__name__": "spurline_user_code", "secret": _limits.secret}
     exec(compile(function_source(code), CODE_FILENAME, "exec"), namespace)
     return namespace[FUNCTION_NAME]
 
@@ -107,7 +108,11 @@ CallResult = tuple[str, Any, float, list[Entry], str | None]
 
 
 def call_user_function(
-    code: str, inputs: dict[str, Any], cap_bytes: int = 1 << 20, max_lines: int = 10_000
+    code: str,
+    inputs: dict[str, Any],
+    cap_bytes: int = 1 << 20,
+    max_lines: int = 10_000,
+    scope: _limits.CallScope | None = None,
 ) -> CallResult:
     """Worker side: run ``code`` on ``inputs`` with its output captured.
 
@@ -115,19 +120,26 @@ def call_user_function(
     output dict, ``"error"`` with ``"Type: message"`` (and the code's traceback) or
     ``"not_json"``; never raises, so user exception classes need not pickle. What the
     code printed or logged comes back as lines capped at ``cap_bytes`` / ``max_lines``
-    (docs/observability.md).
+    (docs/observability.md). The call runs within the limits of ``scope``
+    (docs/security.md §5).
     """
     started = time.time()
     capture = LogCapture(cap_bytes, max_lines)
     with captured(capture):
-        kind, value, tb = _call(code, inputs)
+        kind, value, tb = _call(code, inputs, scope)
     return kind, value, started, capture.entries(), tb
 
 
-def _call(code: str, inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
+def _call(
+    code: str, inputs: dict[str, Any], scope: _limits.CallScope | None
+) -> tuple[str, Any, str | None]:
     try:
-        result = _compiled(code)(InputModel(inputs))
+        with _limits.guard(scope):
+            result = _compiled(code)(InputModel(inputs))
     except BaseException as exc:  # user code may raise anything, SystemExit included
+        limit = _limits.explain(exc)
+        if limit:
+            return "error", limit, None
         return "error", f"{type(exc).__name__}: {exc}", code_traceback(exc, code)
     if not isinstance(result, dict):
         msg = f"TypeError: the code must return a dict, got {type(result).__name__}"
@@ -135,14 +147,24 @@ def _call(code: str, inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
     problem = json_problem(result)
     if problem:
         return "not_json", f"OutputNotJSON: {problem}", None
+    too_big = _limits.output_problem(result)
+    if too_big:
+        return "error", too_big, None
     return "ok", result, None
 
 
 class PythonPool:
     """A lazily started pebble pool shared by every run in this process."""
 
-    def __init__(self, workers: int, cap_bytes: int = 1 << 20, max_lines: int = 10_000) -> None:
+    def __init__(
+        self,
+        workers: int,
+        cap_bytes: int = 1 << 20,
+        max_lines: int = 10_000,
+        limits: _limits.Limits | None = None,
+    ) -> None:
         self.workers = workers
+        self.limits = limits
         self.cap = (cap_bytes, max_lines)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
@@ -158,7 +180,12 @@ class PythonPool:
                 # server with its threads and open database handles.
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([__name__])
-                self._pool = ProcessPool(max_workers=self.workers, context=ctx)
+                self._pool = ProcessPool(
+                    max_workers=self.workers,
+                    context=ctx,
+                    initializer=_limits.apply if self.limits else None,
+                    initargs=(self.limits,) if self.limits else (),
+                )
             return self._pool
 
     async def call(
@@ -167,6 +194,7 @@ class PythonPool:
         inputs: dict[str, Any],
         timeout_s: float,
         ctx: NodeContext | None = None,
+        scope: _limits.CallScope | None = None,
     ) -> dict[str, Any]:
         """Run ``code`` in a worker; return its output dict.
 
@@ -181,7 +209,7 @@ class PythonPool:
         """
         for attempt in (1, 2):
             future = self._get().schedule(
-                call_user_function, args=(code, inputs, *self.cap), timeout=timeout_s
+                call_user_function, args=(code, inputs, *self.cap, scope), timeout=timeout_s
             )
             try:
                 kind, value, started, lines, tb = await asyncio.wrap_future(future)
@@ -227,7 +255,10 @@ def default_pool() -> PythonPool:
 
         settings = get_settings()
         _default = PythonPool(
-            settings.python_workers, settings.log_cap_bytes, settings.log_cap_lines
+            settings.python_workers,
+            settings.log_cap_bytes,
+            settings.log_cap_lines,
+            _limits.Limits.from_settings(settings),
         )
     return _default
 

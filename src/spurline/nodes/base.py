@@ -7,6 +7,7 @@ workflow version and calls :meth:`BaseNode.run` with ``{predecessor_title: outpu
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseNode", "NodeConfig", "NodeContext", "NodePaused", "Problem"]
 
+#: Config keys PySpur's UI writes into every node's config; accepted and kept for
+#: every node type, whatever its config model (see docs/nodes.md).
+PYSPUR_UI_KEYS: frozenset[str] = frozenset(
+    {"title", "type", "output_schema", "output_json_schema", "has_fixed_output", "description"}
+)
+
 
 class BaseNode(Node):
     """Base of every node type.
@@ -27,11 +34,18 @@ class BaseNode(Node):
         config_model: pydantic model validating ``config``.
         inline: True when ``run`` does no I/O and finishes at once; the engine then
             records the task in one write instead of RUNNING + final.
+        category: the node catalogue group (``GET /node/supported_types/``).
+        display_name: the name the catalogue shows; empty: ``node_type``.
+        pyspur_keys: further config keys PySpur writes for this type that Spurline
+            accepts and ignores (beyond :data:`PYSPUR_UI_KEYS`).
     """
 
     node_type: ClassVar[str]
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
     inline: ClassVar[bool] = True
+    category: ClassVar[str] = "Other"
+    display_name: ClassVar[str] = ""
+    pyspur_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, node: NodeDef, config: NodeConfig) -> None:
         self.id = node.id
@@ -58,10 +72,39 @@ class BaseNode(Node):
                 }
                 for e in exc.errors()
             ]
-        return [
+        problems = cls.unknown_key_problems(node)
+        return problems + [
             {"path": ("config",), "msg": f"node {node.id!r}: {msg}", "type": "config"}
             for msg in cls.check(node, config, definition)
         ]
+
+    @classmethod
+    def known_config_keys(cls) -> set[str]:
+        """Keys ``config`` may hold: the model's fields, PySpur's UI keys, ``pyspur_keys``."""
+        fields = {name for name in cls.config_model.model_fields}
+        aliases = {f.alias for f in cls.config_model.model_fields.values() if f.alias}
+        return fields | aliases | PYSPUR_UI_KEYS | cls.pyspur_keys
+
+    @classmethod
+    def unknown_key_problems(cls, node: NodeDef) -> list[Problem]:
+        """One problem per config key neither Spurline nor PySpur knows (a typo such as
+        ``timeout`` for ``timeout_s``), with the nearest known key as a hint."""
+        known = cls.known_config_keys()
+        problems: list[Problem] = []
+        for key in node.config:
+            if key in known:
+                continue
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(
+                {
+                    "path": ("config", key),
+                    "msg": f"node {node.id!r}: unknown config key {key!r} for "
+                    f"{cls.node_type}{hint}",
+                    "type": "unknown_config_key",
+                }
+            )
+        return problems
 
     @classmethod
     def check(cls, node: NodeDef, config: Any, definition: WorkflowDefinition) -> list[str]:

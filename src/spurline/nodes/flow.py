@@ -19,6 +19,7 @@ class CoalesceNode(BaseNode):
     """Outputs the first non-null input, in ``preferences`` order, then link order."""
 
     node_type = "CoalesceNode"
+    category = "Logic"
     config_model = CoalesceConfig
     config: CoalesceConfig
 
@@ -35,6 +36,7 @@ class MergeNode(BaseNode):
     """Outputs every delivered input as one object ``{title: output}``."""
 
     node_type = "MergeNode"
+    category = "Logic"
 
     async def run(self, inputs: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return dict(inputs)

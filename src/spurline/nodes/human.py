@@ -36,6 +36,7 @@ class HumanInterventionNode(BaseNode):
     """Pauses its task until a person acts on it."""
 
     node_type = "HumanInterventionNode"
+    category = "Logic"
     config_model = HumanInterventionConfig
     config: HumanInterventionConfig
 

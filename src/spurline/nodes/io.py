@@ -48,6 +48,7 @@ class InputNode(BaseNode):
     """Outputs the run's ``initial_inputs[its id]``."""
 
     node_type = "InputNode"
+    category = "Input/Output"
     config_model = InputConfig
     config: InputConfig
 
@@ -89,6 +90,7 @@ class OutputNode(BaseNode):
     """Shapes the workflow's result from its predecessors' outputs."""
 
     node_type = "OutputNode"
+    category = "Input/Output"
     config_model = OutputConfig
     config: OutputConfig
 
@@ -124,6 +126,7 @@ class StaticValueNode(BaseNode):
     """Outputs its configured ``values``."""
 
     node_type = "StaticValueNode"
+    category = "Logic"
     config_model = StaticValueConfig
     config: StaticValueConfig
 

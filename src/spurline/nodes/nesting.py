@@ -85,6 +85,7 @@ class SubworkflowNode(BaseNode):
     """Runs a sub-workflow as one child run; outputs the child's OutputNode output."""
 
     node_type = "SubworkflowNode"
+    category = "Workflow"
     config_model = SubworkflowConfig
     config: SubworkflowConfig
     inline = False
@@ -130,6 +131,7 @@ class ForLoopNode(BaseNode):
     """Runs its body once per item (or ``num_iterations`` times) as child runs."""
 
     node_type = "ForLoopNode"
+    category = "Loops"
     config_model = ForLoopConfig
     config: ForLoopConfig
     inline = False

@@ -2,7 +2,8 @@
 (docs/runs-api.md#workflow-definitions).
 
 The code runs in a worker process of :mod:`spurline.nodes._sandbox` with a time
-limit (``config.timeout_s``, else ``SPURLINE_PYTHON_TIMEOUT_S``).
+limit (``config.timeout_s``, else ``SPURLINE_PYTHON_TIMEOUT_S``) and the limits of
+:mod:`spurline.nodes._limits`; ``secret("NAME")`` reads a secret (docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from spurline.nodes._limits import LIMITS, SECRETS, call_scope
 from spurline.nodes._sandbox import default_pool, syntax_problem
 from spurline.nodes.base import BaseNode, NodeConfig, NodeContext
 
@@ -25,6 +27,7 @@ class PythonFuncNode(BaseNode):
     """Runs user Python code in a separate process."""
 
     node_type = "PythonFuncNode"
+    category = "Code Execution"
     config_model = PythonFuncConfig
     config: PythonFuncConfig
     inline = False
@@ -41,4 +44,7 @@ class PythonFuncNode(BaseNode):
         from spurline.settings import get_settings
 
         timeout = ctx.timeout_s or get_settings().python_timeout_s
-        return await default_pool().call(self.config.code, inputs, timeout, ctx)
+        secrets = ctx.services.get(SECRETS)
+        names = secrets.for_code(self.config.code) if secrets is not None else {}
+        scope = call_scope(ctx.services.get(LIMITS), names)
+        return await default_pool().call(self.config.code, inputs, timeout, ctx, scope)

@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "spurline.nodes"
 
 
+def builtin_node_types() -> dict[str, type[BaseNode]]:
+    """The node types Spurline ships, without plugins (see docs/nodes.md)."""
+    return _builtins()
+
+
 def _builtins() -> dict[str, type[BaseNode]]:
     from spurline.nodes import flow, human, io, nesting, python_func, router
+    from spurline.nodes.llm import nodes as llm
 
     classes: list[type[BaseNode]] = [
         io.InputNode,
@@ -36,6 +42,9 @@ def _builtins() -> dict[str, type[BaseNode]]:
         nesting.SubworkflowNode,
         nesting.ForLoopNode,
         human.HumanInterventionNode,
+        llm.SingleLLMCallNode,
+        llm.BestOfNNode,
+        llm.AdvancedLLMNode,
     ]
     return {c.node_type: c for c in classes}
 

@@ -106,6 +106,7 @@ class RouterNode(BaseNode):
     """Outputs ``{route: payload}`` for each route taken."""
 
     node_type = "RouterNode"
+    category = "Logic"
     config_model = RouterConfig
     config: RouterConfig
 

@@ -7,6 +7,11 @@ worker) and the engine and store (docs/architecture.md#layers).
 - :mod:`.datasets`: dataset uploads and reading their rows.
 - :mod:`.recovery`: lease renewal, takeover of orphaned runs, stopping runs
   canceled elsewhere.
+- :mod:`.notifications`: notification webhooks, their deliveries, signed pause links.
+- :mod:`.retention`: pruning old runs (``spurline runs prune``, the retention policy).
+- :mod:`.metrics`: Prometheus metrics of the process.
+- :mod:`.auth`: tokens, roles and browser sessions (docs/security.md).
+- :mod:`.secrets`: secrets encrypted at rest, their redaction (docs/security.md).
 - :mod:`.events`: the run event stream of this process: fan-out to SSE clients,
   waits for a run's end (docs/observability.md).
 

@@ -109,8 +109,11 @@ class BatchService:
         self.lease = lease
         self.home = home
 
-    async def start(self, workflow_id: str, dataset_id: str, mini_batch_size: int) -> RunRecord:
+    async def start(
+        self, workflow_id: str, dataset_id: str, mini_batch_size: int, actor: str | None = None
+    ) -> RunRecord:
         """Create a PENDING batch parent over a dataset and hand it to the executor.
+        ``actor`` (who starts it) is recorded as ``started_by``.
 
         Raises:
             NotFound: unknown workflow or dataset.
@@ -141,6 +144,7 @@ class BatchService:
             output_file_id=new_id("F"),
             rows_total=ds.row_count,
             mini_batch_size=mini_batch_size,
+            started_by=actor,
             lease_owner=self.lease.owner,
             lease_expires_at=at + timedelta(seconds=self.lease.lease_s),
         )

@@ -11,6 +11,7 @@ from functools import partial
 
 from spurline.engine.clock import now
 from spurline.engine.runs import Executor
+from spurline.services import metrics
 from spurline.services._store import LeaseHolder, Store
 from spurline.store import leases
 
@@ -49,6 +50,7 @@ class LeaseKeeper:
         taken = await self.store.write(
             partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
         )
+        metrics.LEASE_TAKEOVERS.inc(len(taken))
         for run_id in taken:
             log.info("taking over the run (its lease expired)", extra={"run_id": run_id})
             await self.executor.submit(run_id)

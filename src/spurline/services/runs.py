@@ -91,8 +91,10 @@ class RunService:
         workflow_id: str,
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
+        actor: str | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Create a run of the workflow's current version and hand it to the executor.
+        ``actor`` is who starts it, recorded as ``started_by`` (docs/security.md §4).
 
         Raises:
             NotFound: unknown workflow.
@@ -112,6 +114,7 @@ class RunService:
                 ) from None
         run, tasks = new_run(plan, wf.id, inputs, parent_run_id=parent_run_id)
         run.lease_owner = self.lease.owner
+        run.started_by = actor
         run.lease_expires_at = run.start_time + timedelta(seconds=self.lease.lease_s)
         await self.persistence.create_run(run, tasks)
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
@@ -146,30 +149,40 @@ class RunService:
             await self.executor.submit(run_id)
         return await self.snapshot(run_id)
 
-    async def cancel_run(self, run_id: str, message: str = "Canceled by request") -> RunSnapshot:
+    async def cancel_run(
+        self, run_id: str, message: str = "Canceled by request", actor: str | None = None
+    ) -> RunSnapshot:
         """Cancel a PENDING/RUNNING/PAUSED run, its unfinished tasks and its child runs, and
         interrupt what runs here (other processes notice within ``control_poll_s``).
+        ``actor`` is recorded as ``canceled_by`` and named in the message.
 
         Raises:
             NotFound: unknown run.
             Conflict: the run already finished.
         """
         at = now()
-        ids = await self.store.write(lambda c: run_queries.cancel_run_tree(c, run_id, at, message))
+        if actor is not None:
+            message = f"Canceled by {actor}"
+        ids = await self.store.write(
+            lambda c: run_queries.cancel_run_tree(c, run_id, at, message, canceled_by=actor)
+        )
         log.info("run canceled (%s)", message, extra={"run_id": run_id})
         for rid in ids:
             await self.executor.interrupt(rid)
         return await self.snapshot(run_id)
 
-    async def retry_run(self, run_id: str) -> RunSnapshot:
+    async def retry_run(self, run_id: str, actor: str | None = None) -> RunSnapshot:
         """Re-execute the FAILED and CANCELED tasks of a FAILED run here, in place.
+        ``actor`` is recorded as ``retried_by``.
 
         Raises:
             NotFound: unknown run.
             Conflict: the run is not FAILED.
         """
         claim = self.lease.claim()
-        again = await self.store.write(lambda c: control.retry_run(c, run_id, claim))
+        again = await self.store.write(
+            lambda c: control.retry_run(c, run_id, claim, retried_by=actor)
+        )
         log.info("run retried: %d task(s) execute again", again, extra={"run_id": run_id})
         await self.executor.submit(run_id)
         return await self.snapshot(run_id)

@@ -111,9 +111,10 @@ def resolve_pause(
     return canceled
 
 
-def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
+def retry_run(conn: Connection, run_id: str, claim: Claim, retried_by: str | None = None) -> int:
     """Set a FAILED run RUNNING under ``claim``'s lease with its FAILED and CANCELED
-    tasks PENDING again; COMPLETED tasks keep their outputs (docs/runs-api.md#pause-cancel-retry).
+    tasks PENDING again; COMPLETED tasks keep their outputs
+    (docs/runs-api.md#pause-cancel-retry). ``retried_by`` is who asked (docs/security.md §4).
 
     Returns the number of tasks that will execute again.
 
@@ -130,6 +131,7 @@ def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
     changes = {
         "end_time": None,
         "message": None,
+        "retried_by": retried_by,
         **leases.lease_values(claim.owner, claim.at, claim.lease_s),
     }
     if not run_q.transition_run(

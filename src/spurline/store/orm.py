@@ -14,7 +14,9 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -130,6 +132,9 @@ class Run(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[datetime | None]
     scope: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    canceled_by: Mapped[str | None] = mapped_column(String(100))
+    retried_by: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_runs_start", "start_time", "id"),
@@ -137,6 +142,9 @@ class Run(Base):
         Index("ix_runs_parent_seq", "parent_run_id", "seq", "start_time", "id"),
         Index("ix_runs_status_start", "status", "start_time", "id"),
         Index("ix_runs_lease", "status", "lease_expires_at"),
+        # The UI's runs page: parents newest first, and parents per status.
+        Index("ix_runs_parent_start", "parent_run_id", "start_time", "id"),
+        Index("ix_runs_parent_status", "parent_run_id", "status", "start_time"),
     )
 
 
@@ -262,12 +270,133 @@ class OutputFile(Base):
     updated_at: Mapped[datetime]
 
 
+class WebhookSubscription(Base):
+    """An outgoing notification webhook: where run events are POSTed (docs/operations.md).
+
+    ``events`` is a comma-separated list of run statuses; ``workflow_id`` None means
+    every workflow. ``secret`` signs deliveries and links and is never returned.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(String(200))
+    workflow_id: Mapped[str | None] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """An API token (docs/security.md §1): only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class BrowserSession(Base):
+    """A signed-in browser (docs/security.md §3); ``id_hash`` is the SHA-256 of the cookie."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Secret(Base):
+    """A secret (docs/security.md §6): ``ciphertext`` is the Fernet token of its value."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One notification of one run event to one subscription: the outbox and its log.
+
+    Written in the transaction of the run's status change; a background loop claims
+    due rows (``status`` PENDING, or SENDING with an expired claim) and sends them.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claim_expires_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_subscription", "subscription_id", "created_at", "id"),
+        Index("ix_deliveries_run", "run_id"),
+    )
+
+
 RUNS = cast(Table, Run.__table__)
+
+
+class LlmCall(Base):
+    """One call of an LLM node to its provider: what was sent and what it cost
+    (see docs/pyspur.md). Provider keys are never recorded."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    node_id: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(40))
+    messages: Mapped[list[Any]] = mapped_column(JsonType)
+    answer: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_llm_calls_run", "run_id", "created_at"),)
+
+
 TASKS = cast(Table, Task.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 WORKFLOWS = cast(Table, Workflow.__table__)
 PAUSES = cast(Table, PauseRecord.__table__)
 DATASETS = cast(Table, Dataset.__table__)
 OUTPUT_FILES = cast(Table, OutputFile.__table__)
+LLM_CALLS = cast(Table, LlmCall.__table__)
+WEBHOOKS = cast(Table, WebhookSubscription.__table__)
+DELIVERIES = cast(Table, WebhookDelivery.__table__)
+TOKENS = cast(Table, ApiToken.__table__)
+SESSIONS = cast(Table, BrowserSession.__table__)
+SECRETS = cast(Table, Secret.__table__)
 ATTEMPTS = cast(Table, TaskAttempt.__table__)
 EVENTS = cast(Table, RunEvent.__table__)

@@ -7,8 +7,9 @@ thread so the event loop never waits on the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
 
 from spurline.engine.records import (
     AttemptRecord,
@@ -24,11 +25,43 @@ from spurline.store.orm import PAUSES
 from spurline.store.versions import versions
 
 
-class SqlPersistence:
-    """Persistence on a :class:`Database` (SQLite or PostgreSQL)."""
+class Redaction(Protocol):
+    """Replaces secret values in data before it is stored (docs/security.md §6)."""
 
-    def __init__(self, db: Database) -> None:
+    def __bool__(self) -> bool: ...
+
+    def data(self, value: Any) -> Any: ...
+
+    def text(self, value: str) -> str: ...
+
+
+class SqlPersistence:
+    """Persistence on a :class:`Database` (SQLite or PostgreSQL).
+
+    Args:
+        db: the store.
+        redaction: returns the current redaction of secret values, applied to task
+            inputs, outputs and errors, pause inputs and run messages as they are
+            written; None stores them as they are.
+    """
+
+    def __init__(self, db: Database, redaction: Callable[[], Redaction] | None = None) -> None:
         self.db = db
+        self.redaction = redaction
+
+    def _redacted(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
+        r = self.redaction() if self.redaction else None
+        if not r:
+            return tasks
+        return [
+            replace(
+                t,
+                inputs=r.data(t.inputs),
+                outputs=r.data(t.outputs),
+                error=r.text(t.error) if t.error else t.error,
+            )
+            for t in tasks
+        ]
 
     async def get_version(self, version_id: str) -> VersionRecord:
         return await asyncio.to_thread(self.db.read, lambda c: versions.get(c, version_id))
@@ -48,7 +81,7 @@ class SqlPersistence:
         attempts: Sequence[AttemptRecord] = (),
     ) -> int:
         return await self.db.writer.arun(
-            lambda c: run_queries.save_tasks(c, tasks, expect, attempts)
+            lambda c: run_queries.save_tasks(c, self._redacted(tasks), expect, attempts)
         )
 
     async def transition_run(
@@ -58,9 +91,14 @@ class SqlPersistence:
         status: RunStatus,
         changes: dict[str, Any] | None = None,
     ) -> bool:
-        return await self.db.writer.arun(
-            lambda c: run_queries.transition_run(c, run_id, expect, status, changes)
-        )
+        def write(conn: Any) -> bool:
+            r = self.redaction() if self.redaction else None
+            ch = changes
+            if r and ch and ch.get("message"):
+                ch = {**ch, "message": r.text(ch["message"])}
+            return run_queries.transition_run(conn, run_id, expect, status, ch)
+
+        return await self.db.writer.arun(write)
 
     async def run_status(self, run_id: str) -> RunStatus:
         return await asyncio.to_thread(self.db.read, lambda c: run_queries.get_status(c, run_id))
@@ -71,7 +109,10 @@ class SqlPersistence:
         values = {c.name: getattr(pause, c.name) for c in PAUSES.c}
 
         def write(conn: Any) -> bool:
-            if not run_queries.save_tasks(conn, [task], expect):
+            r = self.redaction() if self.redaction else None
+            if r:
+                values["input_data"] = r.data(values["input_data"])
+            if not run_queries.save_tasks(conn, self._redacted([task]), expect):
                 return False
             conn.execute(PAUSES.insert(), [values])
             return True

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
@@ -38,6 +39,7 @@ from spurline.store._rows import (
     task_values,
 )
 from spurline.store.orm import RUNS, TASKS
+from spurline.store.run_events import after_transition, tasks_saved
 from spurline.store.versions import versions
 
 
@@ -50,10 +52,16 @@ class RunFilter:
     run_type: str | None = None
     parent_only: bool = False
     parent_run_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """SQL conditions for this filter."""
         out: list[ColumnElement[bool]] = []
+        if self.start_date is not None:
+            out.append(RUNS.c.start_time >= self.start_date)
+        if self.end_date is not None:
+            out.append(RUNS.c.start_time <= self.end_date)
         if self.statuses:
             out.append(RUNS.c.status.in_([s.value for s in self.statuses]))
         if self.workflow_id:
@@ -256,6 +264,7 @@ def save_tasks(
     # Both SQLite and psycopg report the rows matched by all the parameter sets.
     written: int = conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
     if written == len(tasks):
+        tasks_saved(tasks)
         events.emit_tasks(conn, tasks)
     elif written:
         stored = dict(
@@ -286,7 +295,8 @@ def transition_run(
 ) -> bool:
     """Conditional status change (docs/runs-api.md#statuses): applies only from ``expect``.
 
-    ``changes`` maps other ``runs`` columns to their new values.
+    ``changes`` maps other ``runs`` columns to their new values. An applied change
+    queues its notifications in the same transaction (see docs/operations.md).
     """
     if not expect:
         return False
@@ -296,6 +306,7 @@ def transition_run(
     statement = _transition_statement(len(expect), tuple(sorted(changes)))
     if conn.execute(statement, params).rowcount != 1:
         return False
+    after_transition(conn, run_id, status, changes.get("end_time") or now())
     events.emit_run(conn, run_id, status.value, changes)
     return True
 
@@ -311,7 +322,9 @@ def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> Run
     return get_run(conn, run_id)
 
 
-def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -> list[str]:
+def cancel_run_tree(
+    conn: Connection, run_id: str, at: datetime, message: str, canceled_by: str | None = None
+) -> list[str]:
     """Like :func:`cancel_run`; returns the ids of every run canceled (the run first).
 
     The run's status changes with a conditional update, so of two racing cancels
@@ -321,7 +334,7 @@ def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -
         NotFound: unknown run.
         Conflict: the run already finished.
     """
-    changes = {"end_time": at, "message": message}
+    changes = {"end_time": at, "message": message, "canceled_by": canceled_by}
     if not transition_run(conn, run_id, RUN_CANCELABLE, RunStatus.CANCELED, changes):
         status = get_run(conn, run_id).status  # NotFound for an unknown run
         raise Conflict(f"Run {run_id} is already {status.value}")

@@ -31,6 +31,11 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
     if not logging.getLogger().handlers:  # not configured by the CLI (spurline.oplog)
         logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     host = WorkerHost(settings)
+    if settings.metrics_port is not None:
+        # this process's counters (runs it executed, nodes, webhooks); docs/operations.md
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
     app = make_celery(host.settings)
     register_tasks(app, host.execute)
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Body, Request, Response
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     CancelRequest,
     ErrorResponse,
@@ -36,10 +36,13 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/wf/process_pause_action/{run_id}/", response_model=RunResponseSchema, responses=CONFLICT
 )
-async def process_pause_action(run_id: str, body: PauseActionRequest, rt: RuntimeDep) -> Response:
+async def process_pause_action(
+    run_id: str, body: PauseActionRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Approve, override or decline a paused run; approved runs resume at once."""
+    # with auth on, the token names who acts; the body's user_id only with auth off
     decision = control.PauseDecision(
-        body.action, body.user_id, body.inputs, body.comments, body.node_id
+        body.action, actor or body.user_id, body.inputs, body.comments, body.node_id
     )
     return OrjsonResponse(rt.view(await rt.process_pause_action(run_id, decision)))
 
@@ -76,17 +79,26 @@ async def paused_workflows(
 
 @router.post("/wf/cancel_workflow/{run_id}/", response_model=RunResponseSchema, responses=CONFLICT)
 async def cancel_workflow(
-    run_id: str, rt: RuntimeDep, body: Annotated[CancelRequest | None, Body()] = None
+    run_id: str,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    body: Annotated[CancelRequest | None, Body()] = None,
 ) -> Response:
-    """Cancel a PENDING, RUNNING or PAUSED run, its unfinished tasks and its child runs."""
-    message = f"Canceled by {body.user_id}" if body and body.user_id else "Canceled by request"
-    return OrjsonResponse(rt.view(await rt.cancel_run(run_id, message)))
+    """Cancel a PENDING, RUNNING or PAUSED run, its unfinished tasks and its child runs.
+
+    The run's message names who canceled: the token's name when auth is on, else the
+    body's optional ``user_id`` (docs/security.md, docs/client.md).
+    """
+    message = "Canceled by request"
+    if actor is None and body is not None and body.user_id:
+        message = f"Canceled by {body.user_id}"
+    return OrjsonResponse(rt.view(await rt.cancel_run(run_id, message, actor=actor)))
 
 
 @router.post(
     "/run/{run_id}/retry/", status_code=202, response_model=RunResponseSchema, responses=CONFLICT
 )
-async def retry_run(run_id: str, rt: RuntimeDep) -> Response:
+async def retry_run(run_id: str, rt: RuntimeDep, actor: ActorDep) -> Response:
     """Re-execute the FAILED and CANCELED tasks of a FAILED run, reusing COMPLETED outputs."""
-    view = rt.view(await rt.retry_run(run_id))
+    view = rt.view(await rt.retry_run(run_id, actor))
     return OrjsonResponse(view, status_code=202, headers={"Location": f"/run/{run_id}/"})

@@ -8,7 +8,12 @@ from fastapi import Query, Request, Response
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
-from spurline.api.schemas import ErrorResponse, RunResponseSchema, TaskResponseSchema
+from spurline.api.schemas import (
+    ErrorResponse,
+    LlmCallSchema,
+    RunResponseSchema,
+    TaskResponseSchema,
+)
 from spurline.engine.states import RunStatus
 from spurline.store import runs as q
 
@@ -89,3 +94,10 @@ async def delete_run(run_id: str, rt: RuntimeDep) -> Response:
     files = await rt.write(lambda c: q.delete_run(c, run_id))
     await rt.remove_output_files(files)
     return Response(status_code=204)
+
+
+@router.get("/{run_id}/llm_calls/", response_model=list[LlmCallSchema], responses=NOT_FOUND)
+async def get_run_llm_calls(run_id: str, rt: RuntimeDep) -> Response:
+    """Every LLM call of the run's nodes, oldest first: rendered messages, answer,
+    model, token usage, estimated cost and latency (docs/pyspur.md)."""
+    return OrjsonResponse(await rt.llm_calls.of_run(run_id))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 
+from spurline.api._dialect import definition_for_save
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
     ErrorResponse,
+    OutputVariable,
+    PartialRunRequest,
     ProblemsResponse,
     RunFailedResponse,
     RunResponseSchema,
@@ -19,10 +24,10 @@ from spurline.api.schemas import (
     WorkflowVersionListItem,
 )
 from spurline.engine.clock import now
+from spurline.engine.outputs import leaf_variables
 from spurline.engine.records import RunSnapshot
 from spurline.engine.states import RunStatus
 from spurline.engine.views import run_view, version_item
-from spurline.nodes.registry import parse_definition
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 from spurline.store.workflows import WorkflowRecord
@@ -47,7 +52,8 @@ def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
 @router.post("/", response_model=WorkflowResponseSchema)
 async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
     """Create a workflow; its definition becomes version 1."""
-    definition = parse_definition(body.definition).dump()
+    definition = definition_for_save(body.definition)
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
     return OrjsonResponse(_workflow(wf))
 
@@ -74,7 +80,8 @@ async def replace_workflow(
     workflow_id: str, body: WorkflowCreateRequest, rt: RuntimeDep
 ) -> Response:
     """Replace a workflow; a changed definition makes a new version."""
-    definition = parse_definition(body.definition).dump()
+    definition = definition_for_save(body.definition)
+    await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(
         lambda c: wf_q.update_workflow(c, workflow_id, body.name, body.description, definition)
     )
@@ -107,9 +114,11 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     response_model=RunResponseSchema,
     responses=NOT_FOUND,
 )
-async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def start_run(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Start a run in the background (200 with the run, as PySpur); poll ``Location``."""
-    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
     view = run_view(run, tasks, version, now())
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
@@ -128,9 +137,11 @@ async def start_run(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> 
         },
     },
 )
-async def run_blocking(workflow_id: str, body: StartRunRequest, rt: RuntimeDep) -> Response:
+async def run_blocking(
+    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+) -> Response:
     """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED."""
-    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id)
+    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
     await rt.wait(run.id)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)
@@ -155,11 +166,82 @@ async def list_workflow_runs(
     page: PageDep = 1,
     page_size: PageSizeDep = 10,
     status: Annotated[list[RunStatus] | None, Query()] = None,
+    start_date: Annotated[
+        datetime | None, Query(description="runs started at or after (naive: UTC)")
+    ] = None,
+    end_date: Annotated[
+        datetime | None, Query(description="runs started at or before (naive: UTC)")
+    ] = None,
 ) -> Response:
-    """That workflow's runs, newest first."""
+    """That workflow's runs, newest first; child runs (loop iterations, sub-workflows,
+    batch rows) are reached through their parent, not listed here."""
     await rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
-    flt = run_q.RunFilter(tuple(status or ()), workflow_id=workflow_id)
+    flt = run_q.RunFilter(
+        tuple(status or ()),
+        workflow_id=workflow_id,
+        parent_only=True,
+        start_date=_utc(start_date),
+        end_date=_utc(end_date),
+    )
     snaps, total = await rt.read(lambda c: run_q.list_runs(c, page, page_size, flt))
     return OrjsonResponse(
         [rt.view(s) for s in snaps], headers=page_headers(request, page, page_size, total)
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # PySpur's UI sends toISOString() (UTC, "Z"); a naive value is taken as UTC too
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@router.post(
+    "/{workflow_id}/duplicate/", response_model=WorkflowResponseSchema, responses=NOT_FOUND
+)
+async def duplicate_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
+    """A copy of the workflow named "<name> (Copy)", with its current definition."""
+
+    def copy(conn: Any) -> WorkflowRecord:
+        wf = wf_q.get_workflow(conn, workflow_id)
+        return wf_q.create_workflow(conn, f"{wf.name} (Copy)", wf.description, wf.definition)
+
+    return OrjsonResponse(_workflow(await rt.write(copy)))
+
+
+@router.get(
+    "/{workflow_id}/output_variables/",
+    response_model=list[OutputVariable],
+    responses=NOT_FOUND,
+)
+async def output_variables(workflow_id: str, rt: RuntimeDep) -> Response:
+    """The fields of the workflow's leaf nodes (nodes no link leaves), in node order."""
+    wf = await rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
+    return OrjsonResponse(leaf_variables(wf.definition))
+
+
+@router.post(
+    "/{workflow_id}/run_partial/",
+    response_model=dict[str, dict[str, Any]],
+    responses={
+        **NOT_FOUND,
+        422: {
+            "model": RunFailedResponse | ProblemsResponse,
+            "description": "The run failed, or the request was rejected",
+        },
+    },
+)
+async def run_partial(workflow_id: str, body: PartialRunRequest, rt: RuntimeDep) -> Response:
+    """Run one node with given predecessor outputs and wait: ``{node_id: output}``."""
+    run, _ = await rt.partial_runs.start(
+        workflow_id,
+        body.node_id,
+        body.initial_inputs,
+        body.partial_outputs,
+        body.rerun_predecessors,
+    )
+    await rt.wait(run.id)
+    snap = await rt.snapshot(run.id)
+    response = _blocking_result(rt.view(snap), snap)
+    response.headers["Location"] = f"/run/{run.id}/"
+    return response

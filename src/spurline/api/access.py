@@ -1,0 +1,124 @@
+"""Which role each route needs: the one place routes declare it (docs/security.md §1).
+
+Keys are ``"METHOD /path/"`` with the path template as routes are declared, without
+the ``/api`` prefix (the same table serves both). A request that matches no entry
+needs ``admin`` (fail closed); a test lists every route of the app and fails on one
+missing here. ``None`` marks a public route (no token needed).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from spurline.services.auth import Role
+
+V, OP, A = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+
+ROUTE_ROLES: dict[str, Role | None] = {
+    # public: liveness, the API's own description, signing in (docs/security.md §3)
+    "GET /health": None,
+    "GET /openapi.json": None,
+    "GET /docs": None,
+    "GET /docs/oauth2-redirect": None,
+    "GET /redoc": None,
+    "GET /auth/session/": None,
+    "POST /auth/session/": None,
+    "DELETE /auth/session/": None,
+    # runs (SPEC §2.3)
+    "GET /run/": V,
+    "GET /run/{run_id}/": V,
+    "GET /run/{run_id}/status/": V,
+    "GET /run/{run_id}/tasks/": V,
+    "GET /run/{run_id}/children/": V,
+    "DELETE /run/{run_id}/": A,
+    "POST /run/{run_id}/retry/": OP,
+    # observability (docs/observability.md)
+    "GET /run/{run_id}/logs/": V,
+    "GET /run/{run_id}/tasks/{task_id}/attempts/": V,
+    "GET /run/{run_id}/events/": V,
+    "GET /events/": V,
+    # workflows and starting runs (SPEC §4)
+    "GET /wf/": V,
+    "POST /wf/": A,
+    "GET /wf/{workflow_id}/": V,
+    "PUT /wf/{workflow_id}/": A,
+    "DELETE /wf/{workflow_id}/": A,
+    "GET /wf/{workflow_id}/versions/": V,
+    "GET /wf/{workflow_id}/runs/": V,
+    "POST /wf/{workflow_id}/start_run/": OP,
+    "POST /wf/{workflow_id}/run/": OP,
+    "POST /wf/{workflow_id}/start_batch_run/": OP,
+    # pauses and control (SPEC §5)
+    "POST /wf/process_pause_action/{run_id}/": OP,
+    "GET /wf/pause_history/{run_id}/": V,
+    "GET /wf/paused_workflows/": V,
+    "POST /wf/cancel_workflow/{run_id}/": OP,
+    # datasets and output files (SPEC §6)
+    "GET /ds/": V,
+    "POST /ds/": A,
+    "GET /ds/{dataset_id}/": V,
+    "DELETE /ds/{dataset_id}/": A,
+    "GET /of/{file_id}/": V,
+    "GET /of/{file_id}/download/": V,
+    # tokens and secrets (docs/security.md §1, §6)
+    "GET /tokens/": A,
+    "POST /tokens/": A,
+    "DELETE /tokens/{name}/": A,
+    "GET /secrets/": A,
+    "PUT /secrets/{name}/": A,
+    "DELETE /secrets/{name}/": A,
+}
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    out, last = [], 0
+    for m in _PARAM.finditer(path):
+        out.append(re.escape(path[last : m.start()]))
+        out.append(".*" if m.group(2) else "[^/]+")
+        last = m.end()
+    out.append(re.escape(path[last:].rstrip("/")))
+    return re.compile("".join(out) + "/?")
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, list[tuple[re.Pattern[str], Role | None]]]:
+    """Per method, one combined pattern per role, strongest role first, public last:
+    the first that matches is the strongest role any entry asks for."""
+    paths: dict[str, dict[Role | None, list[str]]] = {}
+    for key, role in ROUTE_ROLES.items():
+        method, path = key.split(" ", 1)
+        for m in (method, "HEAD") if method == "GET" else (method,):
+            paths.setdefault(m, {}).setdefault(role, []).append(_pattern(path).pattern)
+    order: list[Role | None] = [Role.ADMIN, Role.OPERATOR, Role.VIEWER, None]
+    return {
+        method: [
+            (re.compile("|".join(f"(?:{p})" for p in by_role[role])), role)
+            for role in order
+            if role in by_role
+        ]
+        for method, by_role in paths.items()
+    }
+
+
+def declared(method: str, path: str) -> bool:
+    """True when ``ROUTE_ROLES`` has an entry for this route template (any slash form)."""
+    path = path.removeprefix("/api") or "/"
+    base = path.rstrip("/")
+    return f"{method} {base}/" in ROUTE_ROLES or f"{method} {base}" in ROUTE_ROLES
+
+
+def required_role(method: str, path: str) -> Role | None:
+    """The role a request needs; None for a public route; admin when nothing matches.
+
+    When several entries match (``/wf/paused_workflows/`` is also ``/wf/{workflow_id}/``),
+    the strongest role wins, so the order of the table never weakens a check.
+    """
+    if path == "/api" or path.startswith("/api/"):
+        path = path[4:] or "/"
+    for pattern, role in _table().get(method, ()):
+        if pattern.fullmatch(path):
+            return role
+    return Role.ADMIN

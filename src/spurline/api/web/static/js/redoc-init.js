@@ -1,0 +1,2 @@
+// ReDoc for /openapi.json, from the packaged standalone bundle (no CDN).
+Redoc.init("/openapi.json", {}, document.getElementById("redoc"));

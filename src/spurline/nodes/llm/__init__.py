@@ -1,0 +1,1 @@
+"""LLM node types with PySpur's config keys (see docs/pyspur.md)."""

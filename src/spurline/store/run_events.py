@@ -1,0 +1,99 @@
+"""The one hook on committed run status changes (see docs/operations.md).
+
+Every run status change the engine, the API or the CLI makes goes through
+:func:`spurline.store.runs.transition_run`; when it applies, it calls
+:func:`after_transition` inside the same transaction. That queues the notification
+webhooks of the event (the outbox rows commit or roll back with the change) and
+tells this process's listeners (the Prometheus metrics) about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, select
+
+from spurline.engine.records import TaskRecord
+from spurline.engine.states import RunStatus
+from spurline.store import notifications
+from spurline.store.orm import RUNS, TASKS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A run status change that committed (or is committing) in this process.
+
+    ``first_start`` is True when the run became RUNNING before any of its tasks
+    started: the end of its wait in the queue.
+    """
+
+    run_id: str
+    workflow_id: str
+    parent_run_id: str | None
+    status: RunStatus
+    at: datetime
+    start_time: datetime
+    first_start: bool
+
+
+RunListener = Callable[[RunEvent], None]
+TaskListener = Callable[[list[TaskRecord]], None]
+
+#: Called with each applied run status change, inside the writer's transaction: keep
+#: them quick; an exception is logged and ignored.
+run_listeners: list[RunListener] = []
+#: Called with the tasks each conditional task write stored.
+task_listeners: list[TaskListener] = []
+
+_RUN_ROW = select(
+    RUNS.c.id,
+    RUNS.c.workflow_id,
+    RUNS.c.parent_run_id,
+    RUNS.c.run_type,
+    RUNS.c.start_time,
+    RUNS.c.end_time,
+    RUNS.c.message,
+).where(RUNS.c.id == bindparam("b_run_id"))
+_ANY_TASK_STARTED = (
+    select(TASKS.c.id)
+    .where(TASKS.c.run_id == bindparam("b_run_id"), TASKS.c.start_time.is_not(None))
+    .limit(1)
+)
+
+
+def after_transition(conn: Connection, run_id: str, status: RunStatus, at: datetime) -> None:
+    """Queue the notifications of ``status`` and tell the listeners (see module doc)."""
+    row = conn.execute(_RUN_ROW, {"b_run_id": run_id}).first()
+    if row is None:
+        return
+    run = row._asdict()
+    if status in notifications.NOTIFIED_STATUSES and run["parent_run_id"] is None:
+        del run["parent_run_id"]
+        notifications.enqueue(conn, run, status, at)
+    if not run_listeners:
+        return
+    first_start = status is RunStatus.RUNNING and (
+        conn.execute(_ANY_TASK_STARTED, {"b_run_id": run_id}).first() is None
+    )
+    event = RunEvent(
+        run_id, row.workflow_id, row.parent_run_id, status, at, row.start_time, first_start
+    )
+    for listener in run_listeners:
+        try:
+            listener(event)
+        except Exception:  # a metric must never undo a run's state change
+            log.exception("run event listener failed")
+
+
+def tasks_saved(tasks: list[TaskRecord]) -> None:
+    """Tell the task listeners about tasks just written."""
+    for listener in task_listeners:
+        try:
+            listener(tasks)
+        except Exception:
+            log.exception("task listener failed")
