@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from spurline.settings import Settings
 
 T = TypeVar("T")
-#: The base URL of the in-process app (never resolved: the transport answers).
-LOCAL_URL = "http://local.spurline"
+#: The base URL of the in-process app (never resolved: the transport answers). A
+#: loopback name, as the app serves only those when auth is off (docs/security.md).
+LOCAL_URL = "http://localhost"
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,15 @@ def missing_store(settings: Settings) -> str | None:
 
 
 @asynccontextmanager
-async def local_client(settings: Settings, *, create: bool) -> AsyncIterator[AsyncClient]:
+async def local_client(
+    settings: Settings, *, create: bool, token: str | None = None
+) -> AsyncIterator[AsyncClient]:
     """A client of the API served in this process over ``settings``' store.
 
     Args:
         create: make (and migrate) the store when it does not exist; otherwise a
             missing store is an error.
+        token: sent as a Bearer token (when ``SPURLINE_AUTH=required`` applies here too).
 
     Raises:
         CliError: the store does not exist and ``create`` is false.
@@ -83,7 +87,7 @@ async def local_client(settings: Settings, *, create: bool) -> AsyncIterator[Asy
         app = create_app(settings, runtime=rt)
         app.state.runtime = rt  # the lifespan would; ASGITransport sends no lifespan events
         transport = StreamingASGITransport(app)
-        async with AsyncClient(LOCAL_URL, transport=transport) as client:
+        async with AsyncClient(LOCAL_URL, token=token, transport=transport) as client:
             yield client
     finally:
         await rt.close()
@@ -98,7 +102,7 @@ async def connect(target: Target, *, create: bool = False) -> AsyncIterator[Asyn
     if target.server is None:
         from spurline.settings import get_settings
 
-        async with local_client(get_settings(), create=create) as client:
+        async with local_client(get_settings(), create=create, token=target.token) as client:
             yield client
         return
     from spurline.client import AsyncClient
