@@ -60,7 +60,7 @@ def test_every_route_declares_its_role(secured: tuple[LiveServer, dict[str, str]
     # an undeclared route needs admin: fail closed
     assert required_role("GET", "/no/such/route/") is Role.ADMIN
     assert required_role("GET", "/api/run/R1/") is Role.VIEWER
-    assert all(k.split(" ", 1)[0] in {"GET", "POST", "PUT", "DELETE"} for k in ROUTE_ROLES)
+    assert all(k.split(" ", 1)[0] in {"GET", "POST", "PUT", "PATCH", "DELETE"} for k in ROUTE_ROLES)
 
 
 def test_endpoint_role_matrix_from_openapi(secured: tuple[LiveServer, dict[str, str]]) -> None:
@@ -75,8 +75,9 @@ def test_endpoint_role_matrix_from_openapi(secured: tuple[LiveServer, dict[str, 
                 for prefix in ("", "/api"):
                     url = prefix + fill(path)
                     anonymous = client.request(method, url)
-                    if needed is None:  # public: sign-in answers 401 itself, never 403
-                        assert anonymous.status_code != 403, (method, url)
+                    if needed is None:  # public: never refused for want of a role (a
+                        # signed link may still answer 403 for a forged signature)
+                        assert "role" not in anonymous.text, (method, url)
                         continue
                     assert anonymous.status_code == 401, (method, url, anonymous.text)
                     assert "detail" in anonymous.json()
@@ -284,3 +285,18 @@ def test_every_operation_documents_401_and_403(secured: tuple[LiveServer, dict[s
         for method, op in ops.items():
             if required_role(method.upper(), path) is not None:
                 assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
+
+
+def test_the_ui_shell_is_public_and_its_data_is_not(
+    secured: tuple[LiveServer, dict[str, str]],
+) -> None:
+    srv, tokens = secured
+    with httpx.Client(base_url=srv.url, timeout=60) as client:
+        # the page shells and assets carry no run data: a browser loads them, then signs in
+        for path in ("/ui/", "/ui/runs", "/ui/runs/R-none", "/ui/static/js/app.js"):
+            assert client.get(path).status_code in (200, 404), path
+            assert client.get(path).status_code != 401, path
+        assert client.get("/ui/").status_code == 200
+        # what the pages read still needs a token or a session
+        assert client.get("/run_summaries/").status_code == 401
+        assert client.get("/run_summaries/", headers=bearer(tokens["viewer"])).status_code == 200

@@ -66,11 +66,12 @@ def test_secret_set_by_api_is_encrypted_never_returned_and_readable_by_code(
         # a definition holding the value is refused
         leaky = {
             "nodes": [
+                {"id": "in", "node_type": "InputNode", "config": {"output_schema": {}}},
                 {
-                    "id": "in",
-                    "node_type": "InputNode",
-                    "config": {"output_schema": {}, "note": f"key {VALUE}"},
-                }
+                    "id": "note",
+                    "node_type": "StaticValueNode",
+                    "config": {"values": {"note": f"key {VALUE}"}},
+                },
             ],
             "links": [],
         }

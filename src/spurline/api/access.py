@@ -25,7 +25,51 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /auth/session/": None,
     "POST /auth/session/": None,
     "DELETE /auth/session/": None,
-    # runs (SPEC §2.3)
+    # the web UI's page shells and assets hold no run data; the pages then call the API
+    # with the signed-in session (docs/ui.md)
+    "GET /": None,
+    "GET /ui/": None,
+    "GET /ui/{page}": None,
+    "GET /ui/runs/{run_id}": None,
+    "GET /ui/workflows/{workflow_id}": None,
+    "GET /ui/static/{path:path}": None,
+    "GET /ui/vendor/dagre/{path:path}": None,
+    "GET /ui/vendor/apidocs/{path:path}": None,
+    # the web UI's own reads (docs/ui.md)
+    "GET /run_summaries/": V,
+    "GET /run_counts/": V,
+    "GET /run/{run_id}/children_by_task/": V,
+    "GET /run/{run_id}/batch_rows/": V,
+    "GET /ds/{dataset_id}/preview/": V,
+    "GET /wf/{workflow_id}/version_diff/": V,
+    # PySpur's editor (docs/pyspur.md)
+    "GET /run/{run_id}/llm_calls/": V,
+    "POST /wf/{workflow_id}/duplicate/": A,
+    "GET /wf/{workflow_id}/output_variables/": V,
+    "POST /wf/{workflow_id}/run_partial/": OP,
+    "GET /node/supported_types/": V,
+    "GET /templates/": V,
+    "POST /templates/instantiate/": A,
+    # provider keys are secrets: only admins see (masked) or change them (docs/pyspur.md)
+    "GET /env-mgmt/providers/": V,
+    "GET /env-mgmt/anon-data/": V,
+    "GET /env-mgmt/embedding-models/": V,
+    "GET /env-mgmt/vector-stores/": V,
+    "GET /env-mgmt/": A,
+    "POST /env-mgmt/": A,
+    "GET /env-mgmt/{name}/": A,
+    "DELETE /env-mgmt/{name}/": A,
+    # operations (docs/operations.md): metrics for a scraper with a viewer token;
+    # webhooks are admin; a signed pause link is its own authority
+    "GET /metrics": V,
+    "GET /notifications/webhooks/": A,
+    "POST /notifications/webhooks/": A,
+    "GET /notifications/webhooks/{webhook_id}/": A,
+    "PATCH /notifications/webhooks/{webhook_id}/": A,
+    "DELETE /notifications/webhooks/{webhook_id}/": A,
+    "GET /notifications/webhooks/{webhook_id}/deliveries/": A,
+    "POST /notifications/links/{webhook_id}/{token}/": None,
+    # runs (docs/runs-api.md)
     "GET /run/": V,
     "GET /run/{run_id}/": V,
     "GET /run/{run_id}/status/": V,
@@ -38,7 +82,7 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /run/{run_id}/tasks/{task_id}/attempts/": V,
     "GET /run/{run_id}/events/": V,
     "GET /events/": V,
-    # workflows and starting runs (SPEC §4)
+    # workflows and starting runs (docs/runs-api.md)
     "GET /wf/": V,
     "POST /wf/": A,
     "GET /wf/{workflow_id}/": V,
@@ -49,12 +93,12 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "POST /wf/{workflow_id}/start_run/": OP,
     "POST /wf/{workflow_id}/run/": OP,
     "POST /wf/{workflow_id}/start_batch_run/": OP,
-    # pauses and control (SPEC §5)
+    # pauses and control (docs/runs-api.md)
     "POST /wf/process_pause_action/{run_id}/": OP,
     "GET /wf/pause_history/{run_id}/": V,
     "GET /wf/paused_workflows/": V,
     "POST /wf/cancel_workflow/{run_id}/": OP,
-    # datasets and output files (SPEC §6)
+    # datasets and output files (docs/child-runs-and-batches.md)
     "GET /ds/": V,
     "POST /ds/": A,
     "GET /ds/{dataset_id}/": V,
