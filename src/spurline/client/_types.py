@@ -74,6 +74,9 @@ class Run(TypedDict):
     message: str | None
     duration: float | None
     percentage_complete: float
+    started_by: str | None
+    canceled_by: str | None
+    retried_by: str | None
 
 
 class Workflow(TypedDict):
