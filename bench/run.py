@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scenarios_batch
+import scenarios_cli
 import scenarios_reads
 import scenarios_retention
 import scenarios_runs
@@ -62,6 +63,11 @@ SCENARIOS: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any], dict[s
         {"seeded": 100, "requests": 10},
     ),
     "batch": (scenarios_batch.batch, {"rows": 10_000}, {"rows": 50}),
+    "cli_runs_list": (
+        scenarios_cli.cli_runs_list,
+        {"runs": 20, "calls": 5},
+        {"runs": 5, "calls": 3},
+    ),
     "prune_while_serving": (
         scenarios_retention.prune_while_serving,
         {"runs": 100_000, "kept": 1000},
@@ -170,6 +176,14 @@ TARGETS: list[tuple[str, str, float | None, Callable[[dict[str, Any]], Any], flo
         None,
         lambda r: (r.get("server") or {}).get("server_peak_rss_mb"),
         300,
+        "max",
+    ),
+    (
+        "cli_runs_list",
+        "spurline --server URL runs list, whole command, median wall ms",
+        None,
+        lambda r: r.get("median_ms"),
+        500,
         "max",
     ),
     (

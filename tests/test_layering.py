@@ -36,6 +36,21 @@ FORBIDDEN_UNITS: dict[str, tuple[str, ...]] = {
     "api": ("cli", "worker"),
     "worker": ("api", "cli"),
     "cli": ("worker", "api"),
+    # The client talks HTTP only: it works against any server, with none of Spurline's
+    # server code installed or imported.
+    "client": (
+        "engine",
+        "nodes",
+        "store",
+        "services",
+        "api",
+        "cli",
+        *OUTER,
+        "exceptions",
+        "settings",
+        *WEB_DB_QUEUE,
+        "pydantic",
+    ),
 }
 #: Modules of the engine a node type may use: its public interface, not its internals.
 ENGINE_INTERFACE = {
@@ -56,6 +71,9 @@ ENTRY_POINTS = {"api", "cli", "worker"}
 LAUNCHES = {
     ("spurline.cli.main", "spurline.api.app"),
     ("spurline.cli.main", "spurline.worker.main"),
+    # Without --server, a command serves the app in its own process for its client
+    # (docs/client.md): a launch, like `spurline serve`.
+    ("spurline.cli._connect", "spurline.api.app"),
 }
 
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +14,9 @@ class Settings(BaseSettings):
     """Spurline's settings (docs/architecture.md#executors, docs/runs-api.md#errors).
 
     Attributes:
-        home: folder for the embedded store and output files (``SPURLINE_HOME``).
+        home: folder for the embedded store and output files (``SPURLINE_HOME``); when
+            unset, the nearest ``.spurline/`` in the working directory or one of its
+            parents, else ``./.spurline`` (see :func:`find_home`). Always absolute.
         database_url: SQLAlchemy URL; default ``sqlite:///{home}/spurline.db``.
         executor: ``local`` (asyncio in the API process) or ``celery``.
         broker_url: Celery broker when ``executor == "celery"``.
@@ -115,6 +117,29 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 
+    _home_given: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _absolute_home(self) -> Settings:
+        # Resolved once, here, so every part of a process (and every command) agrees
+        # on one folder whatever it does with the working directory later.
+        self._home_given = "home" in self.model_fields_set
+        self.home = self.home.resolve() if self._home_given else find_home(Path.cwd())
+        return self
+
+    @property
+    def home_given(self) -> bool:
+        """Whether ``home`` was set (``SPURLINE_HOME`` or an argument) rather than found."""
+        return self._home_given
+
+    def sqlite_path(self) -> Path | None:
+        """The embedded store's file when the store is SQLite, else None."""
+        url = self.resolved_database_url()
+        if not url.startswith("sqlite:///"):
+            return None
+        path = url.removeprefix("sqlite:///").partition("?")[0]
+        return None if path in ("", ":memory:") else Path(path)
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under ``home``."""
         if self.database_url:
@@ -147,6 +172,21 @@ def is_loopback_bind(host: str) -> bool:
     """True when binding ``host`` serves this machine only (docs/security.md §2)."""
     name = host.strip("[]").lower()
     return name in ("localhost", "::1") or name.startswith("127.")
+
+
+#: The folder name :func:`find_home` looks for.
+HOME_DIR = ".spurline"
+
+
+def find_home(start: Path) -> Path:
+    """The store folder when ``SPURLINE_HOME`` is unset: the nearest ``.spurline/``
+    folder in ``start`` or one of its parents (as git finds ``.git``), else
+    ``start/.spurline`` (see docs/client.md, "Where the local store is")."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / HOME_DIR).is_dir():
+            return folder / HOME_DIR
+    return start / HOME_DIR
 
 
 @lru_cache(maxsize=1)

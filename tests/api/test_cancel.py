@@ -71,3 +71,18 @@ def test_cancel_a_completed_run_is_409(
     r = client.post(f"/wf/cancel_workflow/{run_id}/")
     assert (r.status_code, r.json()) == (409, {"detail": f"Run {run_id} is already COMPLETED"})
     assert client.get(f"/run/{run_id}/").json() == before
+
+
+def test_cancel_names_who_canceled_when_told(
+    client: httpx.Client, make_workflow: Callable[..., str], tmp_path: Path
+) -> None:
+    wf = make_workflow(review_flow(tmp_path / "log"))
+    first = start(client, wf, {"in": {"text": "a"}})
+    wait(client, first, ("PAUSED",))
+    bad = client.post(f"/wf/cancel_workflow/{first}/", json={"user_id": ""})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["detail"][0]["loc"] == ["body", "user_id"]
+    assert client.get(f"/run/{first}/").json()["status"] == "PAUSED"  # nothing changed
+    r = client.post(f"/wf/cancel_workflow/{first}/", json={"user_id": "carol"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["message"]) == ("CANCELED", "Canceled by carol")

@@ -69,6 +69,7 @@ def test_printing_nodes_keep_run_json_pure_and_logs_show_per_attempt(
 
 
 def test_unknown_run_is_a_usage_error(cli: Any) -> None:
+    assert cli("db", "upgrade").returncode == 0  # a missing store is an error of its own
     for args in (("runs", "logs", "RNOPE"), ("runs", "watch", "RNOPE")):
         done = cli(*args)
         assert done.returncode == 2, args
@@ -78,23 +79,30 @@ def test_unknown_run_is_a_usage_error(cli: Any) -> None:
         )
 
 
+def _statuses(run: dict[str, Any]) -> dict[str, str]:
+    return {t["node_id"]: t["status"] for t in run["tasks"]}
+
+
 def test_follow_and_watch_end_with_the_run(cli: Any, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
+    # A node's lines are stored when its attempt ends: "before" comes from a node that
+    # ends while the next one still waits for the gate.
     code = (
         "import pathlib, time\n"
         f"gate = pathlib.Path({str(gate)!r})\n"
-        "print('before')\n"
         "while not gate.exists():\n"
         "    time.sleep(0.01)\n"
         "print('after')\n"
         "return {'ok': True}"
     )
+    before = "print('before')\nreturn {'ok': True}"
     definition = {
         "nodes": [
             {"id": "in", "title": "In", "node_type": "InputNode", "config": {}},
+            {"id": "a", "title": "A", "node_type": "PythonFuncNode", "config": {"code": before}},
             {"id": "p", "title": "P", "node_type": "PythonFuncNode", "config": {"code": code}},
         ],
-        "links": [{"source_id": "in", "target_id": "p"}],
+        "links": [{"source_id": "in", "target_id": "a"}, {"source_id": "a", "target_id": "p"}],
     }
     path = tmp_path / "gated.json"
     path.write_text(json.dumps(definition))
@@ -110,18 +118,34 @@ def test_follow_and_watch_end_with_the_run(cli: Any, tmp_path: Path) -> None:
         listed: list[dict[str, Any]] = []
         for _ in range(600):
             listed = orjson.loads(cli("runs", "list", "--json").stdout or "[]")
-            if listed and listed[0]["tasks"][1]["status"] == "RUNNING":
+            if listed and {"p": "RUNNING"}.items() <= _statuses(listed[0]).items():
                 break
         run_id = listed[0]["id"]
-        threading.Timer(1.0, gate.touch).start()
-        follow = cli("runs", "logs", run_id, "--follow", timeout=120)
+        # A backstop only: the test opens the gate once the first line was followed.
+        backstop = threading.Timer(60.0, gate.touch)
+        backstop.start()
+        following = subprocess.Popen(
+            [*cli.argv, "runs", "logs", run_id, "--follow"],
+            env=cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert following.stdout is not None
+        first = following.stdout.readline()
+        live = not gate.exists()  # the line came while the run still waited
+        gate.touch()
+        backstop.cancel()
+        rest, follow_err = following.communicate(timeout=120)
         watch = cli("runs", "watch", run_id, timeout=120)
     finally:
         gate.touch()
         out, err = running.communicate(timeout=120)
     assert running.returncode == 0, err
     assert orjson.loads(out)["status"] == "COMPLETED"
-    assert follow.returncode == 0, follow.stderr
-    assert [line.rsplit(": ", 1)[1] for line in follow.stdout.splitlines()] == ["before", "after"]
+    assert following.returncode == 0, follow_err
+    assert live, "runs logs --follow printed nothing until the run ended"
+    lines = [first, *rest.splitlines()]
+    assert [line.rstrip("\n").rsplit(": ", 1)[1] for line in lines] == ["before", "after"]
     assert watch.returncode == 0, watch.stderr
     assert f"{run_id}  COMPLETED  100%" in watch.stdout

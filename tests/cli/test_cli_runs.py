@@ -65,6 +65,7 @@ def test_runs_show_prints_the_tasks_as_a_table(cli: Any) -> None:
 
 
 def test_unknown_run_and_bad_options_exit_2(cli: Any) -> None:
+    assert cli("db", "upgrade").returncode == 0
     done = cli("runs", "show", "RNOSUCHRUN")
     assert (done.returncode, done.stdout, done.stderr) == (2, "", "error: no run RNOSUCHRUN\n")
     done = cli("runs", "list", "--status", "BOGUS")
@@ -79,8 +80,8 @@ def test_a_broken_store_is_one_line_not_a_traceback(cli: Any, tmp_path: Path) ->
     not_a_folder.write_text("")
     cli.env["SPURLINE_HOME"] = str(not_a_folder)
     done = cli("runs", "list")
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: ")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: no Spurline store at {not_a_folder / 'spurline.db'} ")
     assert len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stderr
 

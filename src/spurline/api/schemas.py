@@ -157,6 +157,13 @@ class PauseActionRequest(BaseModel):
     )
 
 
+class CancelRequest(BaseModel):
+    """Optional body of ``POST /wf/cancel_workflow/{run_id}/``: who cancels, kept in the
+    run's ``message`` ("Canceled by <user_id>")."""
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class PausedWorkflowResponseSchema(BaseModel):
     """A paused run with its unresolved pause and its workflow
     (docs/runs-api.md#pause-cancel-retry)."""

@@ -21,6 +21,8 @@ from spurline.exceptions import (
 
 USAGE = 2
 NOT_COMPLETED = 1
+#: Ctrl-C, as shells report a process ended by SIGINT (128 + 2).
+INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -33,16 +35,31 @@ class CliError(Exception):
         super().__init__(message)
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped a command following a run, and the run was canceled.
+
+    Attributes:
+        run: the run as it ended (the API's run object).
+    """
+
+    def __init__(self, run: dict[str, Any]) -> None:
+        super().__init__(f"run {run['id']} {run['status']}")
+        self.run = run
+
+
 def problem_lines(problems: Sequence[dict[str, Any]]) -> list[str]:
     """One line per problem of a :class:`DefinitionError` (docs/runs-api.md#workflow-definitions
     lists them all).
 
-    Messages that do not already name their node or link get the location appended.
+    Messages that do not already name their node or link get the location appended:
+    a domain error's field ``path``, or the ``loc`` of a server's 422 (the CLI is an
+    HTTP client too) without its leading ``"body"``.
     """
     lines = []
     for p in problems:
         msg = str(p.get("msg", ""))
-        path = [str(x) for x in p.get("path", ())]
+        path = [str(x) for x in p.get("path") or p.get("loc") or ()]
+        path = path[1:] if path[:1] == ["body"] else path
         path = path[1:] if len(path) > 1 and path[0] == "definition" else path
         if path and not msg.startswith(("node ", "link ", "initial_inputs")):
             msg = f"{msg} (at {'.'.join(path)})"
@@ -50,10 +67,45 @@ def problem_lines(problems: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _client_error(exc: BaseException) -> CliError | None:
+    """The message of an error :mod:`spurline.client` raised, None for other errors."""
+    import sys
+
+    if "spurline.client" not in sys.modules:  # no client, so none of its errors
+        return None
+    from spurline.client import _errors as c
+
+    if isinstance(exc, c.Invalid):
+        return CliError("the request was rejected", problem_lines(exc.problems))
+    if isinstance(exc, c.ServerUnavailable | c.ServerError):
+        return CliError(exc.message, code=NOT_COMPLETED)
+    if isinstance(exc, c.ApiError):  # NotFound ("no run R…"), Conflict, 401, 403
+        return CliError(exc.message)
+    return None
+
+
+#: Optional modules and the extra that installs them (see pyproject.toml).
+EXTRAS = {"psycopg": "postgres", "celery": "celery", "kombu": "celery", "redis": "celery"}
+
+
+def _missing_extra(exc: BaseException) -> CliError | None:
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    extra = EXTRAS.get(exc.name.partition(".")[0])
+    if extra is None:
+        return None
+    return CliError(
+        f"{exc.name} is not installed, and these settings need it: pip install 'spurline[{extra}]'"
+    )
+
+
 def describe(exc: BaseException) -> CliError:
     """The message and exit status for any exception that reached the command line."""
     if isinstance(exc, CliError):
         return exc
+    known = _client_error(exc) or _missing_extra(exc)
+    if known is not None:
+        return known
     if isinstance(exc, FieldInvalid):
         return CliError("; ".join(str(p.get("msg", "")) for p in exc.problems))
     if isinstance(exc, InputsInvalid):

@@ -1,5 +1,5 @@
-"""How the CLI shows runs: Rich tables for people, JSON (RunResponseSchema, docs/runs-api.md#run)
-for scripts.
+"""How the CLI shows runs, workflows and datasets: Rich tables for people, the API's
+JSON for scripts (docs/runs-api.md#run, docs/client.md).
 
 Values from runs (outputs, errors, names) are escaped: Rich would read ``[true]`` in
 an output as a style tag and drop it.
@@ -39,8 +39,20 @@ def _status(value: str) -> str:
     return f"[{STATUS_STYLE.get(value, 'default')}]{value}[/]"
 
 
-def _time(value: datetime | None, spec: str = "seconds") -> str:
-    return value.isoformat(timespec=spec) if value is not None else ""
+def _dt(value: str | None) -> datetime | None:
+    """An API time (ISO 8601 text) as a datetime."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def _time(value: str | None, spec: str = "seconds") -> str:
+    when = _dt(value)
+    return when.isoformat(timespec=spec) if when is not None else ""
+
+
+def short_time(value: str | None) -> str:
+    """``MM-DD HH:MM`` of an API time (UTC), empty for None."""
+    when = _dt(value)
+    return when.strftime("%m-%d %H:%M") if when is not None else ""
 
 
 def _workflow(view: dict[str, Any]) -> str:
@@ -68,7 +80,7 @@ def runs_table(views: list[dict[str, Any]], page: int, total: int) -> Table:
             v["id"],
             _workflow(v),
             status,
-            v["start_time"].strftime("%m-%d %H:%M"),
+            short_time(v["start_time"]),
             "" if v["duration"] is None else f"{v['duration']:.2f}",
         )
     return table
@@ -94,7 +106,7 @@ def run_header(view: dict[str, Any]) -> list[str]:
 
 
 def _task_ms(task: dict[str, Any]) -> str:
-    start, end = task["start_time"], task["end_time"]
+    start, end = _dt(task["start_time"]), _dt(task["end_time"])
     if start is None or end is None:
         return ""
     return f"{(end - start).total_seconds() * 1000:.0f}"
@@ -150,3 +162,38 @@ def _ms(start: str | None, end: str | None) -> str:
         return ""
     gap = datetime.fromisoformat(end) - datetime.fromisoformat(start)
     return f"{gap.total_seconds() * 1000:.0f}"
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    """A plain table; cells are escaped here."""
+    tab = Table(title=title, title_justify="left")
+    for col in columns:
+        # ids stay whole (they are copied into the next command); the rest may fold.
+        tab.add_column(col, overflow="fold", no_wrap=col == "id")
+    for row in rows:
+        tab.add_row(*(escape(cell) for cell in row))
+    return tab
+
+
+def page_title(what: str, page: int | None, total: int) -> str:
+    """``runs: page 1, 6 in all``."""
+    return f"{what}: page {page or 1}, {total} in all"
+
+
+def children_table(run_id: str, views: list[dict[str, Any]]) -> Table:
+    """A run's children, one row each: position, id, status, seconds, result or message."""
+    table = Table(title=f"children of {run_id} ({len(views)})", title_justify="left")
+    for col in ("#", "id", "status", "s", "outputs / message"):
+        table.add_column(col, overflow="fold")
+    for i, v in enumerate(views):
+        outputs = v["outputs"] or {}
+        last = next(reversed(outputs.values())) if outputs else None
+        detail = v["message"] or ("" if last is None else orjson.dumps(last).decode())
+        table.add_row(
+            str(i),
+            v["id"],
+            v["status"],
+            "" if v["duration"] is None else f"{v['duration']:.3f}",
+            escape(detail[:200]),
+        )
+    return table

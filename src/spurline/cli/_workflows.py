@@ -1,23 +1,20 @@
-"""What the CLI does with workflow files and the store, kept out of the command functions."""
+"""Workflow files: reading and checking them, and loading a folder of them into the
+store (``serve --load-examples``)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spurline.cli._errors import CliError, problem_lines
 from spurline.cli._jsonfile import read_json_object
 from spurline.engine.definition import WorkflowDefinition
-from spurline.engine.states import RunStatus
 from spurline.exceptions import DefinitionInvalid
-from spurline.nodes._sandbox import shutdown_default_pool
 from spurline.nodes.registry import parse_definition
-from spurline.runtime import Runtime
-from spurline.settings import Settings
-from spurline.store import runs as run_q
-from spurline.store import workflows as wf_q
-from spurline.store.db import Database
+
+if TYPE_CHECKING:  # the store is imported by the functions that use it (`serve`)
+    from spurline.settings import Settings
+    from spurline.store.db import Database
 
 
 class WorkflowFile:
@@ -31,16 +28,20 @@ class WorkflowFile:
             definition (every problem listed).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, data: dict[str, Any] | None = None) -> None:
         self.path = path
-        data = read_json_object(path, "workflow")
+        if data is None:
+            data = read_json_object(path, "workflow")
         raw: Any = data
         self.name = path.stem
         self.description: str | None = None
+        #: The workflow this file belongs to (top-level ``"id"``), if it names one.
+        self.workflow_id: str | None = None
         if "definition" in data:
             raw, name, description = data["definition"], data.get("name"), data.get("description")
             self.name = str(name or path.stem)
             self.description = None if description is None else str(description)
+            self.workflow_id = str(data["id"]) if data.get("id") else None
         try:
             self.definition: WorkflowDefinition = parse_definition(raw)
         except DefinitionInvalid as exc:
@@ -68,7 +69,10 @@ def read_file(path: Path) -> tuple[str, str | None, dict[str, Any]]:
 def upsert_workflow(
     db: Database, name: str, description: str | None, definition: dict[str, Any]
 ) -> str:
-    """The id of the workflow called ``name``, created or given a new version as needed."""
+    """The id of the workflow called ``name``, created or given a new version as needed
+    (``serve --load-examples``: the examples folder owns those workflows)."""
+    from spurline.store import workflows as wf_q
+
     clean = parse_definition(definition).dump()
 
     def op(conn: Any) -> str:
@@ -90,77 +94,12 @@ def load_folder(settings: Settings, folder: Path) -> list[tuple[str, str]]:
     """
     if not folder.is_dir():
         raise CliError(f"--load-examples {folder}: no such folder")
+    from spurline.store.db import Database
+
     workflows = [read_file(path) for path in sorted(folder.glob("*.json"))]
     db = Database(settings.resolved_database_url())
     try:
         db.upgrade()
         return [(name, upsert_workflow(db, name, desc, d)) for name, desc, d in workflows]
-    finally:
-        db.close()
-
-
-async def run_once(
-    settings: Settings,
-    name: str,
-    description: str | None,
-    definition: dict[str, Any],
-    initial_inputs: dict[str, Any],
-) -> tuple[RunStatus, dict[str, Any]]:
-    """Record the workflow, execute one run in this process, return its status and view.
-
-    Raises:
-        InputsInvalid: ``initial_inputs`` do not fit the InputNode; no run is created.
-    """
-    rt = Runtime(settings)
-    try:
-        await rt.start(recover=False)
-        wf_id = upsert_workflow(rt.db, name, description, definition)
-        run, _ = await rt.start_run(wf_id, initial_inputs)
-        status = await rt.wait(run.id, timeout=math.inf)
-        snap = await rt.snapshot(run.id)
-        return status or snap.run.status, rt.view(snap)
-    finally:
-        await rt.close()
-        # Stop the code workers before the process exits: a worker replaced after a
-        # cancel or timeout may still be starting, and would fail noisily on exit.
-        shutdown_default_pool()
-
-
-def list_runs(
-    settings: Settings,
-    page: int,
-    page_size: int,
-    statuses: list[RunStatus],
-    workflow_id: str | None = None,
-    *,
-    parent_only: bool = False,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of run views, newest first, and the total; ``parent_only`` drops child runs."""
-    rt = Runtime(settings)
-    try:
-        flt = run_q.RunFilter(tuple(statuses), workflow_id, parent_only=parent_only)
-        snaps, total = rt.db.read(lambda c: run_q.list_runs(c, page, page_size, flt))
-        return [rt.view(s) for s in snaps], total
-    finally:
-        rt.db.close()
-
-
-def show_run(settings: Settings, run_id: str) -> dict[str, Any]:
-    """One run's view; NotFound when absent."""
-    rt = Runtime(settings)
-    try:
-        return rt.view(rt.db.read(lambda c: run_q.get_snapshot(c, run_id)))
-    finally:
-        rt.db.close()
-
-
-def run_attempts(settings: Settings, run_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Every stored attempt of a run's tasks, by task id (docs/observability.md)."""
-    from spurline.store import events
-    from spurline.store.db import Database
-
-    db = Database(settings.resolved_database_url())
-    try:
-        return db.read(lambda c: events.attempts_by_task(c, run_id))
     finally:
         db.close()

@@ -1,95 +1,77 @@
-"""``spurline runs cancel|resume|retry``: act on a run in the store
+"""``spurline runs cancel|resume|retry``: act on a run, on a server or in the local store
 (docs/runs-api.md#pause-cancel-retry).
 
-``resume`` (APPROVE/OVERRIDE) and ``retry`` execute the rest of the run in this
-process, holding its lease, and wait for it to end or pause again, as
-``spurline run`` does; if this process dies the lease runs out and a server takes
-the run over. ``cancel`` and DECLINE only write the store: a server or CLI process
-executing the run notices within ``SPURLINE_CONTROL_POLL_S`` and stops it.
+``resume`` (APPROVE/OVERRIDE) and ``retry`` then follow the run until it ends or pauses
+again, as ``spurline run`` does; on the local store the run executes in this process
+(holding its lease: if this process dies, a server takes the run over when the lease
+runs out). ``cancel`` and DECLINE only record the decision: the process executing
+the run notices within ``SPURLINE_CONTROL_POLL_S`` and stops it.
 
 Exit status: 0 when the run ends where the command leads it (COMPLETED, PAUSED at
 the next pause, or CANCELED by ``cancel`` / DECLINE), 1 when it ends otherwise
 (FAILED ...), 2 for bad usage, an unknown run, or a run in the wrong state.
-Heavy modules are imported inside the commands (see ``cli.main``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import json
-import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from spurline.cli._connect import call
 from spurline.cli._errors import NOT_COMPLETED, CliError
-from spurline.engine.pauses import PauseAction
-from spurline.engine.states import RunStatus
-from spurline.exceptions import Conflict
+from spurline.cli._output import err, out
 
 if TYPE_CHECKING:
-    from spurline.engine.records import RunSnapshot
-    from spurline.runtime import Runtime
+    from spurline.client import AsyncClient, Run
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-Action = Callable[["Runtime"], Awaitable["RunSnapshot"]]
+Action = Callable[["AsyncClient"], Awaitable["Run"]]
 UserOpt = Annotated[str, typer.Option("--user", help="Who acts (default: your login name).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run (RunResponseSchema).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run (the API's JSON).")]
 
 
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in this environment
-        return "cli"
+def _user(given: str) -> str:
+    from spurline.cli._run import default_user
+
+    return given or default_user()
 
 
-async def _act(action: Action, run_id: str, execute: bool) -> dict[str, Any]:
-    from spurline.nodes._sandbox import shutdown_default_pool
-    from spurline.runtime import Runtime
-    from spurline.settings import get_settings
-
-    rt = Runtime(get_settings())
-    try:
-        await rt.start(recover=False)
-        snap = await action(rt)
-        if execute:
-            await rt.wait(run_id, timeout=math.inf)
-            snap = await rt.snapshot(run_id)
-        return rt.view(snap)
-    finally:
-        await rt.close()
-        shutdown_default_pool()  # see cli._workflows.run_once
-
-
-def _run(
-    action: Action, run_id: str, ok: tuple[RunStatus, ...], execute: bool, as_json: bool
+def _act(
+    ctx: typer.Context,
+    action: Action,
+    run_id: str,
+    ok: tuple[str, ...],
+    follow: bool,
+    as_json: bool,
 ) -> None:
-    """Apply ``action``, report the run's status, exit 0 when it is in ``ok``.
+    """Apply ``action``, follow the run when ``follow``, report its status, exit 0 when
+    it is in ``ok``.
 
     Raises:
         CliError: the run is in a state that does not allow the action (exit 2).
-        NotFound: unknown run (reported by ``cli.main`` with exit 2).
     """
     from spurline.cli import _render
+    from spurline.client import Conflict
+
+    async def body(client: AsyncClient) -> Run:
+        run = await action(client)
+        return await client.wait_run(run_id) if follow else run
 
     try:
-        view = asyncio.run(_act(action, run_id, execute))
+        run = call(ctx.obj, body)
     except Conflict as exc:
-        raise CliError(str(exc)) from None
-    status = RunStatus(view["status"])
+        raise CliError(exc.message) from None
+    status = run["status"]
     if as_json:
-        _render.print_json(out, view)
-    elif status is RunStatus.COMPLETED:
-        _render.print_json(out, view["outputs"] or {})
-    tail = f": {escape(view['message'])}" if view["message"] else ""
+        _render.print_json(out, run)
+    elif status == "COMPLETED":
+        _render.print_json(out, run["outputs"] or {})
+    tail = f": {escape(run['message'])}" if run["message"] else ""
     color = "green" if status in ok else "red"
-    err.print(f"[{color}]run {run_id} {status.value}[/{color}]{tail}", highlight=False)
+    err.print(f"[{color}]run {run_id} {status}[/{color}]{tail}", highlight=False)
     if status not in ok:
         raise typer.Exit(NOT_COMPLETED)
 
@@ -108,16 +90,14 @@ def _input_pairs(pairs: list[str]) -> dict[str, Any]:
     return values
 
 
-def cancel(run_id: str, user: UserOpt = "", as_json: JsonOpt = False) -> None:
+def cancel(ctx: typer.Context, run_id: str, user: UserOpt = "", as_json: JsonOpt = False) -> None:
     """Cancel a PENDING, RUNNING or PAUSED run and its child runs."""
-    message = f"Canceled by {user or _default_user()}"
-    ok = (RunStatus.CANCELED,)
-    _run(lambda rt: rt.cancel_run(run_id, message), run_id, ok, False, as_json)
+    who = _user(user)
+    _act(ctx, lambda c: c.cancel_run(run_id, user_id=who), run_id, ("CANCELED",), False, as_json)
 
 
-def _chosen(approve: bool, override: bool, decline: bool) -> PauseAction:
-    flags = {PauseAction.APPROVE: approve, PauseAction.OVERRIDE: override}
-    flags[PauseAction.DECLINE] = decline
+def _chosen(approve: bool, override: bool, decline: bool) -> str:
+    flags = {"APPROVE": approve, "OVERRIDE": override, "DECLINE": decline}
     chosen = [action for action, flag in flags.items() if flag]
     if len(chosen) != 1:
         raise CliError("give exactly one of --approve, --override, --decline")
@@ -125,6 +105,7 @@ def _chosen(approve: bool, override: bool, decline: bool) -> PauseAction:
 
 
 def resume(
+    ctx: typer.Context,
     run_id: str,
     approve: Annotated[
         bool, typer.Option("--approve", help="Complete the node with its inputs.")
@@ -144,22 +125,22 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Act on a PAUSED run: --approve, --override or --decline (exactly one)."""
-    from spurline.store.control import PauseDecision
-
     action = _chosen(approve, override, decline)
-    decision = PauseDecision(
-        action, user or _default_user(), _input_pairs(input_ or []), comments, node
-    )
-    declined = action is PauseAction.DECLINE
-    ok = (RunStatus.CANCELED,) if declined else (RunStatus.COMPLETED, RunStatus.PAUSED)
-    act: Action = lambda rt: rt.process_pause_action(run_id, decision)  # noqa: E731
-    _run(act, run_id, ok, not declined, as_json)
+    values = _input_pairs(input_ or [])
+    who = _user(user)
+    declined = action == "DECLINE"
+    ok = ("CANCELED",) if declined else ("COMPLETED", "PAUSED")
+
+    def act(client: AsyncClient) -> Awaitable[Run]:
+        return client.pause_action(run_id, action, who, values, comments, node)
+
+    _act(ctx, act, run_id, ok, not declined, as_json)
 
 
-def retry(run_id: str, as_json: JsonOpt = False) -> None:
-    """Re-execute the FAILED and CANCELED tasks of a FAILED run here."""
-    ok = (RunStatus.COMPLETED, RunStatus.PAUSED)
-    _run(lambda rt: rt.retry_run(run_id), run_id, ok, True, as_json)
+def retry(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
+    """Re-execute the FAILED and CANCELED tasks of a FAILED run, and follow it."""
+    ok = ("COMPLETED", "PAUSED")
+    _act(ctx, lambda c: c.retry_run(run_id), run_id, ok, True, as_json)
 
 
 def register(runs_app: typer.Typer) -> None:

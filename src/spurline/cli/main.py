@@ -1,8 +1,11 @@
 """The ``spurline`` command: serve the API, run workflows, inspect runs, upgrade the store.
 
-Commands call the layers below; exit status 0 means success, 1 a run that did not
-complete, 2 a usage error (bad file, bad input, unknown id). :func:`main` is the entry
-point: it turns every error into one message on stderr (``cli._errors``).
+Commands on runs, workflows and datasets are clients of the HTTP API: of the server
+given with ``--server`` / ``SPURLINE_URL``, else of the local store served in this
+process (``cli._connect``). Exit status 0 means success, 1 a run that did not
+complete, 2 a usage error (bad file, bad input, unknown id), 130 Ctrl-C.
+:func:`main` is the entry point: it turns every error into one message on stderr
+(``cli._errors``).
 
 Heavy modules (pydantic settings, the store, the runtime) are imported inside the
 commands: PythonFuncNode worker processes re-import the ``spurline`` script as their
@@ -11,32 +14,67 @@ commands: PythonFuncNode worker processes re-import the ``spurline`` script as t
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import _security_commands, control, observe, operations
-from spurline.cli._errors import NOT_COMPLETED, CliError, describe
-from spurline.engine.states import RunStatus
+from spurline.cli import _security_commands, datasets, operations, runs, workflows
+from spurline.cli._connect import Target
+from spurline.cli._errors import INTERRUPTED, NOT_COMPLETED, CliError, Interrupted, describe
+from spurline.cli._output import err, out
+
+# httpx (imported later, by the commands) imports its own command-line tool (click,
+# pygments, rich.syntax) whenever click is installed, and uvicorn always installs it:
+# a tenth of a second of every command. This process never runs httpx's tool, and
+# httpx's __init__ expects that module to be missing.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
     help="Spurline: workflow runs with a PySpur-compatible Runs API.",
     no_args_is_help=True,
-    add_completion=False,
 )
-runs_app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs")
+app.add_typer(runs.app, name="runs")
+app.add_typer(workflows.app, name="workflows")
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(db_app, name="db")
-out = Console()
-# Messages are never hard-wrapped, so each stays one line in logs and pipes.
-err = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"spurline {version('spurline')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SPURLINE_URL",
+            help="A Spurline server, e.g. http://127.0.0.1:6080 (default: the local store).",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="SPURLINE_TOKEN", help="API token, sent as a Bearer token."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Spurline: workflow runs with a PySpur-compatible Runs API."""
+    ctx.obj = Target(server.rstrip("/") if server else None, token or None)
 
 
 class LogLevel(StrEnum):
@@ -194,14 +232,19 @@ def worker(
     raise typer.Exit(run_worker(settings, concurrency, level))
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (RunResponseSchema).")]
-
-
 @app.command("run")
 def run_workflow(
+    ctx: typer.Context,
     workflow: Annotated[
-        Path, typer.Argument(help="Workflow JSON: a definition or {name, description, definition}.")
-    ],
+        Path | None,
+        typer.Argument(help="Workflow JSON: a definition or {name, description, definition}."),
+    ] = None,
+    workflow_id: Annotated[
+        str | None,
+        typer.Option(
+            "--workflow", help="Store the file in this workflow, or run it as stored (no FILE)."
+        ),
+    ] = None,
     input_: Annotated[
         list[str] | None,
         typer.Option(
@@ -217,7 +260,7 @@ def run_workflow(
     all_outputs: Annotated[
         bool, typer.Option("--all", help="Print every node's output {node_id: output}.")
     ] = False,
-    as_json: JsonOption = False,
+    as_json: runs.JsonOpt = False,
     dataset: Annotated[
         Path | None,
         typer.Option(help="Run once per row of this CSV / JSONL / JSON-array file (a batch)."),
@@ -226,146 +269,31 @@ def run_workflow(
         int, typer.Option(min=1, max=1000, help="Rows in flight at once (with --dataset).")
     ] = 10,
     output: Annotated[
-        Path | None, typer.Option(help="Copy the batch results (JSONL) here (with --dataset).")
+        Path | None, typer.Option(help="Write the batch results (JSONL) here (with --dataset).")
     ] = None,
 ) -> None:
-    """Execute a workflow here, record the run in the store, print its result.
+    """Run a workflow and print its result; the run is recorded in the store (or on the
+    server with --server). Ctrl-C cancels the run.
 
+    The file goes to the workflow given with --workflow or by the file's top-level "id";
+    else to a stored workflow with the same name and an identical definition; else to a
+    new workflow: never over another workflow because it has the same name.
     Prints the OutputNode's output (every node's with --all, the whole run with
-    --json). With --dataset, runs a batch over the file's rows (one child run per row) with a
-    progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
-    another end state), 2 usage error.
+    --json). With --dataset, runs a batch over the file's rows (one child run per row)
+    with a progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
+    another end state), 2 usage error, 130 interrupted (the run is canceled).
     """
-    from spurline.cli import _inputs, _render, _workflows
-    from spurline.settings import get_settings
+    from spurline.cli import _run
 
-    wf = _workflows.WorkflowFile(workflow)
+    options = _run.RunOptions(workflow, workflow_id, input_ or [], inputs, all_outputs, as_json)
     if dataset is not None:
-        _run_batch(wf, dataset, concurrency, output)
-        return
-    initial = _inputs.initial_inputs(wf.definition, input_ or [], inputs, err)
-    status, view = asyncio.run(
-        _workflows.run_once(get_settings(), wf.name, wf.description, wf.definition.dump(), initial)
-    )
-    outputs = view["outputs"] or {}
-    result_id = wf.output_node_id()
-    if as_json:
-        _render.print_json(out, view)
-    elif status is RunStatus.COMPLETED:
-        shown = outputs if all_outputs or result_id not in outputs else outputs[result_id]
-        _render.print_json(out, shown)
-    if status is RunStatus.COMPLETED:
-        err.print(f"run {view['id']} COMPLETED in {view['duration']:.3f} s", highlight=False)
-        return
-    err.print(
-        f"[red]run {view['id']} {status.value}:[/red] {escape(view['message'] or '')}\n"
-        f"details: spurline runs show {view['id']}",
-        highlight=False,
-    )
-    raise typer.Exit(NOT_COMPLETED)
-
-
-def _run_batch(wf: Any, dataset: Path, concurrency: int, output: Path | None) -> None:
-    from spurline.cli import _batch
-    from spurline.cli._errors import CliError, problem_lines
-    from spurline.exceptions import DefinitionError
-    from spurline.settings import get_settings
-
-    workflow = (wf.name, wf.description, wf.definition.dump())
-    try:
-        view, results = asyncio.run(
-            _batch.run_batch(get_settings(), workflow, dataset, concurrency, output, err)
-        )
-    except DefinitionError as exc:
-        lines = problem_lines(exc.problems)
-        raise CliError(f"cannot run {wf.path} over {dataset}", lines) from None
-    except OSError as exc:
-        raise CliError(str(exc)) from None
-    counts = _batch.count_statuses(results)
-    rows = sum(counts.values())
-    completed = counts.get(RunStatus.COMPLETED.value, 0)
-    seconds = view["duration"] or 0.0
-    rate = f"{rows / seconds:.1f}" if seconds else "-"
-    out.print(
-        f"batch {view['id']} {view['status']}: {rows} rows, {completed} completed, "
-        f"{rows - completed} failed, in {seconds:.2f} s ({rate} rows/s)",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if view["message"]:
-        out.print(escape(view["message"]), highlight=False, soft_wrap=True)
-    out.print(f"results: {results}", highlight=False, soft_wrap=True)
-    if view["status"] != RunStatus.COMPLETED.value:
-        raise typer.Exit(NOT_COMPLETED)
-
-
-@runs_app.command("list")
-def runs_list(
-    page: Annotated[int, typer.Option(min=1)] = 1,
-    page_size: Annotated[int, typer.Option(min=1, max=100)] = 20,
-    status: Annotated[list[RunStatus] | None, typer.Option(help="Filter by status.")] = None,
-    workflow_id: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
-    parent_only: Annotated[
-        bool, typer.Option("--parent-only", help="Leave out child runs (batch rows, loops).")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Runs, newest first (as GET /run/)."""
-    from spurline.cli import _render, _workflows
-    from spurline.settings import get_settings
-
-    views, total = _workflows.list_runs(
-        get_settings(), page, page_size, status or [], workflow_id, parent_only=parent_only
-    )
-    if as_json:
-        _render.print_json(out, views)
+        _run.run_batch(ctx.obj, options, dataset, concurrency, output)
     else:
-        out.print(_render.runs_table(views, page, total))
+        _run.run_one(ctx.obj, options)
 
 
-@runs_app.command("show")
-def runs_show(run_id: str, as_json: JsonOption = False) -> None:
-    """One run and its tasks (as GET /run/{id}/)."""
-    from spurline.cli import _render, _workflows
-    from spurline.settings import get_settings
-
-    view = _workflows.show_run(get_settings(), run_id)
-    if as_json:
-        _render.print_json(out, view)
-        return
-    for line in _render.run_header(view):
-        out.print(line, highlight=False, soft_wrap=True)
-    out.print(_render.tasks_table(view))
-    for task in view["tasks"]:
-        if task["error"]:  # in full: the table cuts long cells
-            out.print(
-                f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
-            )
-            if task["traceback"]:
-                out.print(escape(task["traceback"]), highlight=False, soft_wrap=True)
-    attempts = _workflows.run_attempts(get_settings(), run_id)
-    if any(len(a) > 1 or a[0]["status"] == "FAILED" for a in attempts.values() if a):
-        out.print(_render.attempts_table(view, attempts))
-
-
-@runs_app.command("children")
-def runs_children(run_id: str, as_json: JsonOption = False) -> None:
-    """A run's child runs, oldest first: batch rows, loop iterations, sub-workflows
-    (as GET /run/{id}/children/)."""
-    from spurline.cli import _batch, _render
-    from spurline.settings import get_settings
-
-    views = _batch.children(get_settings(), run_id)
-    if as_json:
-        _render.print_json(out, views)
-        return
-    out.print(_batch.children_table(run_id, views))
-
-
-control.register(runs_app)
 _security_commands.register(app)
-observe.register(runs_app, out)
-operations.register(app, runs_app)
+operations.register(app, runs.app)
 
 
 @db_app.command("upgrade")
@@ -388,6 +316,16 @@ def main() -> None:
     """The ``spurline`` executable: runs the command, reports any error in one message."""
     try:
         app(prog_name="spurline")
+    except Interrupted as exc:
+        err.print(
+            f"interrupted: run {exc.run['id']} {exc.run['status']} "
+            f"({escape(exc.run['message'] or '')})",
+            highlight=False,
+        )
+        sys.exit(INTERRUPTED)
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        sys.exit(INTERRUPTED)
     except Exception as exc:
         problem = describe(exc)
         err.print(f"[red]error:[/red] {escape(problem.message)}", highlight=False)

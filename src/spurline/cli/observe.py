@@ -1,23 +1,25 @@
 """``spurline runs logs`` and ``spurline runs watch``: a run's captured output and its
-live task table, fed by the run's events (docs/observability.md).
+live task table, on a server or in the local store, through the client
+(docs/observability.md, docs/client.md).
 
-Both read the store named by the settings. Following a run does not poll the runs:
-it waits for the run's events (PostgreSQL ``LISTEN``; on SQLite, where another
-process cannot notify this one, the event table is checked every 0.2 s).
+Following a run does not poll: ``--follow`` and ``watch`` read the run's event
+stream (``GET /run/{id}/events/``), which replays the stored events, then sends new
+ones as they are committed, and ends when the run has ended.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from spurline.cli._errors import CliError
+from spurline.cli._connect import call
+from spurline.cli._output import out
+
+if TYPE_CHECKING:
+    from spurline.client import AsyncClient, Event, LogLine
 
 NodeOption = Annotated[str | None, typer.Option("--node", help="Only this node's lines.")]
 AttemptOption = Annotated[
@@ -26,94 +28,98 @@ AttemptOption = Annotated[
 FollowOption = Annotated[
     bool, typer.Option("--follow", "-f", help="Keep printing new lines until the run ends.")
 ]
-FOLLOW_POLL_S = 0.2
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, one object per line.")]
+#: The fields of a log line (LogLineResponseSchema), as a log event carries them.
+LOG_FIELDS = ("task_id", "node_id", "attempt", "time", "stream", "level", "line")
 
 
-def register(runs_app: typer.Typer, out: Console) -> None:
+def register(runs_app: typer.Typer) -> None:
     """Add ``logs`` and ``watch`` to the ``runs`` command group."""
 
     @runs_app.command("logs")
     def runs_logs(
+        ctx: typer.Context,
         run_id: str,
         node: NodeOption = None,
         attempt: AttemptOption = None,
         follow: FollowOption = False,
+        as_json: JsonOption = False,
     ) -> None:
-        """What a run's nodes printed and logged, per attempt (as GET /run/{id}/logs/)."""
-        from spurline.settings import get_settings
-
-        def show(e: Any) -> None:
-            if (node is None or e.node_id == node) and (attempt is None or e.attempt == attempt):
-                out.print(log_line(e), highlight=False, soft_wrap=True)
-
-        asyncio.run(_follow(get_settings(), run_id, show, follow, logs_only=True))
+        """What a run's nodes printed and logged, per attempt (as GET /run/{id}/logs/);
+        with --json one LogLine object per line."""
+        call(ctx.obj, lambda client: _logs(client, run_id, node, attempt, follow, as_json))
 
     @runs_app.command("watch")
-    def runs_watch(run_id: str) -> None:
-        """A live table of the run's tasks until the run ends."""
-        from spurline.cli import _render
-        from spurline.cli._workflows import show_run
-        from spurline.settings import get_settings
-
-        settings = get_settings()
-        view = show_run(settings, run_id)  # NotFound: exit 2
-        with Live(_render.tasks_table(view), console=out, auto_refresh=False) as live:
-
-            def refresh(_: Any) -> None:
-                live.update(_render.tasks_table(show_run(settings, run_id)), refresh=True)
-
-            asyncio.run(_follow(settings, run_id, refresh, True, logs_only=False))
-        for line in _render.run_header(show_run(settings, run_id)):
-            out.print(line, highlight=False, soft_wrap=True)
+    def runs_watch(ctx: typer.Context, run_id: str, as_json: JsonOption = False) -> None:
+        """A live table of the run's tasks until the run ends; with --json its events,
+        one {id, event, data} object per line (docs/observability.md)."""
+        call(ctx.obj, lambda client: _watch(client, run_id, as_json))
 
 
-def log_line(e: Any) -> str:
-    """``TIME node#attempt stream LEVEL: line`` (markup-escaped)."""
-    at = e.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    data = e.data
+async def _logs(
+    client: AsyncClient,
+    run_id: str,
+    node: str | None,
+    attempt: int | None,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Print the run's stored lines, or with ``follow`` its stream's lines until it ends."""
+
+    def show(line: LogLine) -> None:
+        if (node is None or line["node_id"] == node) and (
+            attempt is None or line["attempt"] == attempt
+        ):
+            if as_json:
+                out.print_json(data=line, indent=None, highlight=False)
+            else:
+                out.print(log_line(line), highlight=False, soft_wrap=True)
+
+    if not follow:
+        for line in await client.run_logs_all(run_id, node, attempt):
+            show(line)
+        return
+    async for event in client.run_events(run_id):
+        if event.event == "log" and event.id is not None:
+            show(event_log_line(event))
+
+
+async def _watch(client: AsyncClient, run_id: str, as_json: bool) -> None:
+    """Print the run's events (``as_json``), or keep its task table current, until it ends."""
+    from spurline.cli import _render
+
+    if as_json:
+        async for event in client.run_events(run_id):
+            data = {"id": event.id, "event": event.event, "data": event.data}
+            out.print_json(data=data, indent=None, highlight=False)
+        return
+    run = await client.get_run(run_id)  # NotFound: exit 2
+    with Live(_render.tasks_table(dict(run)), console=out, auto_refresh=False) as live:
+        async for event in client.run_events(run_id):
+            if event.event in ("run", "task", "batch", "end"):
+                run = await client.get_run(run_id)
+                live.update(_render.tasks_table(dict(run)), refresh=True)
+    for line in _render.run_header(dict(run)):
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+def event_log_line(event: Event) -> LogLine:
+    """The LogLine a ``log`` event carries (its event id is the line's id)."""
+    line: dict[str, Any] = {"id": event.id}
+    line.update((name, event.data.get(name)) for name in LOG_FIELDS)
+    return line  # type: ignore[return-value]
+
+
+def log_line(line: LogLine) -> str:
+    """``TIME node#attempt stream LEVEL: line`` (markup-escaped), time in UTC to the ms."""
+    at = _utc_ms(line["time"])
     return (
-        f"[dim]{at}[/] {escape(str(e.node_id))}#{e.attempt} "
-        f"[dim]{data.get('stream')} {data.get('level')}:[/] {escape(str(data.get('line')))}"
+        f"[dim]{at}[/] {escape(str(line['node_id']))}#{line['attempt']} "
+        f"[dim]{line['stream']} {line['level']}:[/] {escape(str(line['line']))}"
     )
 
 
-async def _follow(
-    settings: Any,
-    run_id: str,
-    on_event: Callable[[Any], None],
-    follow: bool,
-    *,
-    logs_only: bool,
-) -> None:
-    """Call ``on_event`` for the run's stored events (log lines only with
-    ``logs_only``), then, with ``follow``, for new ones until the run ends.
-    """
-    from spurline.engine.states import RUN_ACTIVE, RunStatus
-    from spurline.exceptions import NotFound
-    from spurline.services.events import EventHub
-    from spurline.store import events as ev
-    from spurline.store import runs as run_q
-    from spurline.store.db import Database
+def _utc_ms(stamp: str) -> str:
+    from datetime import datetime
 
-    db = Database(settings.resolved_database_url())
-    await asyncio.to_thread(db.upgrade)  # as every command: a fresh store is an empty one
-    hub = EventHub(db, FOLLOW_POLL_S)
-    hub.start()
-    ended = {RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELED.value}
-    try:
-        try:
-            status = await asyncio.to_thread(db.read, lambda c: run_q.get_status(c, run_id))
-        except NotFound:
-            raise CliError(f"run {run_id} not found") from None
-        kinds = (ev.LOG,) if logs_only and not follow else ()
-        async with hub.subscribe(run_id=run_id, kinds=kinds) as sub:
-            source = hub.stream(sub, 0) if follow and status in RUN_ACTIVE else hub.stored(sub, 0)
-            async for batch in source:
-                for e in batch:
-                    if e.kind == ev.LOG or not logs_only:
-                        on_event(e)
-                    if e.kind == ev.RUN and e.data.get("status") in ended and follow:
-                        return
-    finally:
-        await hub.close()
-        await asyncio.to_thread(db.close)
+    return datetime.fromisoformat(stamp).isoformat(timespec="milliseconds").replace("+00:00", "Z")

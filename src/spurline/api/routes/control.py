@@ -5,13 +5,14 @@ cancel and retry (docs/runs-api.md#pause-cancel-retry). The logic lives in :clas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Body, Request, Response
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
 from spurline.api.schemas import (
+    CancelRequest,
     ErrorResponse,
     PauseActionRequest,
     PausedWorkflowResponseSchema,
@@ -77,9 +78,21 @@ async def paused_workflows(
 
 
 @router.post("/wf/cancel_workflow/{run_id}/", response_model=RunResponseSchema, responses=CONFLICT)
-async def cancel_workflow(run_id: str, rt: RuntimeDep, actor: ActorDep) -> Response:
-    """Cancel a PENDING, RUNNING or PAUSED run, its unfinished tasks and its child runs."""
-    return OrjsonResponse(rt.view(await rt.cancel_run(run_id, actor=actor)))
+async def cancel_workflow(
+    run_id: str,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> Response:
+    """Cancel a PENDING, RUNNING or PAUSED run, its unfinished tasks and its child runs.
+
+    The run's message names who canceled: the token's name when auth is on, else the
+    body's optional ``user_id`` (docs/security.md, docs/client.md).
+    """
+    message = "Canceled by request"
+    if actor is None and body is not None and body.user_id:
+        message = f"Canceled by {body.user_id}"
+    return OrjsonResponse(rt.view(await rt.cancel_run(run_id, message, actor=actor)))
 
 
 @router.post(

@@ -1,0 +1,124 @@
+"""``spurline runs list|show|children|delete`` (``cancel|resume|retry`` from
+``cli.control``, ``logs|watch`` from ``cli.observe``): runs on a server or in the
+local store, through the client."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from spurline.cli import control, observe
+from spurline.cli._connect import call
+from spurline.cli._output import out
+
+if TYPE_CHECKING:
+    from spurline.client import AsyncClient, Attempt, Page, Run
+
+app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+PageOpt = Annotated[int, typer.Option(min=1, help="Page number, from 1.")]
+PageSizeOpt = Annotated[int, typer.Option(min=1, max=100, help="Items per page.")]
+
+
+class Status(StrEnum):
+    """Run statuses, as ``--status`` takes them."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+@app.command("list")
+def runs_list(
+    ctx: typer.Context,
+    page: PageOpt = 1,
+    page_size: PageSizeOpt = 20,
+    status: Annotated[list[Status] | None, typer.Option(help="Filter by status.")] = None,
+    workflow_id: Annotated[str | None, typer.Option(help="Only this workflow's runs.")] = None,
+    run_type: Annotated[str | None, typer.Option(help="Only runs of this type (batch …).")] = None,
+    parent_only: Annotated[
+        bool, typer.Option("--parent-only", help="Leave out child runs (batch rows, loops).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Runs, newest first (as GET /run/)."""
+    from spurline.cli import _render
+
+    async def body(client: AsyncClient) -> Page[Run]:
+        statuses = [s.value for s in status or []]
+        return await client.list_runs(
+            page, page_size, statuses, workflow_id, run_type, parent_only=parent_only
+        )
+
+    found = call(ctx.obj, body)
+    if as_json:
+        _render.print_json(out, found.items)
+    else:
+        out.print(_render.runs_table(list(found.items), page, found.total))  # type: ignore[arg-type]
+
+
+@app.command("show")
+def runs_show(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
+    """One run and its tasks (as GET /run/{id}/), failures with their tracebacks, and
+    the attempts of tasks tried more than once or failed (docs/observability.md)."""
+    from spurline.cli import _render
+
+    async def body(client: AsyncClient) -> tuple[Run, dict[str, list[Attempt]]]:
+        run = await client.get_run(run_id)
+        # Only tasks tried more than once or failed have attempts worth a table.
+        tried = [t["id"] for t in run["tasks"] if t["attempts"] > 1 or t["status"] == "FAILED"]
+        return run, {t: await client.task_attempts(run_id, t) for t in tried}
+
+    if as_json:
+        _render.print_json(out, call(ctx.obj, lambda client: client.get_run(run_id)))
+        return
+    run, attempts = call(ctx.obj, body)
+    view = dict(run)
+    for line in _render.run_header(view):
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(_render.tasks_table(view))
+    for task in run["tasks"]:
+        if task["error"]:  # in full: the table cuts long cells
+            out.print(
+                f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
+            )
+            if task["traceback"]:
+                out.print(escape(task["traceback"]), highlight=False, soft_wrap=True)
+    if any(len(a) > 1 or a[0]["status"] == "FAILED" for a in attempts.values() if a):
+        out.print(_render.attempts_table(view, attempts))  # type: ignore[arg-type]
+
+
+@app.command("children")
+def runs_children(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
+    """A run's child runs, oldest first: batch rows, loop iterations, sub-workflows
+    (as GET /run/{id}/children/)."""
+    from spurline.cli import _render
+
+    found = call(ctx.obj, lambda client: client.run_children(run_id))
+    views = [dict(r) for r in found.items]
+    if as_json:
+        _render.print_json(out, views)
+        return
+    out.print(_render.children_table(run_id, views))
+
+
+@app.command("delete")
+def runs_delete(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
+    """Delete a finished run with its tasks, child runs and output file."""
+    from spurline.cli import _render
+
+    call(ctx.obj, lambda client: client.delete_run(run_id))
+    if as_json:
+        _render.print_json(out, {"id": run_id, "deleted": True})
+    else:
+        out.print(f"deleted run {escape(run_id)}", highlight=False)
+
+
+control.register(app)
+observe.register(app)
