@@ -49,7 +49,7 @@ def _review() -> dict[str, Any]:
 
 
 def test_sign_in_act_with_csrf_viewer_refused_and_sign_out(
-    browser: Any, secured: tuple[LiveServer, dict[str, str]]
+    browser: Any, secured: tuple[LiveServer, dict[str, str]], tmp_path: Path
 ) -> None:
     srv, tokens = secured
     admin = httpx.Client(
@@ -109,6 +109,24 @@ def test_sign_in_act_with_csrf_viewer_refused_and_sign_out(
         expect(history).to_contain_text("canceled by t-operator")
         run = admin.get(f"/run/{run_id}/").json()
         assert (run["started_by"], run["canceled_by"]) == ("t-admin", "t-operator")
+        collect()
+
+        # Retry a failed run: the history names who started it and who retried it.
+        flag = tmp_path / "flag"
+        code = f"import os\nassert os.path.exists({str(flag)!r}), 'no flag'\nreturn {{}}"
+        flaky = {
+            "nodes": [node("in", "InputNode"), node("flaky", "PythonFuncNode", code=code)],
+            "links": links(("in", "flaky")),
+        }
+        wf = admin.post("/wf/", json={"name": "flaky", "description": "", "definition": flaky})
+        failed = start(admin, str(wf.json()["id"]))
+        wait_status(admin, failed, ("FAILED",))
+        open_(f"/ui/runs/{failed}")
+        flag.write_text("now it works")
+        pw.locator("#retry").click()
+        expect(pw.locator("#run-status")).to_have_text("COMPLETED")
+        expect(pw.locator("#history")).to_contain_text("started by t-admin")
+        expect(pw.locator("#history")).to_contain_text("retried by t-operator")
         collect()
 
         pw.locator("#sign-out").click()
