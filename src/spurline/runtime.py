@@ -40,6 +40,7 @@ from spurline.services.events import EventHub
 from spurline.services.llm_calls import LlmCallService
 from spurline.services.notifications import NotificationService
 from spurline.services.partial_runs import PartialRunService
+from spurline.services.provider_keys import SecretKeys
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
@@ -48,7 +49,7 @@ from spurline.settings import Settings
 from spurline.store import control
 from spurline.store.db import Database
 from spurline.store.persistence import SqlPersistence
-from spurline.store.provider_keys import ProcessKeys, ProviderKeys
+from spurline.store.provider_keys import ProviderKeys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,7 +111,7 @@ class Runtime:
             self.store, self.persistence, self.engine, self.executor, self.lease
         )
         self.llm_calls = LlmCallService(self.store)
-        self.provider_keys: ProviderKeys = ProcessKeys()
+        self.provider_keys: ProviderKeys = SecretKeys(self.secrets)
         self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
         self.engine.services[LLM_CALLS] = self.llm_calls.record
         self.notifications = NotificationService(

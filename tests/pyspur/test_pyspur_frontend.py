@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import serving
 
 from _fake_llm import FakeLLM
 from flows import FINAL, node, wait_status
@@ -21,6 +23,7 @@ from pyspur._ui import (
     naive_datetimes,
     saved_node,
 )
+from spurline.services.secrets import generate_key
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -267,9 +270,20 @@ def test_templates_list_and_instantiate(api: httpx.Client) -> None:
         assert r.status_code == 404, file_name
 
 
+@pytest.fixture
+def keyed_api(tmp_path: Path, backend: str) -> Any:
+    """The /api client of a server with a secret key (provider keys are secrets)."""
+    with (
+        serving(tmp_path, backend, secret_key=generate_key()) as srv,
+        httpx.Client(base_url=f"{srv.url}/api", timeout=60) as c,
+    ):
+        yield c
+
+
 def test_provider_keys_through_env_mgmt(
-    api: httpx.Client, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+    keyed_api: httpx.Client, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    api = keyed_api
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     providers = api.get("/env-mgmt/providers/").json()
     anthropic = next(p for p in providers if p["id"] == "anthropic")

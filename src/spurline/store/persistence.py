@@ -41,7 +41,8 @@ class SqlPersistence:
     Args:
         db: the store.
         redaction: returns the current redaction of secret values, applied to task
-            inputs, outputs and errors, pause inputs and run messages as they are
+            inputs, outputs, errors and tracebacks, task attempts' errors, tracebacks
+            and captured log lines, pause inputs and run messages as they are
             written; None stores them as they are.
     """
 
@@ -59,8 +60,25 @@ class SqlPersistence:
                 inputs=r.data(t.inputs),
                 outputs=r.data(t.outputs),
                 error=r.text(t.error) if t.error else t.error,
+                traceback=r.text(t.traceback) if t.traceback else t.traceback,
             )
             for t in tasks
+        ]
+
+    def _redacted_attempts(self, attempts: Sequence[AttemptRecord]) -> Sequence[AttemptRecord]:
+        # Captured output and tracebacks carry whatever the node printed or raised,
+        # secrets included: they are masked here, the one place attempts are written.
+        r = self.redaction() if self.redaction and attempts else None
+        if not r:
+            return attempts
+        return [
+            replace(
+                a,
+                error=r.text(a.error) if a.error else a.error,
+                traceback=r.text(a.traceback) if a.traceback else a.traceback,
+                logs=[replace(line, line=r.text(line.line)) for line in a.logs],
+            )
+            for a in attempts
         ]
 
     async def get_version(self, version_id: str) -> VersionRecord:
@@ -81,7 +99,9 @@ class SqlPersistence:
         attempts: Sequence[AttemptRecord] = (),
     ) -> int:
         return await self.db.writer.arun(
-            lambda c: run_queries.save_tasks(c, self._redacted(tasks), expect, attempts)
+            lambda c: run_queries.save_tasks(
+                c, self._redacted(tasks), expect, self._redacted_attempts(attempts)
+            )
         )
 
     async def transition_run(

@@ -134,9 +134,17 @@ async def get_key(name: str, rt: RuntimeDep) -> Response:
     return OrjsonResponse({"name": name, "value": shown})
 
 
-@router.post("/", response_model=Message, responses=NOT_FOUND)
+@router.post(
+    "/",
+    response_model=Message,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "SPURLINE_SECRET_KEY is not set"},
+    },
+)
 async def set_key(body: ApiKey, rt: RuntimeDep) -> Response:
-    """Set a key for the runs this server executes (never stored in run data)."""
+    """Store a key with the secrets, encrypted, for every run of every process (never
+    in run data); 409 without ``SPURLINE_SECRET_KEY`` (see docs/pyspur.md)."""
     if body.name not in _parameters():
         raise NotFound("Key", body.name)
     if body.value is None or not body.value.strip():
@@ -148,7 +156,7 @@ async def set_key(body: ApiKey, rt: RuntimeDep) -> Response:
 
 @router.delete("/{name}/", response_model=Message, responses=NOT_FOUND)
 async def delete_key(name: str, rt: RuntimeDep) -> Response:
-    """Forget a key set through this API (the server's environment is left alone)."""
+    """Delete a key stored through this API (the server's environment is left alone)."""
     if name not in _parameters() or not await rt.provider_keys.delete(name):
         raise NotFound("Key", name)
     return OrjsonResponse({"message": f"Key '{name}' deleted successfully"})
