@@ -30,7 +30,7 @@ export function describe(detail) {
 export async function whoami() {
   if (session !== null) return session;
   try {
-    const r = await fetch("/auth/session", { credentials: "same-origin" });
+    const r = await fetch("/auth/session/", { credentials: "same-origin" });
     session = r.ok ? await r.json() : { name: null, auth: r.status === 401 ? "required" : "off" };
   } catch (e) {
     session = { name: null, auth: "off" };

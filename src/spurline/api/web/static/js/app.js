@@ -20,7 +20,7 @@ async function signIn() {
     h("button", { type: "submit" }, "Sign in"), error);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const r = await fetch("/auth/session", {
+    const r = await fetch("/auth/session/", {
       method: "POST", credentials: "same-origin",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ token: token.value }),
@@ -36,7 +36,21 @@ async function signIn() {
 }
 
 const session = await whoami();
-if (session && session.name) document.getElementById("who").textContent = `${session.name} (${session.role})`;
+if (session && session.name && session.auth === "required") {
+  // Sign out ends the server's session (the cookie is HttpOnly, so only the server can
+  // clear it) and shows the sign-in form again.
+  const out = h("button", { type: "button", id: "sign-out", class: "linklike" }, "Sign out");
+  out.addEventListener("click", async () => {
+    try {
+      await api("/auth/session/", { method: "DELETE" });
+    } finally {
+      location.reload();
+    }
+  });
+  document.getElementById("who").replaceChildren(`${session.name} (${session.role}) `, out);
+} else if (session && session.name) {
+  document.getElementById("who").textContent = `${session.name} (${session.role})`;
+}
 const needsSignIn = session && session.auth === "required" && !session.name;
 
 async function approvalsBadge() {

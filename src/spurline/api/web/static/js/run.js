@@ -408,13 +408,19 @@ class RunView {
     try {
       const { data } = await api(`/wf/pause_history/${encodeURIComponent(this.runId)}/`);
       const list = clear($("#history", this.main));
-      $("#history-wrap", this.main).hidden = data.length === 0;
+      const run = this.run || {};
+      // Who did what (docs/security.md: with auth on these are token names), as text.
+      const actor = (name) => h("span", { class: "who" }, name || "?");
+      if (run.started_by) list.append(h("li", { dataset: { event: "started" } }, h("time", { datetime: run.start_time }, fmtTime(run.start_time)), " started by ", actor(run.started_by)));
+      if (run.retried_by) list.append(h("li", { dataset: { event: "retried" } }, "retried by ", actor(run.retried_by)));
+      if (run.canceled_by) list.append(h("li", { dataset: { event: "canceled" } }, h("time", { datetime: run.end_time }, fmtTime(run.end_time)), " canceled by ", actor(run.canceled_by)));
+      $("#history-wrap", this.main).hidden = list.children.length === 0 && data.length === 0;
       for (const p of data) {
         list.append(h("li", {},
           h("time", { datetime: p.pause_time }, fmtTime(p.pause_time)), " ",
           h("code", {}, p.node_id), " paused",
           p.pause_message ? [": ", h("q", {}, p.pause_message)] : "",
-          p.resume_action ? [" → ", h("strong", {}, p.resume_action.toLowerCase()), " by ", h("span", { class: "who" }, p.resume_user_id || "?"), " at ", fmtTime(p.resume_time)] : " (waiting)",
+          p.resume_action ? [" → ", h("strong", {}, p.resume_action.toLowerCase()), " by ", actor(p.resume_user_id), " at ", fmtTime(p.resume_time)] : " (waiting)",
           p.comments ? [" — ", h("q", {}, p.comments)] : ""));
       }
     } catch (e) { /* a run without pauses */ }
