@@ -28,7 +28,7 @@ from spurline.datasets import coerce, read_rows
 from spurline.engine.children import ChildResult
 from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
-from spurline.engine.records import RunRecord, TaskRecord
+from spurline.engine.records import RunRecord, StartOptions, TaskRecord
 from spurline.engine.runs import LocalExecutor, new_run
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import InputsInvalid, NotFound
@@ -36,7 +36,7 @@ from spurline.nodes.io import InputNode
 from spurline.store import children as child_q
 from spurline.store import datasets as ds_q
 from spurline.store import files as file_q
-from spurline.store import runs as run_q
+from spurline.store import starts
 from spurline.store import workflows as wf_q
 from spurline.store.files import OutputFileRecord
 
@@ -88,13 +88,28 @@ class BatchService:
         """Where output files are written (``SPURLINE_HOME/outputs``)."""
         return self.rt.settings.home.resolve() / "outputs"
 
-    async def start(self, workflow_id: str, dataset_id: str, mini_batch_size: int) -> RunRecord:
+    async def start(
+        self,
+        workflow_id: str,
+        dataset_id: str,
+        mini_batch_size: int,
+        options: StartOptions | None = None,
+    ) -> RunRecord:
         """Create a PENDING batch parent over a dataset and hand it to the executor.
+
+        ``options`` carries tags, metadata and an idempotency key: a key used within
+        24 h returns its first batch run and starts nothing (docs/operations.md).
 
         Raises:
             NotFound: unknown workflow or dataset.
             InputsInvalid: a field of the InputNode has no column of that name.
         """
+        options = options or StartOptions(run_type="batch")
+        key = options.idempotency_key
+        if key is not None:
+            known = await self.rt.read(lambda c: starts.run_of_key(c, key, now()))
+            if known is not None:
+                return (await self.rt.run_and_tasks(known))[0]
         wf = await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
         ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
         assert wf.current_version_id is not None
@@ -122,6 +137,8 @@ class BatchService:
             mini_batch_size=mini_batch_size,
             lease_owner=self.rt.owner,
             lease_expires_at=at + timedelta(seconds=self.rt.lease_s),
+            tags=list(dict.fromkeys(options.tags)) or None,
+            run_metadata=dict(options.metadata) if options.metadata else None,
         )
         out = OutputFileRecord(
             id=run.output_file_id or "",
@@ -132,11 +149,11 @@ class BatchService:
             updated_at=at,
         )
 
-        def op(conn: Any) -> None:
-            run_q.insert_run(conn, run, [])
-            file_q.insert_output_file(conn, out)
-
-        await self.rt.write(op)
+        first = await self.rt.insert_run(
+            run, [], key, then=lambda c: file_q.insert_output_file(c, out)
+        )
+        if first is not None:
+            return (await self.rt.run_and_tasks(first))[0]
         await self.rt.executor.submit(run.id)
         return run
 

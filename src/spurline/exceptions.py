@@ -6,7 +6,8 @@
     ├── DefinitionError            rejected before a run exists (HTTP 422)
     │   ├── DefinitionInvalid      a workflow definition breaks SPEC §3
     │   ├── InputsInvalid          initial_inputs do not fit the InputNode (SPEC §3)
-    │   └── DatasetInvalid         an uploaded dataset file cannot be read as rows (SPEC §6)
+    │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows (SPEC §6)
+    │   └── ScheduleInvalid        a cron expression, interval or time zone that cannot fire
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid (SPEC §5)
@@ -48,6 +49,11 @@ class InputsInvalid(DefinitionError):
 
 class DatasetInvalid(DefinitionError):
     """An uploaded dataset is empty, has no header, a ragged row, or is not a list of objects."""
+
+
+class ScheduleInvalid(DefinitionError):
+    """A schedule's cron expression, interval or time zone is not valid
+    (docs/operations.md)."""
 
 
 class NotFound(SpurlineError):

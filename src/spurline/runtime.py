@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from spurline.batch import BatchService
 from spurline.children import ChildRunService
@@ -28,18 +29,20 @@ from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.executor import RunEngine
 from spurline.engine.graph import Graph
 from spurline.engine.pauses import PauseAction
-from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import run_view
 from spurline.exceptions import InputsInvalid, NotFound
+from spurline.schedules import ScheduleService
 from spurline.settings import Settings
-from spurline.store import control, files, leases
+from spurline.store import control, files, leases, starts
 from spurline.store import runs as run_queries
 from spurline.store import workflows as wf_queries
 from spurline.store.db import Database
 from spurline.store.persistence import SqlPersistence
+from spurline.triggers import TriggerService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +67,8 @@ class Runtime:
         self.datasets = DatasetService(self)
         self.engine.services[CHILDREN] = ChildRunService(self)
         self.engine.services[BATCH] = self.batches
+        self.schedules = ScheduleService(self)
+        self.triggers = TriggerService(self)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
         self.executor: Executor = self._make_executor()
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
@@ -81,7 +86,8 @@ class Runtime:
     async def start(self, *, recover: bool = True) -> None:
         """Keep this process's leases fresh and stop local executions of runs canceled
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
-        for them (servers do, a one-off CLI run does not).
+        for them, and fire due schedules unless ``SPURLINE_SCHEDULER`` is off (servers
+        do, a one-off CLI run does not; docs/operations.md).
         """
         self._background = [
             asyncio.create_task(self._heartbeat(), name="spurline-heartbeat"),
@@ -95,6 +101,10 @@ class Runtime:
             self._background.append(
                 asyncio.create_task(self._watch_orphans(), name="spurline-recovery")
             )
+            if self.settings.scheduler:
+                self._background.append(
+                    asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
+                )
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.
@@ -197,7 +207,7 @@ class Runtime:
         graph = None
         if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
             graph = self._graph(snap.version.id, snap.version.definition, snap.run.scope)
-        return run_view(snap.run, snap.tasks, snap.version, now(), graph)
+        return run_view(snap.run, snap.tasks, snap.version, now(), graph, snap.reruns)
 
     def _graph(self, version_id: str, definition: dict[str, Any], scope: str | None) -> Graph:
         key = f"{version_id}\n{scope}" if scope else version_id
@@ -216,16 +226,49 @@ class Runtime:
         workflow_id: str,
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
+        options: StartOptions | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Create a run of the workflow's current version and hand it to the executor.
+
+        With ``options.idempotency_key`` naming a run started within 24 h, that run is
+        returned and nothing is started (docs/operations.md).
 
         Raises:
             NotFound: unknown workflow.
             InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
         """
+        options = options or StartOptions()
+        key = options.idempotency_key
+        if key is not None:
+            known = await self.read(lambda c: starts.run_of_key(c, key, now()))
+            if known is not None:
+                return await self.run_and_tasks(known)
+        run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
+        first = await self.insert_run(run, tasks, key)
+        if first is not None:
+            return await self.run_and_tasks(first)
+        await self.launch(run, tasks)
+        return run, tasks
+
+    async def prepare_run(
+        self,
+        workflow_id: str,
+        initial_inputs: dict[str, Any] | None,
+        parent_run_id: str | None = None,
+        options: StartOptions | None = None,
+        version_id: str | None = None,
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """A new PENDING run (not stored yet) of ``version_id`` (default: the workflow's
+        current version), leased to this process.
+
+        Raises:
+            NotFound: unknown workflow.
+            InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
+        """
+        options = options or StartOptions()
         wf = await self.read(lambda c: wf_queries.get_workflow(c, workflow_id))
         assert wf.current_version_id is not None
-        plan = await self.engine.plan_for(wf.current_version_id)
+        plan = await self.engine.plan_for(version_id or wf.current_version_id)
         inputs = check_initial_inputs(plan, initial_inputs)
         if parent_run_id is not None:
             try:
@@ -235,14 +278,52 @@ class Runtime:
                 raise InputsInvalid(
                     [{"loc": ["body", "parent_run_id"], "msg": msg, "type": "not_found"}]
                 ) from None
-        run, tasks = new_run(plan, wf.id, inputs, parent_run_id=parent_run_id)
+        run, tasks = new_run(
+            plan, wf.id, inputs, parent_run_id=parent_run_id, run_type=options.run_type
+        )
+        run.tags = list(dict.fromkeys(options.tags)) or None
+        run.run_metadata = dict(options.metadata) if options.metadata else None
         run.lease_owner = self.owner
         run.lease_expires_at = run.start_time + timedelta(seconds=self.lease_s)
-        await self.persistence.create_run(run, tasks)
+        return run, tasks
+
+    async def insert_run(
+        self,
+        run: RunRecord,
+        tasks: list[TaskRecord],
+        idempotency_key: str | None = None,
+        then: Callable[[Connection], object] | None = None,
+    ) -> str | None:
+        """Store a prepared run (and whatever ``then`` writes, in the same transaction);
+        returns None, or the id of the run ``idempotency_key`` already started (then
+        nothing is stored). Race-safe across processes: the key is unique in the store
+        (docs/operations.md)."""
+
+        def op(conn: Connection) -> str | None:
+            first = starts.insert_run(conn, run, tasks, idempotency_key)
+            if first is None and then is not None:
+                then(conn)
+            return first
+
+        try:
+            return await self.write(op)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            first = await self.read(lambda c: starts.run_of_key(c, idempotency_key, now()))
+            if first is None:
+                raise
+            return first
+
+    async def launch(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        """Hand a stored PENDING run to the executor."""
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
             self.engine.hand_over(run, tasks)
         await self.executor.submit(run.id)
-        return run, tasks
+
+    async def run_and_tasks(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
+        """A stored run and its tasks; NotFound when absent."""
+        return await self.read(lambda c: run_queries.get_run_and_tasks(c, run_id))
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
         """Wait for a run to leave PENDING/RUNNING; None when ``timeout`` passes first."""
@@ -291,11 +372,12 @@ class Runtime:
         return await self.snapshot(run_id)
 
     async def retry_run(self, run_id: str) -> RunSnapshot:
-        """Re-execute the FAILED and CANCELED tasks of a FAILED run here, in place.
+        """Re-execute the FAILED and CANCELED tasks of a FAILED or CANCELED run here, in
+        place (docs/operations.md).
 
         Raises:
             NotFound: unknown run.
-            Conflict: the run is not FAILED.
+            Conflict: the run is not FAILED or CANCELED.
         """
         claim = self._claim()
         await self.write(lambda c: control.retry_run(c, run_id, claim))

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         control_poll_s: how often a process checks that the runs it executes were not
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
+        schedule_poll_s: the longest a server's scheduler sleeps before it looks for due
+            schedules again (it wakes at the next known fire time sooner); bounds how
+            late a schedule created through another server first fires.
+        schedule_grace_s: how late a fire may start and still count as on time; a fire
+            later than that (the servers were down) follows the schedule's misfire
+            policy (docs/operations.md).
+        scheduler: run the scheduler in this process (servers do).
     """
 
     model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
@@ -44,6 +51,9 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
+    schedule_poll_s: float = Field(default=1.0, gt=0)
+    schedule_grace_s: float = Field(default=10.0, gt=0)
+    scheduler: bool = True
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under ``home``."""

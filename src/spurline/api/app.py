@@ -16,7 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spurline import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
-from spurline.api.routes import batch, control, datasets, files, runs, workflows
+from spurline.api.routes import (
+    batch,
+    control,
+    datasets,
+    files,
+    runs,
+    schedules,
+    triggers,
+    workflows,
+)
 from spurline.exceptions import Conflict, DefinitionError, NotFound
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
@@ -49,8 +58,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
-    # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
-    for module in (control, runs, workflows, batch, datasets, files):
+    # control and schedules first: /wf/paused_workflows/ and /wf/schedules/ must win
+    # over /wf/{workflow_id}/
+    for module in (control, schedules, triggers, runs, workflows, batch, datasets, files):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

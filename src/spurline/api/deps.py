@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
+from spurline.api.schemas import StartOptionsFields
+from spurline.engine.records import StartOptions
+from spurline.exceptions import InputsInvalid
 from spurline.runtime import Runtime
 
 
@@ -22,3 +25,34 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PageDep = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 PageSizeDep = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
+
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="The same key within 24 h returns the first run (docs/operations.md)",
+    ),
+]
+
+
+def start_options(
+    body: StartOptionsFields | None, header: str | None, run_type: str = "interactive"
+) -> StartOptions:
+    """The :class:`StartOptions` of a request: tags and metadata from the body, the
+    idempotency key from the ``Idempotency-Key`` header or the body.
+
+    Raises:
+        InputsInvalid: the header and the body name different keys.
+    """
+    key = body.idempotency_key if body is not None else None
+    if header is not None and key is not None and header != key:
+        msg = "the Idempotency-Key header and the body's idempotency_key differ"
+        raise InputsInvalid([{"loc": ["body", "idempotency_key"], "msg": msg, "type": "value"}])
+    return StartOptions(
+        tags=tuple(body.tags or ()) if body is not None else (),
+        metadata=body.metadata if body is not None else None,
+        idempotency_key=header or key,
+        run_type=run_type,
+    )

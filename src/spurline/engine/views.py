@@ -27,13 +27,16 @@ def percentage_complete(run: RunRecord, tasks: list[TaskRecord]) -> float:
     Batch parents count finished rows. Never 100 before completion, never a
     division by zero.
     """
+    done = sum(1 for t in tasks if t.status is TaskStatus.COMPLETED)
+    return percentage_of(run, done, len(tasks))
+
+
+def percentage_of(run: RunRecord, done: int, total: int) -> float:
+    """:func:`percentage_complete` from counts: ``done`` COMPLETED of ``total`` tasks."""
     if run.status is RunStatus.COMPLETED:
         return 100.0
     if run.rows_total is not None:
         done, total = run.rows_done, run.rows_total
-    else:
-        done = sum(1 for t in tasks if t.status is TaskStatus.COMPLETED)
-        total = len(tasks)
     if total <= 0:
         return 0.0
     return min(round(100.0 * done / total, 2), 99.99)
@@ -86,8 +89,10 @@ def run_view(
     version: VersionRecord | None,
     at: datetime,
     graph: Graph | None = None,
+    reruns: list[str] | None = None,
 ) -> dict[str, Any]:
-    """RunResponseSchema as a dict. ``graph`` is needed only when a task is PAUSED."""
+    """RunResponseSchema as a dict. ``graph`` is needed only when a task is PAUSED;
+    ``reruns`` are the ids of the runs that rerun this one (docs/operations.md)."""
     downstream = downstream_of_pause(tasks, graph)
     outputs = {t.node_id: t.outputs for t in tasks if t.status is TaskStatus.COMPLETED}
     return {
@@ -108,7 +113,37 @@ def run_view(
         "message": run.message,
         "duration": duration_s(run, at),
         "percentage_complete": percentage_complete(run, tasks),
+        **operations_view(run, reruns),
     }
+
+
+def operations_view(run: RunRecord, reruns: list[str] | None) -> dict[str, Any]:
+    """The fields a run has beyond the seed's: tags, metadata, its schedule and fire
+    time, and its lineage (docs/operations.md)."""
+    return {
+        "tags": run.tags or [],
+        "metadata": run.run_metadata or {},
+        "schedule_id": run.schedule_id,
+        "scheduled_for": run.scheduled_for,
+        "rerun_of": run.rerun_of,
+        "reruns": reruns or [],
+    }
+
+
+_SUMMARY_LEFT_OUT = ("tasks", "workflow_version", "initial_inputs", "outputs")
+
+
+def run_summary(
+    run: RunRecord, counts: tuple[int, int], at: datetime, reruns: list[str] | None = None
+) -> dict[str, Any]:
+    """The lean list item of ``GET /run/?view=summary``: the run without its tasks,
+    version (definition), inputs and outputs; ``counts`` is (tasks, COMPLETED tasks)
+    for ``percentage_complete`` (docs/operations.md)."""
+    view = run_view(run, [], None, at, None, reruns)
+    for key in _SUMMARY_LEFT_OUT:
+        del view[key]
+    view["percentage_complete"] = percentage_of(run, counts[1], counts[0])
+    return view
 
 
 def pause_view(pause: PauseRecord) -> dict[str, Any]:

@@ -111,14 +111,16 @@ def resolve_pause(
 
 
 def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
-    """Set a FAILED run RUNNING under ``claim``'s lease with its FAILED and CANCELED
-    tasks PENDING again; COMPLETED tasks keep their outputs (issue 3).
+    """Set a FAILED or CANCELED run RUNNING under ``claim``'s lease with its FAILED and
+    CANCELED tasks PENDING again; COMPLETED tasks keep their outputs
+    (docs/operations.md).
 
     Returns the number of tasks that will execute again.
 
     Raises:
         NotFound: unknown run.
-        Conflict: the run is not FAILED (also for the loser of two racing retries), or
+        Conflict: the run is not FAILED or CANCELED (also for the loser of two racing
+            retries), or
             it is a batch parent or a child its parent resumes (retry the parent).
     """
     run = run_q.get_run(conn, run_id)
@@ -131,10 +133,10 @@ def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
         "message": None,
         **leases.lease_values(claim.owner, claim.at, claim.lease_s),
     }
-    if not run_q.transition_run(
-        conn, run_id, frozenset({RunStatus.FAILED}), RunStatus.RUNNING, changes
-    ):
-        raise _not_in(conn, run_id, RunStatus.FAILED)
+    retryable = frozenset({RunStatus.FAILED, RunStatus.CANCELED})
+    if not run_q.transition_run(conn, run_id, retryable, RunStatus.RUNNING, changes):
+        status = run_q.get_run(conn, run_id).status  # NotFound for an unknown run
+        raise Conflict(f"Run {run_id} is {status.value}, not FAILED or CANCELED")
     result = conn.execute(
         update(TASKS)
         .where(
