@@ -83,11 +83,12 @@ class Runtime:
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
-    async def start(self, *, recover: bool = True) -> None:
+    async def start(self, *, recover: bool = True, schedules: bool = False) -> None:
         """Keep this process's leases fresh and stop local executions of runs canceled
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
-        for them, and fire due schedules unless ``SPURLINE_SCHEDULER`` is off (servers
-        do, a one-off CLI run does not; docs/operations.md).
+        for them (servers and workers do, a one-off CLI run does not). With
+        ``schedules`` (API servers), also fire due schedules unless ``SPURLINE_SCHEDULER``
+        is off (docs/operations.md).
         """
         self._background = [
             asyncio.create_task(self._heartbeat(), name="spurline-heartbeat"),
@@ -101,7 +102,7 @@ class Runtime:
             self._background.append(
                 asyncio.create_task(self._watch_orphans(), name="spurline-recovery")
             )
-            if self.settings.scheduler:
+            if schedules and self.settings.scheduler:
                 self._background.append(
                     asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
                 )

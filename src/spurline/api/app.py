@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime(settings)
         app.state.runtime = rt
-        await rt.start()
+        await rt.start(schedules=True)  # every API server fires schedules
         try:
             yield
         finally:
