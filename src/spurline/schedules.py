@@ -314,6 +314,29 @@ class ScheduleService:
         await self.rt.write(lambda c: starts.forget_expired_keys(c, at))
 
 
+def schedule_view(s: ScheduleRecord) -> dict[str, Any]:
+    """A schedule as clients see it (ScheduleResponseSchema), as a dict."""
+    return {
+        "id": s.id,
+        "workflow_id": s.workflow_id,
+        "name": s.name,
+        "cron_expression": s.cron_expression,
+        "interval_seconds": s.interval_seconds,
+        "timezone": s.timezone,
+        "initial_inputs": s.initial_inputs,
+        "enabled": s.enabled,
+        "misfire_policy": s.misfire_policy,
+        "last_run_at": s.last_run_at,
+        "next_run_at": s.next_run_at,
+        "last_run_id": s.last_run_id,
+        "disabled_reason": s.disabled_reason,
+        "tags": s.tags or [],
+        "metadata": s.run_metadata or {},
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }
+
+
 def _merge(old: ScheduleRecord, given: dict[str, Any], timing_changed: bool) -> ScheduleRecord:
     """``old`` with ``given`` applied and its next fire time set accordingly."""
     new = replace(old, **given, updated_at=now())

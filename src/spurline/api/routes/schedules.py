@@ -16,9 +16,8 @@ from spurline.api.schemas import (
     ScheduleResponseSchema,
     ScheduleUpdateRequest,
 )
-from spurline.schedules import ScheduleFields
+from spurline.schedules import ScheduleFields, schedule_view
 from spurline.store import schedules as q
-from spurline.store.schedules import ScheduleRecord
 
 router = SlashRouter(prefix="/wf/schedules", tags=["schedules"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -27,29 +26,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ProblemsResponse, "description": "Bad cron expression, time zone or inputs"}
 }
-
-
-def schedule_view(s: ScheduleRecord) -> dict[str, Any]:
-    """ScheduleResponseSchema as a dict."""
-    return {
-        "id": s.id,
-        "workflow_id": s.workflow_id,
-        "name": s.name,
-        "cron_expression": s.cron_expression,
-        "interval_seconds": s.interval_seconds,
-        "timezone": s.timezone,
-        "initial_inputs": s.initial_inputs,
-        "enabled": s.enabled,
-        "misfire_policy": s.misfire_policy,
-        "last_run_at": s.last_run_at,
-        "next_run_at": s.next_run_at,
-        "last_run_id": s.last_run_id,
-        "disabled_reason": s.disabled_reason,
-        "tags": s.tags or [],
-        "metadata": s.run_metadata or {},
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    }
 
 
 @router.post(
