@@ -31,7 +31,10 @@ def test_run_with_a_key_twice_is_one_run_found_by_its_tag(cli: Cli, tmp_path: Pa
     since = cli("runs", "list", "--since", after.isoformat(timespec="seconds"), "--json")
     assert json.loads(since.stdout) == []
     bad = cli("runs", "list", "--meta", "novalue")
-    assert (bad.returncode, bad.stderr.strip()) == (2, "error: --meta takes key=value, got 'novalue'")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2,
+        "error: --meta takes key=value, got 'novalue'",
+    )
 
     rerun = cli("runs", "rerun", run["id"], "--inputs", '{"in": {"text": "yo"}}', "--json")
     assert rerun.returncode == 0, rerun.stderr

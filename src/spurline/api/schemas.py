@@ -6,10 +6,10 @@ orjson; these models document them in OpenAPI and validate requests.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.pauses import PauseAction
@@ -419,3 +419,14 @@ class RerunRequest(StartOptionsFields):
         max_length=200,
         description="Execute this node and what depends on it again; reuse the rest",
     )
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+
+
+#: A datetime with a UTC offset, as UTC (``GET /run/?start_date=``).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

@@ -240,12 +240,8 @@ def runs_list(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="Runs with this metadata key=value.")
     ] = None,
-    since: Annotated[
-        datetime | None, typer.Option(help="Runs started at or after (UTC).")
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(help="Runs started at or before (UTC).")
-    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="Runs started at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Runs started at or before (UTC).")] = None,
     schedule: Annotated[str | None, typer.Option(help="Runs this schedule started.")] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
-from pydantic import AwareDatetime
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import IdempotencyHeader, PageDep, PageSizeDep, RuntimeDep, start_options
@@ -17,6 +16,7 @@ from spurline.api.schemas import (
     RunResponseSchema,
     RunSummarySchema,
     TaskResponseSchema,
+    UtcDatetime,
 )
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
@@ -61,10 +61,10 @@ async def list_runs(
     run_type: str | None = None,
     parent_only: bool = False,
     start_date: Annotated[
-        AwareDatetime | None, Query(description="Runs started at or after (RFC 3339)")
+        UtcDatetime | None, Query(description="Runs started at or after (RFC 3339)")
     ] = None,
     end_date: Annotated[
-        AwareDatetime | None, Query(description="Runs started at or before (RFC 3339)")
+        UtcDatetime | None, Query(description="Runs started at or before (RFC 3339)")
     ] = None,
     tag: Annotated[
         list[str] | None, Query(max_length=200, description="Runs with this tag (every one)")
