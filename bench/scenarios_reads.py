@@ -20,7 +20,7 @@ from _workflows import chain
 
 def _seeded_store(home: Path) -> tuple[Any, Any]:
     """A migrated store under ``home`` with one workflow (Input -> python -> Output)."""
-    from spurline.engine.definition import parse_definition
+    from spurline.nodes.registry import parse_definition
     from spurline.store import workflows as wf_q
     from spurline.store.db import Database
     from spurline.store.versions import versions

@@ -119,8 +119,9 @@ def blocking_throughput(runs: int = 1000, clients: int = 4) -> dict[str, Any]:
 async def _engine_runs(persistence: Any, version: Any, repeats: int) -> list[float]:
     from spurline.engine.executor import RunEngine
     from spurline.engine.runs import new_run
+    from spurline.nodes.registry import node_types
 
-    engine = RunEngine(persistence)
+    engine = RunEngine(persistence, node_types())
     plan = await engine.plan_for(version.id)
     times = []
     for i in range(repeats + 1):
@@ -143,9 +144,9 @@ def engine_overhead(n: int = 200, repeats: int = 5) -> dict[str, Any]:
     (a temp SQLite file), which adds the group commits. Median of ``repeats`` runs.
     """
     from spurline.engine.clock import now
-    from spurline.engine.definition import parse_definition
     from spurline.engine.persistence import MemoryPersistence
     from spurline.engine.records import VersionRecord
+    from spurline.nodes.registry import parse_definition
     from spurline.store import workflows as wf_q
     from spurline.store.db import Database
     from spurline.store.persistence import SqlPersistence

@@ -26,7 +26,7 @@ class CeleryConsumer:
     def __init__(self) -> None:
         from celery.contrib.testing.worker import start_worker
 
-        from spurline.worker.app import make_celery, register_tasks
+        from spurline.scaleout.celery_app import make_celery, register_tasks
 
         self.queue = f"spurline-test-{uuid.uuid4().hex[:12]}"
         self.hosts: list[Any] = []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from spurline import datasets
-from spurline.datasets import coerce, ingest, read_rows
 from spurline.exceptions import DatasetInvalid
+from spurline.services import datasets
+from spurline.services.datasets import coerce, ingest, read_rows
 
 ROWS = [
     {"i": i, "f": i / 7, "s": "é" * (i % 5), "n": None, "l": [i, {"k": True}]} for i in range(300)

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import spurline
-from spurline.engine.definition import WorkflowDefinition, parse_definition
+from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import parse_definition
 
 
 def test_all_is_pinned() -> None:
@@ -48,4 +49,4 @@ def test_import_spurline_is_light() -> None:
         "if m.startswith(('spurline', 'fastapi', 'sqlalchemy'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['spurline']"
+    assert out.stdout.strip() == "['spurline', 'spurline._version']"

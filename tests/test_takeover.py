@@ -15,8 +15,8 @@ from tests.conftest import make_settings
 from tests.flows import lines, links, logging_code, node
 
 from spurline.engine.clock import now
-from spurline.engine.definition import parse_definition
 from spurline.engine.runs import new_run
+from spurline.nodes.registry import parse_definition
 from spurline.runtime import Runtime
 from spurline.settings import Settings
 from spurline.store import leases

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from spurline._version import __version__
 
 __all__ = [
     "RunStatus",
@@ -27,10 +27,14 @@ def __getattr__(name: str) -> Any:
         from spurline.api.app import create_app
 
         return create_app
-    if name in ("parse_definition", "WorkflowDefinition"):
-        from spurline.engine import definition
+    if name == "parse_definition":  # with every registered node type
+        from spurline.nodes.registry import parse_definition
 
-        return getattr(definition, name)
+        return parse_definition
+    if name == "WorkflowDefinition":
+        from spurline.engine.definition import WorkflowDefinition
+
+        return WorkflowDefinition
     if name in ("RunStatus", "TaskStatus"):
         from spurline.engine import states
 

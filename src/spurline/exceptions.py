@@ -4,20 +4,21 @@
 
     SpurlineError
     ├── DefinitionError            rejected before a run exists (HTTP 422)
-    │   ├── DefinitionInvalid      a workflow definition breaks SPEC §3
-    │   ├── InputsInvalid          initial_inputs do not fit the InputNode (SPEC §3)
-    │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows (SPEC §6)
+    │   ├── DefinitionInvalid      a workflow definition breaks the definition rules
+    │   ├── InputsInvalid          initial_inputs do not fit the InputNode
+    │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows
     │   └── ScheduleInvalid        a cron expression, interval or time zone that cannot fire
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
-    │   └── InvalidTransition      a run or task state change the rules forbid (SPEC §5)
+    │   └── InvalidTransition      a run or task state change the rules forbid
     └── ExecutionError             raised while a run executes; recorded on its task
         ├── NodeFailed             a node raised; carries retry settings
         │   ├── NodeTimeout        a node ran past its time limit
-        │   └── OutputNotJSON      a node returned something JSON cannot hold (SPEC §4.4)
+        │   └── OutputNotJSON      a node returned something JSON cannot hold
         └── RunCanceled            the run was canceled while this code waited
 
-The API maps each branch to its status in one place (``spurline.api.app``).
+The API maps each branch to its status in one place (``spurline.api.app``); the rules
+behind each are in docs/runs-api.md ("Errors").
 """
 
 from __future__ import annotations
@@ -30,8 +31,19 @@ class SpurlineError(Exception):
     """Root of every error Spurline raises on purpose."""
 
 
+#: Where a problem is, as field names and list indexes from the top of the input it
+#: concerns: ``("parent_run_id",)``, ``("definition", "nodes", 3, "config", "code")``.
+#: Never an HTTP location: the API alone adds ``"body"`` (docs/runs-api.md#errors).
+FieldPath = tuple[str | int, ...]
+
+
 class DefinitionError(SpurlineError):
-    """Input rejected before any run exists; lists every problem at once."""
+    """Input rejected before any run exists; lists every problem at once.
+
+    Args:
+        problems: one dict per problem: ``{"path": FieldPath, "msg": str, "type": str}``
+            plus ``node_id`` / ``node_ids`` when a node is concerned; ``path`` first.
+    """
 
     def __init__(self, problems: Sequence[dict[str, Any]]) -> None:
         self.problems = list(problems)
@@ -40,7 +52,8 @@ class DefinitionError(SpurlineError):
 
 
 class DefinitionInvalid(DefinitionError):
-    """A workflow definition breaks SPEC §3 (cycle, dangling link, bad config ...)."""
+    """A workflow definition breaks the rules of docs/runs-api.md#workflow-definitions
+    (cycle, dangling link, bad config ...)."""
 
 
 class InputsInvalid(DefinitionError):
@@ -91,7 +104,8 @@ class NodeTimeout(NodeFailed):
 
 
 class OutputNotJSON(NodeFailed):
-    """A node returned bytes, NaN, a set or another value JSON cannot hold (SPEC §4.4)."""
+    """A node returned bytes, NaN, a set or another value JSON cannot hold (see
+    docs/runs-api.md#running)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

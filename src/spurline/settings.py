@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Spurline's settings (SPEC §7, §8).
+    """Spurline's settings (docs/architecture.md#executors, docs/runs-api.md#errors).
 
     Attributes:
         home: folder for the embedded store and output files (``SPURLINE_HOME``).
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
         max_body_bytes: request bodies above this get 413 (default 10 MiB).
         python_workers: processes in the PythonFuncNode pool.
         python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
-        lease_s: how long a run's lease lasts without a heartbeat (SPEC §4.3).
+        lease_s: how long a run's lease lasts without a heartbeat (docs/runs-api.md#running).
         control_poll_s: how often a process checks that the runs it executes were not
             canceled elsewhere (another server, the CLI); bounds how long they go on.
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.

@@ -64,6 +64,7 @@ TASK_FIELDS = {
     "outputs",
     "error",
     "is_downstream_of_pause",
+    "attempts",
 }
 VERSION_FIELDS = {
     "version",
@@ -257,8 +258,10 @@ def task_(
     error: str | None = None,
     start: str | None = DT,
     end: str | None = DT,
+    attempts: int | None = None,
 ) -> dict[str, Any]:
-    """The expected placeholder form of one task (as ``checked_task`` returns it)."""
+    """The expected placeholder form of one task (as ``checked_task`` returns it);
+    ``attempts`` defaults to 1 for a task that started, else 0."""
     return {
         "id": "<task id>",
         "run_id": "<run id>",
@@ -271,6 +274,7 @@ def task_(
         "outputs": outputs,
         "error": error,
         "is_downstream_of_pause": False,
+        "attempts": (1 if start is not None else 0) if attempts is None else attempts,
     }
 
 

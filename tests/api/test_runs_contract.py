@@ -375,7 +375,7 @@ def test_run_with_retries_completes(
         "COMPLETED",
         [
             task_("in", "InputNode", "COMPLETED", {}, {}),
-            task_("flaky", "PythonFuncNode", "COMPLETED", {"In": {}}, {"attempts": 3}),
+            task_("flaky", "PythonFuncNode", "COMPLETED", {"In": {}}, {"attempts": 3}, attempts=3),
             task_("out", "OutputNode", "COMPLETED", {"Flaky": {"attempts": 3}}, {"attempts": 3}),
         ],
         initial_inputs={},
@@ -395,7 +395,7 @@ def test_run_with_retries_exhausted_fails(
         "FAILED",
         [
             task_("in", "InputNode", "COMPLETED", {}, {}),
-            task_("flaky", "PythonFuncNode", "FAILED", {"In": {}}, None, error),
+            task_("flaky", "PythonFuncNode", "FAILED", {"In": {}}, None, error, attempts=3),
             skipped("out", "OutputNode"),
         ],
         initial_inputs={},

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from spurline.engine.clock import new_id, now
-from spurline.engine.definition import definition_hash, parse_definition
+from spurline.engine.definition import definition_hash
 from spurline.engine.executor import RunEngine
 from spurline.engine.persistence import MemoryPersistence
 from spurline.engine.records import RunRecord, TaskRecord, VersionRecord
@@ -22,7 +22,7 @@ from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
 from spurline.exceptions import NodeFailed
 from spurline.nodes.base import BaseNode, NodeConfig, NodeContext
-from spurline.nodes.registry import register
+from spurline.nodes.registry import node_types, parse_definition, register
 
 #: node id -> list of the inputs of each call.
 CALLS: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -136,7 +136,7 @@ async def execute(
 ) -> tuple[RunStatus, RunRecord, dict[str, TaskRecord]]:
     """Create and execute a run; returns (status, stored run, stored tasks by node id)."""
     store = MemoryPersistence()
-    engine = RunEngine(store)
+    engine = RunEngine(store, node_types())
     run, _ = await create(store, engine, definition, inputs)
     status = await engine.execute(run.id)
     stored, tasks = await store.load_run(run.id)

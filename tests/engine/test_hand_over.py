@@ -12,6 +12,7 @@ from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.persistence import MemoryPersistence
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import node_types
 
 CHAIN = {
     "nodes": [node("in", "InputNode"), node("a"), node("out", "OutputNode")],
@@ -34,7 +35,7 @@ class CountingStore(MemoryPersistence):
 def test_handed_over_run_executes_without_reading_it_back() -> None:
     async def go() -> tuple[RunStatus, int, dict[str, tuple[str, str | None]], str]:
         store = CountingStore()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         run, tasks = await create(store, engine, CHAIN)
         engine.hand_over(run, tasks)
         status = await engine.execute(run.id)
@@ -56,7 +57,7 @@ def test_handed_over_run_executes_without_reading_it_back() -> None:
 def test_run_canceled_after_hand_over_is_not_executed() -> None:
     async def go() -> tuple[RunStatus, list[TaskStatus]]:
         store = MemoryPersistence()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         run, tasks = await create(store, engine, CHAIN)
         engine.hand_over(run, tasks)
         store.cancel(run.id, now())

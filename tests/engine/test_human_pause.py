@@ -9,13 +9,14 @@ from typing import Any
 from tests.flows import human, links, node
 
 from spurline.engine.clock import new_id, now
-from spurline.engine.definition import definition_hash, parse_definition
+from spurline.engine.definition import definition_hash
 from spurline.engine.executor import RunEngine
 from spurline.engine.persistence import MemoryPersistence
 from spurline.engine.plan import Plan
 from spurline.engine.records import PauseRecord, TaskRecord, VersionRecord
 from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import node_types, parse_definition
 
 
 def _execute(
@@ -26,8 +27,8 @@ def _execute(
     at = now()
     version = VersionRecord(new_id("V"), "W1", 1, "t", None, clean, definition_hash(clean), at, at)
     store.add_version(version)
-    run, tasks = new_run(Plan.of(version), "W1", {"in": {"x": 1}})
-    engine = RunEngine(store)
+    run, tasks = new_run(Plan.of(version, node_types()), "W1", {"in": {"x": 1}})
+    engine = RunEngine(store, node_types())
 
     async def go() -> RunStatus:
         await store.create_run(run, tasks)

@@ -13,6 +13,7 @@ from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.persistence import MemoryPersistence
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import node_types
 
 CHAIN = {
     "nodes": [
@@ -29,7 +30,7 @@ CHAIN = {
 def test_resume_skips_completed_and_reruns_in_flight_tasks() -> None:
     async def scenario() -> None:
         store = MemoryPersistence()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         run, _ = await create(store, engine, CHAIN)
         # What a process that died while running 'b' left behind.
         started = now() - timedelta(seconds=5)
@@ -45,7 +46,7 @@ def test_resume_skips_completed_and_reruns_in_flight_tasks() -> None:
             )
         tasks["b"].status, tasks["b"].start_time = TaskStatus.RUNNING, started
 
-        status = await RunEngine(store).execute(run.id)
+        status = await RunEngine(store, node_types()).execute(run.id)
 
         assert status is RunStatus.COMPLETED
         assert set(CALLS) == {"b", "c"}
@@ -63,7 +64,7 @@ def test_resume_skips_completed_and_reruns_in_flight_tasks() -> None:
 def test_resume_keeps_a_recorded_failure() -> None:
     async def scenario() -> None:
         store = MemoryPersistence()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         run, _ = await create(store, engine, CHAIN)
         at = now()
         store.runs[run.id].status = RunStatus.RUNNING
@@ -76,7 +77,7 @@ def test_resume_keeps_a_recorded_failure() -> None:
         )
         tasks["b"].status, tasks["b"].end_time = TaskStatus.CANCELED, at
 
-        status = await RunEngine(store).execute(run.id)
+        status = await RunEngine(store, node_types()).execute(run.id)
 
         assert status is RunStatus.FAILED
         assert store.runs[run.id].message == "Node 'a' failed: ValueError: x"
@@ -96,7 +97,7 @@ def test_resume_keeps_a_recorded_failure() -> None:
 def test_finished_run_is_left_alone() -> None:
     async def scenario() -> None:
         store = MemoryPersistence()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         run, _ = await create(store, engine, CHAIN)
         assert await engine.execute(run.id) is RunStatus.COMPLETED
         CALLS.clear()
@@ -109,7 +110,7 @@ def test_finished_run_is_left_alone() -> None:
 def test_canceled_while_running_stops() -> None:
     async def scenario() -> None:
         store = MemoryPersistence()
-        engine = RunEngine(store)
+        engine = RunEngine(store, node_types())
         definition = {
             "nodes": [
                 node("in", "InputNode"),

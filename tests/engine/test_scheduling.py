@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from tests.engine._harness import CALLS, execute, link, node, statuses
 
-from spurline.engine.definition import WorkflowDefinition, parse_definition
+from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.graph import Graph
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import parse_definition
 
 ROUTES = {
     "left": {"conditions": [{"variable": "in.side", "operator": "equals", "value": "L"}]},

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spurline.engine.definition import parse_definition
 from spurline.engine.graph import Graph
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.states import RunStatus, TaskStatus
@@ -19,6 +18,7 @@ from spurline.engine.views import (
     run_view,
     task_view,
 )
+from spurline.nodes.registry import parse_definition
 
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 

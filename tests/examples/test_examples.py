@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from spurline.engine.definition import parse_definition
+from spurline.nodes.registry import parse_definition
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.json"))

@@ -9,9 +9,9 @@ from datetime import UTC, timedelta
 import pytest
 
 from spurline.engine.clock import now
-from spurline.engine.definition import parse_definition
 from spurline.engine.records import TaskRecord, VersionRecord
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import parse_definition
 from spurline.store import runs as q
 from spurline.store import workflows as wf_q
 from spurline.store.db import Database

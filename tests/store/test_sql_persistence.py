@@ -13,10 +13,10 @@ import pytest
 from tests.engine._harness import CALLS, EVENTS, link, node
 
 from spurline.engine.clock import now
-from spurline.engine.definition import parse_definition
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.nodes.registry import node_types, parse_definition
 from spurline.store import runs as q
 from spurline.store import workflows as wf_q
 from spurline.store.db import Database
@@ -35,7 +35,7 @@ def _fresh_harness() -> Iterator[None]:
 async def create(db: Database, definition: dict[str, Any]) -> tuple[RunEngine, str]:
     parsed = parse_definition(definition).dump()
     wf = await db.writer.arun(lambda c: wf_q.create_workflow(c, "w", None, parsed))
-    engine = RunEngine(SqlPersistence(db))
+    engine = RunEngine(SqlPersistence(db), node_types())
     assert wf.current_version_id is not None
     plan = await engine.plan_for(wf.current_version_id)
     run, tasks = new_run(plan, wf.id, {})
@@ -63,7 +63,7 @@ def test_resume_on_sql_skips_completed_and_reruns_in_flight(db: Database) -> Non
         tasks["b"].status, tasks["b"].start_time = TaskStatus.RUNNING, started
         await engine.persistence.save_tasks(list(tasks.values()), ALL_STATES)
 
-        status = await RunEngine(SqlPersistence(db)).execute(run_id)
+        status = await RunEngine(SqlPersistence(db), node_types()).execute(run_id)
 
         assert status is RunStatus.COMPLETED
         assert dict(CALLS) == {"b": [{"a": {"from": "a"}}], "c": [{"b": {"ok": True}}]}

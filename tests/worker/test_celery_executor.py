@@ -22,9 +22,10 @@ from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
 from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
+from spurline.nodes.registry import node_types
+from spurline.scaleout.executor import CeleryExecutor
 from spurline.store import runs as run_q
 from spurline.store.versions import versions
-from spurline.worker.executor import CeleryExecutor
 from spurline.worker.host import WorkerHost
 
 pytestmark = pytest.mark.skipif(
@@ -119,7 +120,7 @@ def test_a_run_whose_message_was_lost_is_taken_over(
     with httpx.Client(base_url=srv.url, timeout=30) as client:
         wf = _create(client, _workflow("return {'ok': True}"))
         version_id = client.get(f"/wf/{wf}/versions/").json()[0]["id"]
-        plan = Plan.of(db.read(lambda c: versions.get(c, version_id)))
+        plan = Plan.of(db.read(lambda c: versions.get(c, version_id)), node_types())
         # Recorded with a queued lease that has already run out, and no message sent.
         run, tasks = new_run(plan, wf, {})
         run.lease_expires_at = now()
@@ -158,7 +159,9 @@ def test_a_waiter_enqueues_again_a_run_whose_worker_died(tmp_path: Path) -> None
             rt = srv.runtime
             wf = _create(client, _workflow("return {'ok': True}"))
             version_id = client.get(f"/wf/{wf}/versions/").json()[0]["id"]
-            run, tasks = new_run(Plan.of(rt.db.read(lambda c: versions.get(c, version_id))), wf, {})
+            run, tasks = new_run(
+                Plan.of(rt.db.read(lambda c: versions.get(c, version_id)), node_types()), wf, {}
+            )
             run.lease_owner, run.lease_expires_at = "dead-worker", now() - timedelta(seconds=1)
             rt.db.writer.run(lambda c: run_q.insert_run(c, run, tasks))
             waiter = CeleryExecutor(

@@ -1,5 +1,6 @@
 """HTTP plumbing: orjson responses, a router that serves paths with and without the
-trailing slash (SPEC §2), the request body limit (SPEC §8) and pagination links.
+trailing slash (docs/runs-api.md#endpoints-and-paging), the request body limit
+(docs/runs-api.md#errors) and pagination links.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class NulGuardMiddleware:
     """422 for a path or query string holding a NUL character (``%00``).
 
     No id or filter value can contain one, and PostgreSQL rejects NUL in any text
-    it is given, so such a request would otherwise end in a 500 (SPEC §8).
+    it is given, so such a request would otherwise end in a 500 (docs/runs-api.md#errors).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -154,7 +155,8 @@ async def _send_json(send: Send, status: int, content: Any) -> None:
 
 
 def page_headers(request: Request, page: int, page_size: int, total: int) -> dict[str, str]:
-    """``X-Total-Count`` and an RFC 8288 ``Link`` header with rel=next/prev (SPEC §2.3)."""
+    """``X-Total-Count`` and an RFC 8288 ``Link`` header with rel=next/prev
+    (docs/runs-api.md#endpoints-and-paging)."""
     links = []
     if page * page_size < total:
         nxt = request.url.include_query_params(page=page + 1, page_size=page_size)

@@ -1,5 +1,5 @@
 """The FastAPI application: routes, the body limit, and the one place where domain
-errors become HTTP statuses (STYLE habit 2, SPEC §8).
+errors become HTTP statuses (docs/runs-api.md#errors, docs/architecture.md#errors).
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -14,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from spurline import __version__
+from spurline._version import __version__
 from spurline.api._http import BodyLimitMiddleware, NulGuardMiddleware, OrjsonResponse
 from spurline.api.routes import (
     batch,
@@ -26,7 +27,12 @@ from spurline.api.routes import (
     triggers,
     workflows,
 )
-from spurline.exceptions import Conflict, DefinitionError, NotFound
+from spurline.exceptions import (
+    Conflict,
+    DefinitionError,
+    DefinitionInvalid,
+    NotFound,
+)
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
 
@@ -72,6 +78,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
+def http_problems(exc: DefinitionError) -> list[dict[str, Any]]:
+    """The 422 ``detail`` of a domain error: each problem's field path becomes a
+    FastAPI-style ``loc`` in the place of ``path`` (key order kept).
+
+    Request fields (inputs, dataset ids, files) sit in the body: ``["body", *path]``.
+    A workflow definition's problems keep their path from ``"definition"``, the
+    form clients have been given since the first release (see docs/runs-api.md,
+    "Errors").
+    """
+    prefix: list[str | int] = [] if isinstance(exc, DefinitionInvalid) else ["body"]
+    return [
+        {("loc" if k == "path" else k): ([*prefix, *v] if k == "path" else v) for k, v in p.items()}
+        for p in exc.problems
+    ]
+
+
 _UNPARSABLE_BODY: dict[type[BaseException], str] = {
     UnicodeDecodeError: "request body is not UTF-8 JSON",
     RecursionError: "request body JSON is nested too deeply",
@@ -89,13 +111,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DefinitionError)
     async def invalid(_: Request, exc: DefinitionError) -> Response:
-        return OrjsonResponse({"detail": exc.problems}, status_code=422)
+        return OrjsonResponse({"detail": http_problems(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI turns a body json.loads fails on other than by a syntax error (not
         # UTF-8, nested too deeply) into a bare 400; it is malformed JSON like any other,
-        # so it gets the same 422 (SPEC §8).
+        # so it gets the same 422 (docs/runs-api.md#errors).
         msg = _UNPARSABLE_BODY.get(type(exc.__cause__)) if exc.__cause__ else None
         if msg is not None:
             problem = {"loc": ["body"], "msg": msg, "type": "json_invalid"}

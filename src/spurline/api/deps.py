@@ -49,7 +49,7 @@ def start_options(
     key = body.idempotency_key if body is not None else None
     if header is not None and key is not None and header != key:
         msg = "the Idempotency-Key header and the body's idempotency_key differ"
-        raise InputsInvalid([{"loc": ["body", "idempotency_key"], "msg": msg, "type": "value"}])
+        raise InputsInvalid([{"path": ("idempotency_key",), "msg": msg, "type": "value"}])
     return StartOptions(
         tags=tuple(body.tags or ()) if body is not None else (),
         metadata=body.metadata if body is not None else None,

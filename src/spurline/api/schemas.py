@@ -1,7 +1,9 @@
-"""Request and response schemas of the HTTP API (SPEC §2, §4).
+"""Request and response schemas of the HTTP API (see docs/runs-api.md).
 
-Responses are built as dicts by :mod:`spurline.engine.views` and serialized with
-orjson; these models document them in OpenAPI and validate requests.
+The run, task, version and pause shapes are defined once, in
+:mod:`spurline.engine.views`, which builds them as plain dicts for orjson; they are
+re-exported here, beside the request models and the other response models, so that
+routes and OpenAPI take every schema from this module.
 """
 
 from __future__ import annotations
@@ -13,13 +15,31 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.pauses import PauseAction
-from spurline.engine.states import RunStatus, TaskStatus
+from spurline.engine.states import RunStatus
+from spurline.engine.views import (
+    PauseHistoryResponseSchema,
+    RunResponseSchema,
+    RunSummarySchema,
+    TaskResponseSchema,
+    WorkflowVersionListItem,
+    WorkflowVersionResponseSchema,
+)
+
+__all__ = [
+    "PauseHistoryResponseSchema",
+    "RunResponseSchema",
+    "RunSummarySchema",
+    "TaskResponseSchema",
+    "WorkflowVersionListItem",
+    "WorkflowVersionResponseSchema",
+]
 
 
 def _strict_json(value: Any, info: ValidationInfo) -> Any:
     # Python's JSON parser accepts NaN and Infinity, which RFC 8259 JSON has not (stored,
     # they would silently become null), and values the store cannot encode (NUL, lone
-    # surrogates, huge integers, deep nesting) would fail on write: 422 instead (SPEC §8).
+    # surrogates, huge integers, deep nesting) would fail on write: 422 instead
+    # (docs/runs-api.md#errors).
     problem = json_problem(value, info.field_name or "value")
     if problem:
         raise ValueError(problem)
@@ -28,89 +48,6 @@ def _strict_json(value: Any, info: ValidationInfo) -> Any:
 
 #: A JSON object from a request body that the store can hold (see json_problem).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
-
-
-class TaskResponseSchema(BaseModel):
-    """One node's execution (SPEC §2.2)."""
-
-    id: str
-    run_id: str
-    node_id: str
-    node_type: str
-    status: TaskStatus
-    start_time: datetime | None
-    end_time: datetime | None
-    inputs: dict[str, Any] | None
-    outputs: dict[str, Any] | None
-    error: str | None
-    is_downstream_of_pause: bool
-
-
-class WorkflowVersionResponseSchema(BaseModel):
-    """A workflow version as embedded in a run."""
-
-    version: int
-    name: str
-    description: str | None
-    definition: dict[str, Any]
-    definition_hash: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class RunResponseSchema(BaseModel):
-    """A run (SPEC §2.1)."""
-
-    id: str
-    workflow_id: str
-    workflow_version_id: str | None
-    workflow_version: WorkflowVersionResponseSchema | None
-    status: RunStatus
-    start_time: datetime
-    end_time: datetime | None
-    initial_inputs: dict[str, dict[str, Any]] | None
-    outputs: dict[str, dict[str, Any]] | None
-    tasks: list[TaskResponseSchema]
-    parent_run_id: str | None
-    run_type: str
-    output_file_id: str | None
-    input_dataset_id: str | None
-    message: str | None
-    duration: float | None
-    percentage_complete: float
-    tags: list[str] = Field(default_factory=list, description="Given at start")
-    metadata: dict[str, str] = Field(default_factory=dict, description="Given at start")
-    schedule_id: str | None = Field(default=None, description="The schedule that started it")
-    scheduled_for: datetime | None = Field(
-        default=None, description="The schedule's fire time this run is for"
-    )
-    rerun_of: str | None = Field(default=None, description="The run this run reruns")
-    reruns: list[str] = Field(default_factory=list, description="Runs that rerun this one")
-
-
-class RunSummarySchema(BaseModel):
-    """A run in ``GET /run/?view=summary``: no tasks, version, inputs or outputs
-    (docs/operations.md)."""
-
-    id: str
-    workflow_id: str
-    workflow_version_id: str | None
-    status: RunStatus
-    start_time: datetime
-    end_time: datetime | None
-    parent_run_id: str | None
-    run_type: str
-    output_file_id: str | None
-    input_dataset_id: str | None
-    message: str | None
-    duration: float | None
-    percentage_complete: float
-    tags: list[str]
-    metadata: dict[str, str]
-    schedule_id: str | None
-    scheduled_for: datetime | None
-    rerun_of: str | None
-    reruns: list[str]
 
 
 def _label(value: str, info: ValidationInfo) -> str:
@@ -169,13 +106,6 @@ class WorkflowResponseSchema(BaseModel):
     updated_at: datetime
 
 
-class WorkflowVersionListItem(WorkflowVersionResponseSchema):
-    """A version in ``GET /wf/{id}/versions/``."""
-
-    id: str
-    workflow_id: str
-
-
 class StartRunRequest(StartOptionsFields):
     """Body of ``start_run`` and ``run``: ``{input_node_id: {field: value}}``."""
 
@@ -215,13 +145,13 @@ class ProblemsResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every error: ``{"detail": ...}`` (SPEC §8)."""
+    """Every error: ``{"detail": ...}`` (docs/runs-api.md#errors)."""
 
     detail: Any
 
 
 class DatasetResponseSchema(BaseModel):
-    """An uploaded dataset (SPEC §6)."""
+    """An uploaded dataset (docs/child-runs-and-batches.md)."""
 
     id: str
     name: str
@@ -232,7 +162,7 @@ class DatasetResponseSchema(BaseModel):
 
 
 class OutputFileResponseSchema(BaseModel):
-    """An output file's metadata (SPEC §6)."""
+    """An output file's metadata (docs/child-runs-and-batches.md)."""
 
     id: str
     run_id: str | None
@@ -249,7 +179,7 @@ class BatchRunRequest(StartOptionsFields):
 
 
 class PauseActionRequest(BaseModel):
-    """Body of ``POST /wf/process_pause_action/{run_id}/`` (SPEC §5)."""
+    """Body of ``POST /wf/process_pause_action/{run_id}/`` (docs/runs-api.md#pause-cancel-retry)."""
 
     inputs: JsonObject = Field(
         default_factory=dict,
@@ -263,23 +193,9 @@ class PauseActionRequest(BaseModel):
     )
 
 
-class PauseHistoryResponseSchema(BaseModel):
-    """One pause of a run (SPEC §5)."""
-
-    id: str
-    run_id: str
-    node_id: str
-    pause_message: str | None
-    pause_time: datetime
-    resume_time: datetime | None
-    resume_user_id: str | None
-    resume_action: PauseAction | None
-    input_data: dict[str, Any] | None
-    comments: str | None
-
-
 class PausedWorkflowResponseSchema(BaseModel):
-    """A paused run with its unresolved pause and its workflow (SPEC §5)."""
+    """A paused run with its unresolved pause and its workflow
+    (docs/runs-api.md#pause-cancel-retry)."""
 
     run: RunResponseSchema
     current_pause: PauseHistoryResponseSchema | None

@@ -32,17 +32,18 @@ class CliError(Exception):
 
 
 def problem_lines(problems: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per problem of a :class:`DefinitionError` (SPEC §3 lists them all).
+    """One line per problem of a :class:`DefinitionError` (docs/runs-api.md#workflow-definitions
+    lists them all).
 
     Messages that do not already name their node or link get the location appended.
     """
     lines = []
     for p in problems:
         msg = str(p.get("msg", ""))
-        loc = [str(x) for x in p.get("loc", [])]
-        loc = loc[1:] if len(loc) > 1 and loc[0] in ("definition", "body") else loc
-        if loc and not msg.startswith(("node ", "link ", "initial_inputs")):
-            msg = f"{msg} (at {'.'.join(loc)})"
+        path = [str(x) for x in p.get("path", ())]
+        path = path[1:] if len(path) > 1 and path[0] == "definition" else path
+        if path and not msg.startswith(("node ", "link ", "initial_inputs")):
+            msg = f"{msg} (at {'.'.join(path)})"
         lines.append(msg)
     return lines
 

@@ -1,6 +1,7 @@
 """``initial_inputs`` for ``spurline run`` from ``--inputs FILE`` and ``--input field=value``.
 
-``field=value`` is typed by the InputNode's ``output_schema`` (SPEC §3): a ``str``
+``field=value`` is typed by the InputNode's ``output_schema``
+(docs/runs-api.md#workflow-definitions): a ``str``
 field takes the text as it is; any other field takes the value as JSON when it
 parses (``3750``, ``true``, ``[1, 2]``) and as text otherwise (``NA``), so that
 ``enforce_schema`` (or the workflow itself) decides what text means.

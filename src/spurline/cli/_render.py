@@ -1,4 +1,4 @@
-"""How the CLI shows runs: Rich tables for people, JSON (RunResponseSchema, SPEC §2.1)
+"""How the CLI shows runs: Rich tables for people, JSON (RunResponseSchema, docs/runs-api.md#run)
 for scripts.
 
 Values from runs (outputs, errors, names) are escaped: Rich would read ``[true]`` in

@@ -8,11 +8,12 @@ from typing import Any
 
 from spurline.cli._errors import CliError, problem_lines
 from spurline.cli._jsonfile import read_json_object
-from spurline.engine.definition import WorkflowDefinition, parse_definition
+from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.records import StartOptions
 from spurline.engine.states import RunStatus
 from spurline.exceptions import DefinitionInvalid
 from spurline.nodes._sandbox import shutdown_default_pool
+from spurline.nodes.registry import parse_definition
 from spurline.runtime import Runtime
 from spurline.settings import Settings
 from spurline.store import runs as run_q
@@ -21,7 +22,7 @@ from spurline.store.db import Database
 
 
 class WorkflowFile:
-    """A workflow read from a JSON file and validated (SPEC §3).
+    """A workflow read from a JSON file and validated (docs/runs-api.md#workflow-definitions).
 
     The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``
     (the form of ``examples/``); the name defaults to the file's stem.

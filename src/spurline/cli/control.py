@@ -1,4 +1,5 @@
-"""``spurline runs cancel|resume|retry``: act on a run in the store (SPEC §5, issue 3).
+"""``spurline runs cancel|resume|retry``: act on a run in the store
+(docs/runs-api.md#pause-cancel-retry).
 
 ``resume`` (APPROVE/OVERRIDE) and ``retry`` execute the rest of the run in this
 process, holding its lease, and wait for it to end or pause again, as

@@ -95,7 +95,7 @@ def _with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
 
 
 def _view(s: ScheduleRecord) -> dict[str, Any]:
-    from spurline.schedules import schedule_view
+    from spurline.services.schedules import schedule_view
 
     return schedule_view(s)
 
@@ -155,7 +155,7 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a schedule of a workflow (give --cron or --every)."""
-    from spurline.schedules import ScheduleFields
+    from spurline.services.schedules import ScheduleFields
 
     fields = ScheduleFields(
         workflow_id=workflow_id,
@@ -229,9 +229,9 @@ def rerun(
     from spurline.cli import _render
     from spurline.engine.records import StartOptions
     from spurline.nodes._sandbox import shutdown_default_pool
-    from spurline.reruns import RerunRequest
-    from spurline.reruns import rerun as do_rerun
     from spurline.runtime import Runtime
+    from spurline.services.reruns import RerunRequest
+    from spurline.services.reruns import rerun as do_rerun
     from spurline.settings import get_settings
 
     request = RerunRequest(
@@ -247,7 +247,7 @@ def rerun(
         rt = Runtime(get_settings())
         try:
             await rt.start(recover=False)
-            run, _ = await do_rerun(rt, run_id, request)
+            run, _ = await do_rerun(rt.runs, run_id, request)
             await rt.wait(run.id, timeout=math.inf)
             return rt.view(await rt.snapshot(run.id))
         finally:

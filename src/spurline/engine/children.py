@@ -1,4 +1,5 @@
-"""The hooks through which nodes and batch parents start and await child runs (SPEC §6).
+"""The hooks through which nodes and batch parents start and await child runs
+(docs/child-runs-and-batches.md).
 
 The engine stays free of storage: the runtime puts an implementation of
 :class:`ChildRuns` in ``RunEngine.services["children"]`` (nodes reach it through
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from spurline.engine.states import RunStatus
 
 if TYPE_CHECKING:
+    from spurline.engine.nodetype import NodeContext
     from spurline.engine.records import RunRecord
-    from spurline.nodes.base import NodeContext
 
 CHILDREN = "children"
 BATCH = "batch"

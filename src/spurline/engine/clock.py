@@ -1,4 +1,5 @@
-"""Injectable clock and id source (STYLE habit 8): tests patch these two functions."""
+"""Injectable clock and id source (docs/architecture.md#clock-and-ids): tests patch these two
+functions."""
 
 from __future__ import annotations
 

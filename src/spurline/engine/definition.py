@@ -1,4 +1,5 @@
-"""Workflow definitions: the PySpur-compatible JSON schema and its validation (SPEC §3).
+"""Workflow definitions: the PySpur-compatible JSON schema and its validation
+(docs/runs-api.md#workflow-definitions).
 
 ``parse_definition`` checks structure when the workflow is created, not mid-run, and
 collects every problem before raising, each naming the node or link it concerns.
@@ -7,12 +8,15 @@ collects every problem before raising, each naming the node or link it concerns.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spurline.exceptions import DefinitionInvalid
+
+if TYPE_CHECKING:
+    from spurline.engine.nodetype import NodeTypes
 
 Problem = dict[str, Any]
 
@@ -73,26 +77,33 @@ def canonical_json(definition: dict[str, Any]) -> bytes:
 
 
 def definition_hash(definition: dict[str, Any]) -> str:
-    """SHA-256 hex digest of the canonical JSON (SPEC §1)."""
+    """SHA-256 hex digest of the canonical JSON (docs/runs-api.md#words)."""
     return hashlib.sha256(canonical_json(definition)).hexdigest()
 
 
 def _pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return [
+        {"path": (*prefix, *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
 
 
-def parse_definition(raw: Any) -> WorkflowDefinition:
-    """Validate ``raw`` against SPEC §3 and return the parsed definition.
+def parse_definition(raw: Any, node_types: NodeTypes) -> WorkflowDefinition:
+    """Validate ``raw`` and return the parsed definition (the rules: docs/runs-api.md,
+    "Workflow definitions").
+
+    Args:
+        raw: the JSON definition ``{"nodes": [...], "links": [...]}``.
+        node_types: the node registry; each node's ``config`` is checked by its type.
 
     Raises:
         DefinitionInvalid: with ``problems`` listing every problem found, each a dict
-            ``{loc, msg, type}`` plus ``node_id`` or ``link`` when one is concerned.
+            ``{path, msg, type}`` plus ``node_id`` or ``link`` when one is concerned.
     """
     try:
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
         raise DefinitionInvalid(_pydantic_problems(exc, ("definition",))) from exc
-    problems = _structure_problems(definition)
+    problems = _structure_problems(definition, node_types)
     # The cycle check uses only links whose ends exist, so it is reported alongside
     # every other problem; a self-link was already reported as a cycle by itself.
     if not any(p["type"] == "cycle" for p in problems):
@@ -102,7 +113,7 @@ def parse_definition(raw: Any) -> WorkflowDefinition:
         if cyc:
             problems.append(
                 {
-                    "loc": ["definition", "links"],
+                    "path": ("definition", "links"),
                     "msg": f"the links form a cycle through nodes {', '.join(cyc)}",
                     "type": "cycle",
                     "node_ids": cyc,
@@ -113,37 +124,35 @@ def parse_definition(raw: Any) -> WorkflowDefinition:
     return definition
 
 
-def _structure_problems(d: WorkflowDefinition) -> list[Problem]:
-    from spurline.nodes.registry import get_node_class
-
+def _structure_problems(d: WorkflowDefinition, node_types: NodeTypes) -> list[Problem]:
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
     seen_titles: dict[str, int] = {}
     for i, n in enumerate(d.nodes):
-        loc = ["definition", "nodes", i]
+        at = ("definition", "nodes", i)
         if n.id in seen_ids:
-            problems.append(_p([*loc, "id"], f"duplicate node id {n.id!r}", "duplicate_id", n.id))
+            problems.append(_p((*at, "id"), f"duplicate node id {n.id!r}", "duplicate_id", n.id))
         seen_ids.setdefault(n.id, i)
         if n.title in seen_titles:
             msg = f"duplicate node title {n.title!r} (node {n.id!r})"
-            problems.append(_p([*loc, "title"], msg, "duplicate_title", n.id))
+            problems.append(_p((*at, "title"), msg, "duplicate_title", n.id))
         seen_titles.setdefault(n.title, i)
         if not n.title.isidentifier():
             msg = f"node {n.id!r}: title {n.title!r} is not a valid identifier"
-            problems.append(_p([*loc, "title"], msg, "bad_title", n.id))
-        cls = get_node_class(n.node_type)
+            problems.append(_p((*at, "title"), msg, "bad_title", n.id))
+        cls = node_types.get(n.node_type)
         if cls is None:
             msg = f"node {n.id!r}: unknown node_type {n.node_type!r}"
-            problems.append(_p([*loc, "node_type"], msg, "unknown_node_type", n.id))
+            problems.append(_p((*at, "node_type"), msg, "unknown_node_type", n.id))
             continue
         for prob in cls.config_problems(n, d):
-            problems.append({**prob, "loc": loc + list(prob["loc"]), "node_id": n.id})
+            problems.append({**prob, "path": (*at, *prob["path"]), "node_id": n.id})
     for i, n in enumerate(d.nodes):
         if n.parent_id is not None and n.parent_id not in seen_ids:
             msg = f"node {n.id!r}: parent_id {n.parent_id!r} is not a node"
-            problems.append(_p(["definition", "nodes", i, "parent_id"], msg, "bad_parent", n.id))
+            problems.append(_p(("definition", "nodes", i, "parent_id"), msg, "bad_parent", n.id))
     problems += _io_problems(d)
-    problems += _link_problems(d, seen_ids)
+    problems += _link_problems(d, seen_ids, node_types)
     return problems
 
 
@@ -155,47 +164,47 @@ def _io_problems(d: WorkflowDefinition) -> list[Problem]:
     if len(inputs) != 1:
         found = f"found {len(inputs)}" + (f": {', '.join(inputs)}" if inputs else "")
         msg = f"a workflow needs exactly one top-level InputNode, {found}"
-        problems.append({"loc": ["definition", "nodes"], "msg": msg, "type": "input_count"})
+        problems.append({"path": ("definition", "nodes"), "msg": msg, "type": "input_count"})
     if len(outputs) > 1:
         msg = f"a workflow has at most one top-level OutputNode, found {', '.join(outputs)}"
-        problems.append({"loc": ["definition", "nodes"], "msg": msg, "type": "output_count"})
+        problems.append({"path": ("definition", "nodes"), "msg": msg, "type": "output_count"})
     return problems
 
 
-def _link_problems(d: WorkflowDefinition, ids: dict[str, int]) -> list[Problem]:
-    from spurline.nodes.registry import get_node_class
-
+def _link_problems(
+    d: WorkflowDefinition, ids: dict[str, int], node_types: NodeTypes
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str, str | None]] = set()
     for i, link in enumerate(d.links):
-        loc = ["definition", "links", i]
+        at = ("definition", "links", i)
         where = f"link {i} ({link.source_id} -> {link.target_id})"
         ends_ok = True
         for end in ("source_id", "target_id"):
             if getattr(link, end) not in ids:
                 msg = f"{where}: {end} {getattr(link, end)!r} is not a node"
-                problems.append({"loc": [*loc, end], "msg": msg, "type": "dangling_link"})
+                problems.append({"path": (*at, end), "msg": msg, "type": "dangling_link"})
                 ends_ok = False
         if not ends_ok:
             continue
         if link.source_id == link.target_id:
             msg = f"{where}: a node cannot link to itself"
-            problems.append({"loc": loc, "msg": msg, "type": "cycle"})
+            problems.append({"path": at, "msg": msg, "type": "cycle"})
         key = (link.source_id, link.target_id, link.source_handle)
         if key in seen:
-            problems.append({"loc": loc, "msg": f"{where}: duplicate link", "type": "duplicate"})
+            problems.append({"path": at, "msg": f"{where}: duplicate link", "type": "duplicate"})
         seen.add(key)
         src, dst = d.nodes[ids[link.source_id]], d.nodes[ids[link.target_id]]
         if src.parent_id != dst.parent_id:
             msg = f"{where}: links must join nodes of the same body (parent_id)"
-            problems.append({"loc": loc, "msg": msg, "type": "cross_scope_link"})
-        cls = get_node_class(src.node_type)
+            problems.append({"path": at, "msg": msg, "type": "cross_scope_link"})
+        cls = node_types.get(src.node_type)
         if cls is not None:
             msg_or_none = cls.link_problem(src, link)
             if msg_or_none:
-                problems.append({"loc": loc, "msg": f"{where}: {msg_or_none}", "type": "link"})
+                problems.append({"path": at, "msg": f"{where}: {msg_or_none}", "type": "link"})
     return problems
 
 
-def _p(loc: list[Any], msg: str, typ: str, node_id: str) -> Problem:
-    return {"loc": loc, "msg": msg, "type": typ, "node_id": node_id}
+def _p(path: tuple[Any, ...], msg: str, typ: str, node_id: str) -> Problem:
+    return {"path": path, "msg": msg, "type": typ, "node_id": node_id}

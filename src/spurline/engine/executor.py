@@ -1,9 +1,9 @@
-"""The asyncio DAG executor: runs one run's tasks to an end state (SPEC §4).
+"""The asyncio DAG executor: runs one run's tasks to an end state (docs/runs-api.md#running).
 
 Scheduling: a node becomes ready when every predecessor has finished. It then runs
 with the inputs its links delivered, or is skipped (CANCELED, no error) when every
 incoming link was an untaken route or came from a skipped node, or is CANCELED when
-a predecessor failed (SPEC §4.2). Independent branches run concurrently.
+a predecessor failed (docs/runs-api.md#running). Independent branches run concurrently.
 
 Durability: state changes are buffered and committed in one write before anything
 with an effect outside the engine starts (a non-inline node) and before waiting,
@@ -23,12 +23,12 @@ from typing import Any, cast
 from spurline.engine.children import BATCH, BatchRunner
 from spurline.engine.clock import new_id, now
 from spurline.engine.jsonvalue import json_problem
+from spurline.engine.nodetype import NodeContext, NodePaused, NodeTypes
 from spurline.engine.persistence import Persistence
 from spurline.engine.plan import Plan
 from spurline.engine.records import PauseRecord, RunRecord, TaskRecord
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
-from spurline.nodes.base import NodeContext, NodePaused
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,19 @@ class RunEngine:
 
     Args:
         persistence: where runs and tasks are read and written.
+        node_types: the node registry (``node_type`` -> class implementing
+            :class:`~spurline.engine.nodetype.Node`), handed over by the composition root.
         services: hooks handed to nodes through ``NodeContext.services``.
     """
 
-    def __init__(self, persistence: Persistence, services: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        node_types: NodeTypes,
+        services: dict[str, Any] | None = None,
+    ) -> None:
         self.persistence = persistence
+        self.node_types = node_types
         self.services = services or {}
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
@@ -66,7 +74,7 @@ class RunEngine:
         key = f"{version_id}\n{scope}" if scope else version_id
         plan = self._plans.get(key)
         if plan is None:
-            plan = Plan.of(await self.persistence.get_version(version_id), scope)
+            plan = Plan.of(await self.persistence.get_version(version_id), self.node_types, scope)
             self._plans[key] = plan
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)
@@ -79,7 +87,7 @@ class RunEngine:
         died) are. Returns the run's status at the end. A run that is not PENDING or
         RUNNING is left alone. A batch parent (``rows_total`` set) is handed to the
         ``services["batch"]`` runner (:class:`~spurline.engine.children.BatchRunner`):
-        executing it means dispatching its rows (SPEC §6).
+        executing it means dispatching its rows (docs/child-runs-and-batches.md).
         """
         handed = self._handed.pop(run_id, None)
         # handed-over records are what was just committed; the conditional RUNNING
@@ -306,7 +314,8 @@ class _Execution:
         self.buffer[nid] = task
 
     async def _pause(self, nid: str, message: str) -> None:
-        """PAUSED task and its pause record, in one conditional write (SPEC §5)."""
+        """PAUSED task and its pause record, in one conditional write
+        (docs/runs-api.md#pause-cancel-retry)."""
         if self._holds(nid):
             self.hold = True
         await self._flush()
@@ -359,7 +368,8 @@ class _Execution:
     async def _cancel_waiting(self, ordered: list[TaskRecord]) -> None:
         """A failed run is finished, so nothing in it may wait on a person: tasks still
         PAUSED (and the PENDING ones behind them) end CANCELED. A retry of the run
-        executes them again, pause included (SPEC §4.2, §5).
+        executes them again, pause included (docs/runs-api.md#running,
+        docs/runs-api.md#pause-cancel-retry).
         """
         at = now()
         waiting = [t for t in ordered if t.status in (TaskStatus.PAUSED, TaskStatus.PENDING)]

@@ -2,7 +2,7 @@
 
 A scope is the top level (``parent_id is None``) or the body of one loop or
 sub-workflow node. Ties in topological order follow the order of ``nodes``
-(SPEC §2.1).
+(docs/runs-api.md#run).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""JSON checks for node outputs and inputs (SPEC §4.4) and dotted-path lookups (SPEC §3)."""
+"""JSON checks for node outputs and inputs (docs/runs-api.md#running) and dotted-path lookups
+(docs/runs-api.md#workflow-definitions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Human-in-the-loop rules (SPEC §5): what each pause action does to the paused node.
+"""Human-in-the-loop rules (docs/runs-api.md#pause-cancel-retry): what each pause action does to the
+paused node.
 
 Pure functions over records; the store applies their results with conditional
 writes so that of two racing actions exactly one takes effect.
@@ -15,7 +16,7 @@ from spurline.exceptions import Conflict
 
 
 class PauseAction(StrEnum):
-    """What a person decides about a paused node (SPEC §5)."""
+    """What a person decides about a paused node (docs/runs-api.md#pause-cancel-retry)."""
 
     APPROVE = "APPROVE"
     OVERRIDE = "OVERRIDE"
@@ -36,7 +37,8 @@ def resolved_output(
 
 
 def decline_message(user_id: str, node_id: str, comments: str | None) -> str:
-    """The run's ``message`` after a DECLINE: names the user (SPEC §2.1, §5)."""
+    """The run's ``message`` after a DECLINE: names the user (docs/runs-api.md#run,
+    docs/runs-api.md#pause-cancel-retry)."""
     text = f"Declined by {user_id} at node '{node_id}'"
     return f"{text}: {comments}" if comments else text
 

@@ -3,7 +3,7 @@
 ``spurline.store.SqlPersistence`` implements the same protocol on SQLite and
 PostgreSQL; the engine tests run against both. Every state change goes through a
 conditional write (``expect``): it applies only while the record is still in one of
-the expected states, and returns whether it did (STYLE habit 5).
+the expected states, and returns whether it did (docs/runs-api.md#statuses).
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 from spurline.engine.definition import WorkflowDefinition
 from spurline.engine.graph import Graph
+from spurline.engine.nodetype import Node, NodeTypes
 from spurline.engine.records import VersionRecord
 from spurline.engine.scopes import decode_scope, resolve
 from spurline.exceptions import DefinitionInvalid
-from spurline.nodes.base import BaseNode
-from spurline.nodes.registry import get_node_class
 
 
 @dataclass(frozen=True)
@@ -29,24 +28,27 @@ class Plan:
     version_id: str
     definition: WorkflowDefinition
     graph: Graph
-    nodes: dict[str, BaseNode]
+    nodes: dict[str, Node]
     input_node_id: str
     scope: str | None = None
 
     @classmethod
-    def of(cls, version: VersionRecord, scope: str | None = None) -> Plan:
+    def of(cls, version: VersionRecord, node_types: NodeTypes, scope: str | None = None) -> Plan:
         """Build the plan of the version's top level, or of the body ``scope`` names
         (:mod:`spurline.engine.scopes`); the definition was validated when stored.
+
+        Raises:
+            DefinitionInvalid: a node's ``node_type`` is not in ``node_types``.
         """
         definition = WorkflowDefinition.model_validate(version.definition)
         if scope:
             definition = resolve(definition, decode_scope(scope))
         graph = Graph.of(definition)
-        nodes: dict[str, BaseNode] = {}
+        nodes: dict[str, Node] = {}
         for nid, node in graph.nodes.items():
-            node_cls = get_node_class(node.node_type)
+            node_cls = node_types.get(node.node_type)
             if node_cls is None:
-                problem = {"loc": ["node_type"], "msg": f"unknown node_type {node.node_type!r}"}
+                problem = {"path": ("node_type",), "msg": f"unknown node_type {node.node_type!r}"}
                 raise DefinitionInvalid([problem])
             nodes[nid] = node_cls.build(node)
         input_id = next(nid for nid in graph.order if graph.nodes[nid].node_type == "InputNode")

@@ -11,7 +11,7 @@ from spurline.engine.states import RunStatus, TaskStatus
 
 @dataclass
 class VersionRecord:
-    """An immutable workflow version (SPEC §1)."""
+    """An immutable workflow version (docs/runs-api.md#words)."""
 
     id: str
     workflow_id: str
@@ -101,7 +101,7 @@ class TaskRecord:
 
 @dataclass
 class PauseRecord:
-    """One pause of a run at a HumanInterventionNode (SPEC §5)."""
+    """One pause of a run at a HumanInterventionNode (docs/runs-api.md#pause-cancel-retry)."""
 
     id: str
     run_id: str

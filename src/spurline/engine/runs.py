@@ -1,4 +1,4 @@
-"""Creating runs and handing them to an executor (SPEC §2.2, §4).
+"""Creating runs and handing them to an executor (docs/runs-api.md#task, docs/runs-api.md#running).
 
 ``new_run`` checks the initial inputs and builds the run with one PENDING task per
 top-level node, so the task list shows the whole plan from the start.
@@ -17,13 +17,13 @@ from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.states import RUN_FINISHED, RunStatus
 from spurline.exceptions import InputsInvalid
-from spurline.nodes.io import InputNode
 
 log = logging.getLogger(__name__)
 
 
 def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
-    """Validate ``{input_node_id: {field: value}}`` against the InputNode (SPEC §3).
+    """Validate ``{input_node_id: {field: value}}`` against the InputNode
+    (docs/runs-api.md#workflow-definitions).
 
     Returns the inputs as a dict (``{}`` for None).
 
@@ -35,7 +35,7 @@ def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
     if not isinstance(inputs, dict):
         msg = "initial_inputs must be an object {input_node_id: {field: value}}"
-        raise InputsInvalid([{"loc": ["body", "initial_inputs"], "msg": msg, "type": "type"}])
+        raise InputsInvalid([{"path": ("initial_inputs",), "msg": msg, "type": "type"}])
     input_id = plan.input_node_id
     for key in inputs:
         if key != input_id:
@@ -43,11 +43,10 @@ def check_initial_inputs(plan: Plan, initial_inputs: Any) -> dict[str, Any]:
                 f"initial_inputs names {key!r}, which is not the workflow's InputNode "
                 f"({input_id!r})"
             )
-            problems.append({"loc": ["body", "initial_inputs", key], "msg": msg, "type": "node"})
+            problems.append({"path": ("initial_inputs", key), "msg": msg, "type": "node"})
     node = plan.nodes[input_id]
-    assert isinstance(node, InputNode)
     for msg in node.input_problems(inputs.get(input_id, {})):
-        problems.append({"loc": ["body", "initial_inputs", input_id], "msg": msg, "type": "input"})
+        problems.append({"path": ("initial_inputs", input_id), "msg": msg, "type": "input"})
     if problems:
         raise InputsInvalid(problems)
     return inputs
@@ -65,7 +64,7 @@ def new_run(
 ) -> tuple[RunRecord, list[TaskRecord]]:
     """A PENDING run of ``plan`` and one PENDING task per top-level node, in topological order.
 
-    A plan of a body (``plan.scope``) makes a run of that body (SPEC §6).
+    A plan of a body (``plan.scope``) makes a run of that body (docs/child-runs-and-batches.md).
     """
     run = RunRecord(
         id=new_id("R"),

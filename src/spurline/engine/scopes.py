@@ -1,4 +1,5 @@
-"""Bodies of loop and sub-workflow nodes as workflows of their own (SPEC §3, §6).
+"""Bodies of loop and sub-workflow nodes as workflows of their own
+(docs/runs-api.md#workflow-definitions, docs/child-runs-and-batches.md).
 
 A child run that executes an embedded body keeps its parent's ``workflow_id`` and
 ``workflow_version_id`` (the body is part of that immutable version, so the version

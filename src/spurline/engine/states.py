@@ -1,4 +1,4 @@
-"""Run and task states, and the named rules for moving between them (SPEC §2, §5).
+"""Run and task states, and the named rules for moving between them (docs/runs-api.md#statuses).
 
 Stores apply a transition with a conditional update (``WHERE status IN expected``),
 so a duplicate message or a racing request cannot apply it twice.

@@ -1,5 +1,14 @@
-"""How a run and its tasks look to clients: RunResponseSchema and TaskResponseSchema
-values (SPEC §2.1, §2.2), derived from stored records at read time.
+"""How a run and its tasks look to clients (docs/runs-api.md#run and "Task"):
+the response shapes, defined once, and the functions that build them from stored
+records at read time.
+
+Each shape is a :class:`~typing_extensions.TypedDict`: the builders below are
+checked against it by mypy (a missing or extra key is a type error), FastAPI turns
+the same class into the OpenAPI schema (``spurline.api.schemas`` re-exports them),
+and a response is a plain dict that orjson encodes with no model in between.
+Stored fields a shape leaves out are listed with the reason in
+:data:`HIDDEN_RUN_FIELDS` / :data:`HIDDEN_TASK_FIELDS`
+(``tests/test_shapes.py`` fails on a stored field that is neither).
 """
 
 from __future__ import annotations
@@ -7,9 +16,142 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+# pydantic reads these shapes on Python 3.11 only from typing_extensions' TypedDict
+from typing_extensions import TypedDict
+
 from spurline.engine.graph import Graph
+from spurline.engine.pauses import PauseAction
 from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
 from spurline.engine.states import RunStatus, TaskStatus
+
+
+class TaskResponseSchema(TypedDict):
+    """One node's execution in a run (docs/runs-api.md#task).
+
+    ``error`` is set only when the task FAILED; ``attempts`` counts the executions
+    of the node in this run (retries included; 0 before the first).
+    """
+
+    id: str
+    run_id: str
+    node_id: str
+    node_type: str
+    status: TaskStatus
+    start_time: datetime | None
+    end_time: datetime | None
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    error: str | None
+    is_downstream_of_pause: bool
+    attempts: int
+
+
+class WorkflowVersionResponseSchema(TypedDict):
+    """A workflow version as embedded in a run."""
+
+    version: int
+    name: str
+    description: str | None
+    definition: dict[str, Any]
+    definition_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowVersionListItem(WorkflowVersionResponseSchema):
+    """A version in ``GET /wf/{id}/versions/``."""
+
+    id: str
+    workflow_id: str
+
+
+class RunResponseSchema(TypedDict):
+    """A run (docs/runs-api.md#run): ``duration`` in seconds, ``percentage_complete``
+    from 0 to 100, ``outputs`` keyed by node id."""
+
+    id: str
+    workflow_id: str
+    workflow_version_id: str | None
+    workflow_version: WorkflowVersionResponseSchema | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    initial_inputs: dict[str, dict[str, Any]] | None
+    outputs: dict[str, dict[str, Any] | None] | None
+    tasks: list[TaskResponseSchema]
+    parent_run_id: str | None
+    run_type: str
+    output_file_id: str | None
+    input_dataset_id: str | None
+    message: str | None
+    duration: float | None
+    percentage_complete: float
+    # additive (docs/operations.md): given at start, the schedule's fire, the lineage
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    scheduled_for: datetime | None
+    rerun_of: str | None
+    reruns: list[str]
+
+
+class RunSummarySchema(TypedDict):
+    """A run in ``GET /run/?view=summary`` (docs/operations.md): a
+    :class:`RunResponseSchema` without ``tasks``, ``workflow_version`` (with its
+    definition), ``initial_inputs`` and ``outputs``."""
+
+    id: str
+    workflow_id: str
+    workflow_version_id: str | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    parent_run_id: str | None
+    run_type: str
+    output_file_id: str | None
+    input_dataset_id: str | None
+    message: str | None
+    duration: float | None
+    percentage_complete: float
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    scheduled_for: datetime | None
+    rerun_of: str | None
+    reruns: list[str]
+
+
+class PauseHistoryResponseSchema(TypedDict):
+    """One pause of a run (docs/runs-api.md#pause-cancel-retry)."""
+
+    id: str
+    run_id: str
+    node_id: str
+    pause_message: str | None
+    pause_time: datetime
+    resume_time: datetime | None
+    resume_user_id: str | None
+    resume_action: PauseAction | None
+    input_data: dict[str, Any] | None
+    comments: str | None
+
+
+#: Stored run fields no response shows, and why.
+HIDDEN_RUN_FIELDS: dict[str, str] = {
+    "parent_task_id": "engine bookkeeping: which task of the parent waits on this child run",
+    "seq": "engine bookkeeping: the child's index (loop iteration, batch row)",
+    "rows_total": "shown as percentage_complete of a batch",
+    "rows_done": "shown as percentage_complete of a batch",
+    "mini_batch_size": "a setting of the batch request, not a result",
+    "lease_owner": "process coordination: which process executes the run",
+    "lease_expires_at": "process coordination: when another process may take over",
+    "scope": "engine bookkeeping: which body of the version a child run executes",
+    "run_metadata": "shown as metadata",
+}
+#: Stored task fields no response shows, and why.
+HIDDEN_TASK_FIELDS: dict[str, str] = {
+    "position": "shown as the order of the run's task list",
+}
 
 
 def duration_s(run: RunRecord, at: datetime) -> float | None:
@@ -51,25 +193,26 @@ def downstream_of_pause(tasks: list[TaskRecord], graph: Graph | None) -> set[str
     return graph.downstream(paused) & pending
 
 
-def task_view(task: TaskRecord, downstream: bool = False) -> dict[str, Any]:
-    """TaskResponseSchema as a dict."""
+def task_view(task: TaskRecord, downstream: bool = False) -> TaskResponseSchema:
+    """TaskResponseSchema of a task; ``downstream``: it waits on a PAUSED task."""
     return {
         "id": task.id,
         "run_id": task.run_id,
         "node_id": task.node_id,
         "node_type": task.node_type,
-        "status": task.status.value,
+        "status": task.status,
         "start_time": task.start_time,
         "end_time": task.end_time,
         "inputs": task.inputs,
         "outputs": task.outputs,
         "error": task.error if task.status is TaskStatus.FAILED else None,
         "is_downstream_of_pause": downstream,
+        "attempts": task.attempts,
     }
 
 
-def version_view(version: VersionRecord | None) -> dict[str, Any] | None:
-    """WorkflowVersionResponseSchema as a dict."""
+def version_view(version: VersionRecord | None) -> WorkflowVersionResponseSchema | None:
+    """WorkflowVersionResponseSchema of a version (None for None)."""
     if version is None:
         return None
     return {
@@ -90,8 +233,8 @@ def run_view(
     at: datetime,
     graph: Graph | None = None,
     reruns: list[str] | None = None,
-) -> dict[str, Any]:
-    """RunResponseSchema as a dict. ``graph`` is needed only when a task is PAUSED;
+) -> RunResponseSchema:
+    """RunResponseSchema of a run. ``graph`` is needed only when a task is PAUSED;
     ``reruns`` are the ids of the runs that rerun this one (docs/operations.md)."""
     downstream = downstream_of_pause(tasks, graph)
     outputs = {t.node_id: t.outputs for t in tasks if t.status is TaskStatus.COMPLETED}
@@ -100,7 +243,7 @@ def run_view(
         "workflow_id": run.workflow_id,
         "workflow_version_id": run.workflow_version_id,
         "workflow_version": version_view(version),
-        "status": run.status.value,
+        "status": run.status,
         "start_time": run.start_time,
         "end_time": run.end_time,
         "initial_inputs": run.initial_inputs,
@@ -113,14 +256,6 @@ def run_view(
         "message": run.message,
         "duration": duration_s(run, at),
         "percentage_complete": percentage_complete(run, tasks),
-        **operations_view(run, reruns),
-    }
-
-
-def operations_view(run: RunRecord, reruns: list[str] | None) -> dict[str, Any]:
-    """The fields a run has beyond the seed's: tags, metadata, its schedule and fire
-    time, and its lineage (docs/operations.md)."""
-    return {
         "tags": run.tags or [],
         "metadata": run.run_metadata or {},
         "schedule_id": run.schedule_id,
@@ -130,24 +265,37 @@ def operations_view(run: RunRecord, reruns: list[str] | None) -> dict[str, Any]:
     }
 
 
-_SUMMARY_LEFT_OUT = ("tasks", "workflow_version", "initial_inputs", "outputs")
-
-
 def run_summary(
     run: RunRecord, counts: tuple[int, int], at: datetime, reruns: list[str] | None = None
-) -> dict[str, Any]:
+) -> RunSummarySchema:
     """The lean list item of ``GET /run/?view=summary``: the run without its tasks,
     version (definition), inputs and outputs; ``counts`` is (tasks, COMPLETED tasks)
     for ``percentage_complete`` (docs/operations.md)."""
-    view = run_view(run, [], None, at, None, reruns)
-    for key in _SUMMARY_LEFT_OUT:
-        del view[key]
-    view["percentage_complete"] = percentage_of(run, counts[1], counts[0])
-    return view
+    return {
+        "id": run.id,
+        "workflow_id": run.workflow_id,
+        "workflow_version_id": run.workflow_version_id,
+        "status": run.status,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "parent_run_id": run.parent_run_id,
+        "run_type": run.run_type,
+        "output_file_id": run.output_file_id,
+        "input_dataset_id": run.input_dataset_id,
+        "message": run.message,
+        "duration": duration_s(run, at),
+        "percentage_complete": percentage_of(run, counts[1], counts[0]),
+        "tags": run.tags or [],
+        "metadata": run.run_metadata or {},
+        "schedule_id": run.schedule_id,
+        "scheduled_for": run.scheduled_for,
+        "rerun_of": run.rerun_of,
+        "reruns": reruns or [],
+    }
 
 
-def pause_view(pause: PauseRecord) -> dict[str, Any]:
-    """PauseHistoryResponseSchema as a dict (SPEC §5)."""
+def pause_view(pause: PauseRecord) -> PauseHistoryResponseSchema:
+    """PauseHistoryResponseSchema of a pause record."""
     return {
         "id": pause.id,
         "run_id": pause.run_id,
@@ -156,7 +304,14 @@ def pause_view(pause: PauseRecord) -> dict[str, Any]:
         "pause_time": pause.pause_time,
         "resume_time": pause.resume_time,
         "resume_user_id": pause.resume_user_id,
-        "resume_action": pause.resume_action,
+        "resume_action": PauseAction(pause.resume_action) if pause.resume_action else None,
         "input_data": pause.input_data,
         "comments": pause.comments,
     }
+
+
+def version_item(version: VersionRecord) -> WorkflowVersionListItem:
+    """WorkflowVersionListItem of a version."""
+    embedded = version_view(version)
+    assert embedded is not None
+    return {"id": version.id, "workflow_id": version.workflow_id, **embedded}

@@ -1,4 +1,4 @@
-"""The process pool that runs PythonFuncNode code (SPEC §3).
+"""The process pool that runs PythonFuncNode code (docs/runs-api.md#workflow-definitions).
 
 User code runs in worker processes of a pebble ``ProcessPool``, so a runaway loop
 or a crash in user code fails that task and never the server: a call past its time

@@ -7,57 +7,19 @@ workflow version and calls :meth:`BaseNode.run` with ``{predecessor_title: outpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+
+from spurline.engine.nodetype import Node, NodeConfig, NodeContext, NodePaused, Problem
 
 if TYPE_CHECKING:
-    from spurline.engine.definition import LinkDef, NodeDef, WorkflowDefinition
+    from spurline.engine.definition import NodeDef, WorkflowDefinition
 
-Problem = dict[str, Any]
-
-
-class NodeConfig(BaseModel):
-    """Settings every node accepts (SPEC §3); unknown keys are kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    max_retries: int = Field(default=0, ge=0, le=100)
-    retry_delay_s: float = Field(default=0.0, ge=0, le=3600)
-    timeout_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+__all__ = ["BaseNode", "NodeConfig", "NodeContext", "NodePaused", "Problem"]
 
 
-@dataclass
-class NodeContext:
-    """What a running node may know about its run.
-
-    Attributes:
-        run_id: the run executing the node.
-        node_id: the node's id.
-        initial_inputs: the run's ``{input_node_id: {field: value}}``.
-        timeout_s: the time limit in seconds that applies to this execution.
-        services: engine-provided hooks (child runs ...), keyed by name.
-        task_id: the id of the task this execution records into.
-    """
-
-    run_id: str
-    node_id: str
-    initial_inputs: dict[str, Any]
-    timeout_s: float | None = None
-    services: dict[str, Any] = field(default_factory=dict)
-    task_id: str | None = None
-
-
-class NodePaused(Exception):
-    """Raised by a node to pause its task with ``message`` (SPEC §5)."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class BaseNode:
+class BaseNode(Node):
     """Base of every node type.
 
     Class attributes:
@@ -84,20 +46,20 @@ class BaseNode:
 
     @classmethod
     def config_problems(cls, node: NodeDef, definition: WorkflowDefinition) -> list[Problem]:
-        """Every problem with ``node.config``; ``loc`` is relative to the node."""
+        """Every problem with ``node.config``; each ``path`` is relative to the node."""
         try:
             config = cls.config_model.model_validate(node.config)
         except ValidationError as exc:
             return [
                 {
-                    "loc": ["config", *e["loc"]],
+                    "path": ("config", *e["loc"]),
                     "msg": f"node {node.id!r}: config.{'.'.join(map(str, e['loc']))}: {e['msg']}",
                     "type": e["type"],
                 }
                 for e in exc.errors()
             ]
         return [
-            {"loc": ["config"], "msg": f"node {node.id!r}: {msg}", "type": "config"}
+            {"path": ("config",), "msg": f"node {node.id!r}: {msg}", "type": "config"}
             for msg in cls.check(node, config, definition)
         ]
 
@@ -106,19 +68,6 @@ class BaseNode:
         """Checks beyond the config model that need the whole definition."""
         return []
 
-    @classmethod
-    def link_problem(cls, node: NodeDef, link: LinkDef) -> str | None:
-        """A problem with an outgoing ``link`` of this node, or None."""
-        return None
-
     async def run(self, inputs: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         """Execute once with ``{predecessor_title: output}``; return a JSON-able dict."""
         raise NotImplementedError
-
-    def routes_taken(self, output: dict[str, Any]) -> set[str] | None:
-        """Route names this output takes (routers); None: every outgoing link is taken."""
-        return None
-
-    def link_payload(self, output: dict[str, Any], link: LinkDef) -> Any:
-        """What travels along ``link`` given this node's output (default: the output)."""
-        return output

@@ -1,4 +1,4 @@
-"""CoalesceNode and MergeNode: joining branches (SPEC §3)."""
+"""CoalesceNode and MergeNode: joining branches (docs/runs-api.md#workflow-definitions)."""
 
 from __future__ import annotations
 

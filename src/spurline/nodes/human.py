@@ -1,4 +1,5 @@
-"""HumanInterventionNode: a point where a person approves, overrides or declines (SPEC §5).
+"""HumanInterventionNode: a point where a person approves, overrides or declines
+(docs/runs-api.md#pause-cancel-retry).
 
 Running the node pauses its task (its inputs are recorded). The node never produces
 an output itself: ``POST /wf/process_pause_action/{run_id}/`` completes the task

@@ -1,4 +1,4 @@
-"""InputNode, OutputNode and StaticValueNode (SPEC §3)."""
+"""InputNode, OutputNode and StaticValueNode (docs/runs-api.md#workflow-definitions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SubworkflowNode and ForLoopNode: bodies executed as child runs (SPEC §3, §6).
+"""SubworkflowNode and ForLoopNode: bodies executed as child runs
+(docs/runs-api.md#workflow-definitions, docs/child-runs-and-batches.md).
 
 Both hand their work to the ``children`` service (:class:`spurline.engine.children.ChildRuns`)
 found in ``NodeContext.services``; every body execution is a child run recorded with
@@ -94,7 +95,7 @@ class SubworkflowNode(BaseNode):
             return ["give exactly one of an embedded 'subworkflow' or 'config.workflow_id'"]
         if node.subworkflow is None:
             return []
-        from spurline.engine.definition import parse_definition
+        from spurline.nodes.registry import parse_definition
 
         try:
             parse_definition(node.subworkflow)

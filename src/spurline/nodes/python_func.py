@@ -1,4 +1,5 @@
-"""PythonFuncNode: user code as the body of ``def user_function(input_model)`` (SPEC §3).
+"""PythonFuncNode: user code as the body of ``def user_function(input_model)``
+(docs/runs-api.md#workflow-definitions).
 
 The code runs in a worker process of :mod:`spurline.nodes._sandbox` with a time
 limit (``config.timeout_s``, else ``SPURLINE_PYTHON_TIMEOUT_S``).

@@ -1,5 +1,9 @@
 """The node registry: built-in node types plus plugins from the ``spurline.nodes``
-entry-point group (SPEC §3). A plugin entry point names a :class:`BaseNode` subclass.
+entry-point group (docs/architecture.md#node-types). A plugin entry point
+names a :class:`BaseNode` subclass.
+
+The composition root hands :func:`node_types` to the engine, which knows node types
+only through this mapping.
 """
 
 from __future__ import annotations
@@ -7,7 +11,10 @@ from __future__ import annotations
 import logging
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
+from spurline.engine.definition import WorkflowDefinition
+from spurline.engine.definition import parse_definition as _parse_with
 from spurline.nodes.base import BaseNode
 
 log = logging.getLogger(__name__)
@@ -59,3 +66,15 @@ def register(cls: type[BaseNode]) -> type[BaseNode]:
     """Register ``cls`` in this process (for tests and embedding); returns ``cls``."""
     node_types()[cls.node_type] = cls
     return cls
+
+
+def parse_definition(raw: Any) -> WorkflowDefinition:
+    """Validate a workflow definition against every registered node type.
+
+    See :func:`spurline.engine.definition.parse_definition` (this passes
+    :func:`node_types` as the registry).
+
+    Raises:
+        DefinitionInvalid: every problem found.
+    """
+    return _parse_with(raw, node_types())

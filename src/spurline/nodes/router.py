@@ -1,4 +1,5 @@
-"""RouterNode: sends its input down the routes whose conditions hold (SPEC §3).
+"""RouterNode: sends its input down the routes whose conditions hold
+(docs/runs-api.md#workflow-definitions).
 
 Routes are checked in ``route_map`` order. Every route whose conditions hold is
 taken; a route with no conditions is the default, taken only when no other route

@@ -1,4 +1,5 @@
-"""Child runs in bulk (SPEC §6): creating a chunk of children in one write, reading
+"""Child runs in bulk (docs/child-runs-and-batches.md): creating a chunk of children in one write,
+reading
 their states to resume, and reading their results in ``seq`` order page by page.
 """
 
@@ -105,7 +106,7 @@ def child_results(
 
 def _completed_outputs(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """``{run_id: {node_id: output}}`` of every completed task, for workflows without an
-    OutputNode (what a blocking run returns, SPEC §4)."""
+    OutputNode (what a blocking run returns, docs/runs-api.md#running)."""
     found: dict[str, dict[str, Any]] = {rid: {} for rid in run_ids}
     if run_ids:
         rows = conn.execute(

@@ -1,4 +1,4 @@
-"""Pause actions, pause history, paused runs and retries (SPEC §5; issue 3).
+"""Pause actions, pause history, paused runs and retries (docs/runs-api.md#pause-cancel-retry).
 
 Every operation here runs inside one write transaction and starts from a
 conditional update of the run's status (PAUSED -> RUNNING/CANCELED, FAILED ->
@@ -54,7 +54,7 @@ def _not_in(conn: Connection, run_id: str, wanted: RunStatus) -> Conflict:
 def resolve_pause(
     conn: Connection, run_id: str, decision: PauseDecision, claim: Claim
 ) -> list[str]:
-    """Apply APPROVE / OVERRIDE / DECLINE to a PAUSED run (SPEC §5).
+    """Apply APPROVE / OVERRIDE / DECLINE to a PAUSED run (docs/runs-api.md#pause-cancel-retry).
 
     APPROVE and OVERRIDE complete the paused task with
     :func:`~spurline.engine.pauses.resolved_output` and set the run RUNNING under
@@ -113,7 +113,7 @@ def resolve_pause(
 def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
     """Set a FAILED or CANCELED run RUNNING under ``claim``'s lease with its FAILED and
     CANCELED tasks PENDING again; COMPLETED tasks keep their outputs
-    (docs/operations.md).
+    (docs/runs-api.md#pause-cancel-retry, docs/operations.md).
 
     Returns the number of tasks that will execute again.
 

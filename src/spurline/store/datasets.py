@@ -1,4 +1,5 @@
-"""Datasets (SPEC §6): records of uploaded row files kept under ``SPURLINE_HOME``."""
+"""Datasets (docs/child-runs-and-batches.md): records of uploaded row files kept under
+``SPURLINE_HOME``."""
 
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ class Database:
         self._no_reads = threading.Condition()
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration not applied yet (SPEC §7)."""
+        """Apply every Alembic migration not applied yet (docs/architecture.md#executors)."""
         from spurline.store.migrate import upgrade
 
         upgrade(self.write_engine)

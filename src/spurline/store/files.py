@@ -1,4 +1,5 @@
-"""Output files of runs (SPEC §6): records whose bytes live under ``SPURLINE_HOME``."""
+"""Output files of runs (docs/child-runs-and-batches.md): records whose bytes live under
+``SPURLINE_HOME``."""
 
 from __future__ import annotations
 

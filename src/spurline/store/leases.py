@@ -1,4 +1,5 @@
-"""Run leases: which process executes a run, and takeover of runs whose owner died (SPEC §4.3).
+"""Run leases: which process executes a run, and takeover of runs whose owner died
+(docs/architecture.md#leases-and-recovery).
 
 A process that executes runs renews ``lease_expires_at`` on all of them at once
 (every third of the lease). A run PENDING or RUNNING whose lease has expired is
@@ -39,7 +40,8 @@ def _lapsed(at: datetime) -> ColumnElement[bool]:
 def _own_lease() -> ColumnElement[bool]:
     """Runs whose lease recovery may take over: not children of a node and not batch
     rows, which the node or batch dispatcher waiting for them resumes when their parent
-    is taken over (SPEC §6), so they never run twice or outside their parent's limit.
+    is taken over (docs/child-runs-and-batches.md), so they never run twice or outside their
+    parent's limit.
     """
     resumed_by_parent = and_(
         RUNS.c.parent_run_id.is_not(None),

@@ -1,4 +1,4 @@
-"""Applying the Alembic migrations in ``spurline/store/migrations`` (SPEC §7)."""
+"""Applying the Alembic migrations in ``spurline/store/migrations`` (docs/architecture.md#store)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 typed models: the schema of SPEC §7, mirrored by the Alembic migrations.
+"""SQLAlchemy 2 typed models: the schema (docs/architecture.md#store), mirrored by the Alembic
+migrations.
 
 JSON columns are JSONB on PostgreSQL. Datetimes are stored in UTC and always come
 back timezone-aware.
@@ -172,7 +173,7 @@ class Task(Base):
 
 
 class PauseRecord(Base):
-    """One pause of a run at a HumanInterventionNode (SPEC §5)."""
+    """One pause of a run at a HumanInterventionNode (docs/runs-api.md#pause-cancel-retry)."""
 
     __tablename__ = "pause_records"
 
@@ -191,7 +192,8 @@ class PauseRecord(Base):
 
 
 class Dataset(Base):
-    """An uploaded dataset (SPEC §6); rows live in the file at ``file_path``."""
+    """An uploaded dataset (docs/child-runs-and-batches.md); rows live in the file at
+    ``file_path``."""
 
     __tablename__ = "datasets"
 
@@ -206,7 +208,7 @@ class Dataset(Base):
 
 
 class OutputFile(Base):
-    """A file a run produced: a batch parent's JSONL results (SPEC §6)."""
+    """A file a run produced: a batch parent's JSONL results (docs/child-runs-and-batches.md)."""
 
     __tablename__ = "output_files"
 

@@ -1,4 +1,4 @@
-"""Runs and tasks: queries for the Runs API and write operations (SPEC §2).
+"""Runs and tasks: queries for the Runs API and write operations (docs/runs-api.md#run).
 
 List queries load one page of runs, then every task of that page in one query,
 then the versions not yet cached: three queries a page whatever its size.
@@ -43,7 +43,7 @@ from spurline.store.versions import versions
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Filters of ``GET /run/`` beyond the seed (SPEC §2.3)."""
+    """Filters of ``GET /run/`` beyond the seed (docs/runs-api.md#endpoints-and-paging)."""
 
     statuses: Sequence[RunStatus] = ()
     workflow_id: str | None = None
@@ -335,7 +335,7 @@ def transition_run(
     status: RunStatus,
     changes: dict[str, Any] | None = None,
 ) -> bool:
-    """Conditional status change (STYLE habit 5): applies only from ``expect``.
+    """Conditional status change (docs/runs-api.md#statuses): applies only from ``expect``.
 
     ``changes`` maps other ``runs`` columns to their new values.
     """
@@ -363,7 +363,7 @@ def cancel_run_tree(conn: Connection, run_id: str, at: datetime, message: str) -
     """Like :func:`cancel_run`; returns the ids of every run canceled (the run first).
 
     The run's status changes with a conditional update, so of two racing cancels
-    (or a cancel racing the run's end) exactly one applies (SPEC §5).
+    (or a cancel racing the run's end) exactly one applies (docs/runs-api.md#pause-cancel-retry).
 
     Raises:
         NotFound: unknown run.

@@ -1,4 +1,5 @@
-"""Workflows and their versions (SPEC §4): create, read, replace (new version), delete."""
+"""Workflows and their versions (docs/runs-api.md#running): create, read, replace (new version),
+delete."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from spurline.engine.states import RunStatus
 from spurline.runtime import Runtime
+from spurline.scaleout.executor import CeleryExecutor
 from spurline.settings import Settings
-from spurline.worker.executor import CeleryExecutor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 
 from spurline.nodes._sandbox import shutdown_default_pool
+from spurline.scaleout.celery_app import make_celery, register_tasks
 from spurline.settings import Settings
-from spurline.worker.app import make_celery, register_tasks
 from spurline.worker.host import WorkerHost
 
 

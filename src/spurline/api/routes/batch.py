@@ -1,4 +1,4 @@
-"""Batch runs over a dataset (SPEC §6)."""
+"""Batch runs over a dataset (docs/child-runs-and-batches.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Human in the loop and run control: pause actions, pause history, paused runs,
-cancel and retry (SPEC §5, issue 3). The logic lives in :class:`Runtime` and
+cancel and retry (docs/runs-api.md#pause-cancel-retry). The logic lives in :class:`Runtime` and
 :mod:`spurline.store.control`.
 """
 

@@ -1,4 +1,5 @@
-"""Datasets (SPEC §6): upload (multipart field ``file``), list, get, delete."""
+"""Datasets (docs/child-runs-and-batches.md): upload (multipart field ``file``), list, get,
+delete."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def upload_dataset(request: Request, rt: RuntimeDep) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             msg = "send the dataset as a multipart form field named 'file'"
-            raise DatasetInvalid([{"loc": ["body", "file"], "msg": msg, "type": "missing"}])
+            raise DatasetInvalid([{"path": ("file",), "msg": msg, "type": "missing"}])
         filename = upload.filename or "dataset"
         name = _field(form, request, "name") or Path(filename).stem or "dataset"
         description = _field(form, request, "description")

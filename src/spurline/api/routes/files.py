@@ -1,4 +1,4 @@
-"""Output files of runs (SPEC §6): metadata and download."""
+"""Output files of runs (docs/child-runs-and-batches.md): metadata and download."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Runs API of the seed document (SPEC §2.3)."""
+"""The Runs API of the seed document (docs/runs-api.md#endpoints-and-paging)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import IdempotencyHeader, PageDep, PageSizeDep, RuntimeDep, start_options
@@ -21,9 +22,8 @@ from spurline.api.schemas import (
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
 from spurline.engine.views import run_summary
-from spurline.exceptions import InputsInvalid
-from spurline.reruns import RerunRequest as RerunChanges
-from spurline.reruns import rerun
+from spurline.services.reruns import RerunRequest as RerunChanges
+from spurline.services.reruns import rerun
 from spurline.store import runs as q
 
 router = SlashRouter(prefix="/run", tags=["runs"])
@@ -45,7 +45,9 @@ def _metadata_pairs(values: list[str]) -> list[tuple[str, str]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             msg = f"metadata filter {item!r} is not key=value"
-            raise InputsInvalid([{"loc": ["query", "metadata"], "msg": msg, "type": "value"}])
+            raise RequestValidationError(
+                [{"loc": ("query", "metadata"), "msg": msg, "type": "value_error"}]
+            )
         pairs.append((key, value))
     return pairs
 
@@ -128,7 +130,7 @@ async def rerun_run(
         from_node=body.from_node,
         options=options,
     )
-    run, _ = await rerun(rt, run_id, request)
+    run, _ = await rerun(rt.runs, run_id, request)
     view = rt.view(await rt.snapshot(run.id))
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
 

@@ -16,7 +16,7 @@ from spurline.api.schemas import (
     ScheduleResponseSchema,
     ScheduleUpdateRequest,
 )
-from spurline.schedules import ScheduleFields, schedule_view
+from spurline.services.schedules import ScheduleFields, schedule_view
 from spurline.store import schedules as q
 
 router = SlashRouter(prefix="/wf/schedules", tags=["schedules"])

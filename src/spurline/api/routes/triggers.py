@@ -17,8 +17,8 @@ from spurline.api.schemas import (
     TriggerResponseSchema,
     TriggerRunResponse,
 )
+from spurline.services.triggers import TriggerDenied
 from spurline.store.schedules import TriggerRecord
-from spurline.triggers import TriggerDenied
 
 router = SlashRouter(tags=["triggers"])
 WF_NOT_FOUND: dict[int | str, dict[str, Any]] = {

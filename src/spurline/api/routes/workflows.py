@@ -1,4 +1,4 @@
-"""Workflows, their versions, and starting runs (SPEC §4)."""
+"""Workflows, their versions, and starting runs (docs/runs-api.md#running)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from spurline.api.schemas import (
     WorkflowVersionListItem,
 )
 from spurline.engine.clock import now
-from spurline.engine.definition import parse_definition
 from spurline.engine.records import RunSnapshot
 from spurline.engine.states import RunStatus
-from spurline.engine.views import run_view, version_view
+from spurline.engine.views import run_view, version_item
+from spurline.nodes.registry import parse_definition
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 from spurline.store.workflows import WorkflowRecord
@@ -107,9 +107,7 @@ async def delete_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
 async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     """Every version of a workflow, newest first."""
     versions = await rt.read(lambda c: wf_q.list_versions(c, workflow_id))
-    return OrjsonResponse(
-        [{"id": v.id, "workflow_id": v.workflow_id, **(version_view(v) or {})} for v in versions]
-    )
+    return OrjsonResponse([version_item(v) for v in versions])
 
 
 @router.post(

@@ -1,6 +1,7 @@
-"""Child runs through the normal run machinery (SPEC §6): the ``children`` service
+"""Child runs through the normal run machinery (docs/child-runs-and-batches.md): the ``children``
+service
 behind SubworkflowNode and ForLoopNode, and the window that keeps at most N children
-of one parent executing (shared with the batch dispatcher in :mod:`spurline.batch`).
+of one parent executing (shared with the batch dispatcher in :mod:`spurline.services.batch`).
 
 Children are created in chunks (one write per chunk), handed to the runtime's
 executor and awaited there. A child of a node (``parent_task_id`` set) or a batch
@@ -17,19 +18,21 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from spurline.engine.children import ChildResult
+from spurline.engine.nodetype import NodeContext
 from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.runs import new_run
 from spurline.engine.scopes import decode_scope, encode_scope
 from spurline.engine.states import RUN_ACTIVE, RunStatus
 from spurline.exceptions import NodeFailed, NotFound, RunCanceled
-from spurline.nodes.base import NodeContext
 from spurline.store import children as child_q
 from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.engine.executor import RunEngine
+    from spurline.engine.runs import Executor
+    from spurline.services._store import Store
 
 #: Most children created in one write.
 CHUNK = 256
@@ -43,18 +46,18 @@ class ChildWindow:
     """Executes children of one parent, at most ``limit`` at a time.
 
     Args:
-        rt: the runtime whose executor runs the children.
+        executor: where the children execute.
         limit: most children in flight.
         on_done: called with ``(child_id, status)`` as each child ends.
     """
 
     def __init__(
         self,
-        rt: Runtime,
+        executor: Executor,
         limit: int,
         on_done: Callable[[str, RunStatus], Awaitable[None]] | None = None,
     ) -> None:
-        self.rt = rt
+        self.executor = executor
         self.limit = max(limit, 1)
         self.on_done = on_done
         self.ready: deque[str] = deque()
@@ -93,8 +96,8 @@ class ChildWindow:
             await self._stop()
 
     async def _start(self, child_id: str) -> None:
-        await self.rt.executor.submit(child_id)
-        waiter = asyncio.create_task(self.rt.executor.wait(child_id, math.inf))
+        await self.executor.submit(child_id)
+        waiter = asyncio.create_task(self.executor.wait(child_id, math.inf))
         self._waiting[waiter] = child_id
 
     async def _stop(self) -> None:
@@ -106,15 +109,23 @@ class ChildWindow:
             task.cancel()
         await asyncio.gather(*self._waiting, return_exceptions=True)
         for child_id in self._waiting.values():
-            await self.rt.executor.interrupt(child_id)
+            await self.executor.interrupt(child_id)
         self._waiting.clear()
 
 
 class ChildRunService:
-    """:class:`spurline.engine.children.ChildRuns` on a :class:`Runtime`."""
+    """:class:`spurline.engine.children.ChildRuns` on the store and an executor.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        engine: the run engine (plans of child workflows and bodies).
+        executor: where child runs execute.
+    """
+
+    def __init__(self, store: Store, engine: RunEngine, executor: Executor) -> None:
+        self.store = store
+        self.engine = engine
+        self.executor = executor
 
     async def run_children(
         self,
@@ -124,12 +135,12 @@ class ChildRunService:
         workflow_id: str | None = None,
         max_concurrency: int = 1,
     ) -> list[ChildResult]:
-        parent = await self.rt.read(lambda c: run_q.get_run(c, ctx.run_id))
+        parent = await self.store.read(lambda c: run_q.get_run(c, ctx.run_id))
         plan, child_wf = await self._plan(parent, ctx.node_id, workflow_id)
         task_id = ctx.task_id
-        existing = await self.rt.read(lambda c: child_q.child_states(c, parent.id, task_id))
+        existing = await self.store.read(lambda c: child_q.child_states(c, parent.id, task_id))
         latest = {s.seq: s for s in existing}  # seq order, newest id last: a retry wins
-        window = ChildWindow(self.rt, max_concurrency)
+        window = ChildWindow(self.executor, max_concurrency)
         window.ready.extend(s.id for s in latest.values() if s.status in RUN_ACTIVE)
         reusable = {
             s.seq for s in latest.values() if s.status in (*RUN_ACTIVE, RunStatus.COMPLETED)
@@ -141,7 +152,7 @@ class ChildRunService:
             if not seqs:
                 return []
             made = [self._child(plan, child_wf, parent, task_id, seq, inputs[seq]) for seq in seqs]
-            ok = await self.rt.write(lambda c: child_q.insert_children(c, parent.id, made))
+            ok = await self.store.write(lambda c: child_q.insert_children(c, parent.id, made))
             return [run.id for run, _ in made] if ok else None
 
         try:
@@ -149,7 +160,7 @@ class ChildRunService:
         except ParentStopped:
             raise RunCanceled(parent.id) from None
         limit = len(existing) + len(inputs) + 1
-        rows = await self.rt.read(
+        rows = await self.store.read(
             lambda c: child_q.child_results(c, parent.id, parent_task_id=task_id, limit=limit)
         )
         by_seq = {r.seq: r for r in rows if r.seq < len(inputs)}
@@ -161,13 +172,13 @@ class ChildRunService:
     async def _plan(
         self, parent: RunRecord, node_id: str, workflow_id: str | None
     ) -> tuple[Plan, str]:
-        engine = self.rt.engine
+        engine = self.engine
         if workflow_id is None:
             assert parent.workflow_version_id is not None
             scope = encode_scope([*decode_scope(parent.scope), node_id])
             return await engine.plan_for(parent.workflow_version_id, scope), parent.workflow_id
         try:
-            wf = await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
+            wf = await self.store.read(lambda c: wf_q.get_workflow(c, workflow_id))
         except NotFound:
             msg = f"config.workflow_id {workflow_id!r} names no workflow"
             raise NodeFailed(msg, retryable=False) from None

@@ -1,4 +1,5 @@
-"""Batch runs (SPEC §6): one child run per dataset row, at most ``mini_batch_size``
+"""Batch runs (docs/child-runs-and-batches.md): one child run per dataset row, at most
+``mini_batch_size``
 in flight, results in a JSONL output file in row order.
 
 Executing a batch parent means running its row dispatcher
@@ -23,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from spurline.children import CHUNK, ChildWindow, ParentStopped
-from spurline.datasets import coerce, read_rows
 from spurline.engine.children import ChildResult
 from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
@@ -33,15 +32,22 @@ from spurline.engine.runs import LocalExecutor, new_run
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.nodes.io import InputNode
+from spurline.services.children import CHUNK, ChildWindow, ParentStopped
+from spurline.services.datasets import coerce, read_rows
+from spurline.services.runs import insert_run_once
 from spurline.store import children as child_q
 from spurline.store import datasets as ds_q
 from spurline.store import files as file_q
+from spurline.store import runs as run_q
 from spurline.store import starts
 from spurline.store import workflows as wf_q
 from spurline.store.files import OutputFileRecord
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.engine.executor import RunEngine
+    from spurline.engine.persistence import Persistence
+    from spurline.engine.runs import Executor
+    from spurline.services._store import LeaseHolder, Store
 
 #: Seconds between writes of a running batch's ``rows_done``.
 PROGRESS_EVERY_S = 0.25
@@ -78,15 +84,32 @@ def row_inputs(node: InputNode, row: dict[str, Any]) -> tuple[dict[str, Any], st
 
 
 class BatchService:
-    """Starts batch runs and executes batch parents for a :class:`Runtime`."""
+    """Starts batch runs and executes batch parents (the engine's ``batch`` service).
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        persistence: the engine's view of the store (run status transitions).
+        engine: the run engine (plans, in-process hand-over).
+        executor: where rows execute.
+        lease: this process as a lease owner.
+        home: where output files are written (``SPURLINE_HOME/outputs``).
+    """
 
-    @property
-    def home(self) -> Path:
-        """Where output files are written (``SPURLINE_HOME/outputs``)."""
-        return self.rt.settings.home.resolve() / "outputs"
+    def __init__(
+        self,
+        store: Store,
+        persistence: Persistence,
+        engine: RunEngine,
+        executor: Executor,
+        lease: LeaseHolder,
+        home: Path,
+    ) -> None:
+        self.store = store
+        self.persistence = persistence
+        self.engine = engine
+        self.executor = executor
+        self.lease = lease
+        self.home = home
 
     async def start(
         self,
@@ -107,13 +130,13 @@ class BatchService:
         options = options or StartOptions(run_type="batch")
         key = options.idempotency_key
         if key is not None:
-            known = await self.rt.read(lambda c: starts.run_of_key(c, key, now()))
+            known = await self.store.read(lambda c: starts.run_of_key(c, key, now()))
             if known is not None:
-                return (await self.rt.run_and_tasks(known))[0]
-        wf = await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
-        ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
+                return await self.store.read(lambda c: run_q.get_run(c, known))
+        wf = await self.store.read(lambda c: wf_q.get_workflow(c, workflow_id))
+        ds = await self.store.read(lambda c: ds_q.get_dataset(c, dataset_id))
         assert wf.current_version_id is not None
-        plan = await self.rt.engine.plan_for(wf.current_version_id)
+        plan = await self.engine.plan_for(wf.current_version_id)
         schema = _input_node(plan).config.output_schema
         missing = sorted(f for f in schema if f not in ds.columns)
         if missing:
@@ -121,7 +144,7 @@ class BatchService:
                 f"dataset {ds.id} has no column for the InputNode field(s) "
                 f"{', '.join(map(repr, missing))} (columns: {', '.join(ds.columns)})"
             )
-            problem = {"loc": ["body", "dataset_id"], "msg": msg, "type": "missing_column"}
+            problem = {"path": ("dataset_id",), "msg": msg, "type": "missing_column"}
             raise InputsInvalid([problem])
         at = now()
         run = RunRecord(
@@ -135,8 +158,8 @@ class BatchService:
             output_file_id=new_id("F"),
             rows_total=ds.row_count,
             mini_batch_size=mini_batch_size,
-            lease_owner=self.rt.owner,
-            lease_expires_at=at + timedelta(seconds=self.rt.lease_s),
+            lease_owner=self.lease.owner,
+            lease_expires_at=at + timedelta(seconds=self.lease.lease_s),
             tags=list(dict.fromkeys(options.tags)) or None,
             run_metadata=dict(options.metadata) if options.metadata else None,
         )
@@ -149,27 +172,27 @@ class BatchService:
             updated_at=at,
         )
 
-        first = await self.rt.insert_run(
-            run, [], key, then=lambda c: file_q.insert_output_file(c, out)
+        first = await insert_run_once(
+            self.store, run, [], key, then=lambda c: file_q.insert_output_file(c, out)
         )
         if first is not None:
-            return (await self.rt.run_and_tasks(first))[0]
-        await self.rt.executor.submit(run.id)
+            return await self.store.read(lambda c: run_q.get_run(c, first))
+        await self.executor.submit(run.id)
         return run
 
     async def execute_batch(self, run: RunRecord) -> RunStatus:
         """Dispatch the batch's unfinished rows, write its output file, end it."""
-        started = await self.rt.persistence.transition_run(run.id, RUN_ACTIVE, RunStatus.RUNNING)
+        started = await self.persistence.transition_run(run.id, RUN_ACTIVE, RunStatus.RUNNING)
         if not started:
-            return await self.rt.persistence.run_status(run.id)
-        return await _Dispatch(self.rt, run).go()
+            return await self.persistence.run_status(run.id)
+        return await _Dispatch(self, run).go()
 
 
 class _Dispatch:
     """One execution of one batch parent's row dispatcher."""
 
-    def __init__(self, rt: Runtime, run: RunRecord) -> None:
-        self.rt = rt
+    def __init__(self, svc: BatchService, run: RunRecord) -> None:
+        self.svc = svc
         self.run = run
         self.total = run.rows_total or 0
         self.done = 0
@@ -180,20 +203,20 @@ class _Dispatch:
     async def go(self) -> RunStatus:
         run = self.run
         assert run.workflow_version_id is not None and run.input_dataset_id is not None
-        plan = await self.rt.engine.plan_for(run.workflow_version_id)
+        plan = await self.svc.engine.plan_for(run.workflow_version_id)
         dataset_id = run.input_dataset_id
-        ds = await self.rt.read(lambda c: ds_q.get_dataset(c, dataset_id))
-        states = await self.rt.read(lambda c: child_q.child_states(c, run.id))
+        ds = await self.svc.store.read(lambda c: ds_q.get_dataset(c, dataset_id))
+        states = await self.svc.store.read(lambda c: child_q.child_states(c, run.id))
         self.next_row = len(states)  # chunks are written whole: created rows are a prefix
         self.done = sum(1 for s in states if s.status not in RUN_ACTIVE)
         self.rows = read_rows(Path(ds.file_path), self.next_row)
-        window = ChildWindow(self.rt, run.mini_batch_size or 10, self._row_done)
+        window = ChildWindow(self.svc.executor, run.mini_batch_size or 10, self._row_done)
         window.ready.extend(s.id for s in states if s.status in RUN_ACTIVE)
         try:
             await window.drive(lambda n: self._fill(plan, n))
         except ParentStopped:
             await self._write_file_after_stop()
-            return await self.rt.persistence.run_status(run.id)
+            return await self.svc.persistence.run_status(run.id)
         except asyncio.CancelledError:
             # Interrupted (a cancel seen by this process, or shutdown): the file still
             # lists every row as it stands, so a canceled batch keeps its partial results.
@@ -203,10 +226,10 @@ class _Dispatch:
         message = f"{failed} of {self.total} rows failed" if failed else None
         status = RunStatus.FAILED if failed else RunStatus.COMPLETED
         changes = {"end_time": now(), "message": message, "rows_done": self.total}
-        ok = await self.rt.persistence.transition_run(
+        ok = await self.svc.persistence.transition_run(
             run.id, frozenset({RunStatus.RUNNING}), status, changes
         )
-        return status if ok else await self.rt.persistence.run_status(run.id)
+        return status if ok else await self.svc.persistence.run_status(run.id)
 
     async def _write_file_after_stop(self) -> None:
         with contextlib.suppress(NotFound):  # canceled, then deleted at once
@@ -220,7 +243,7 @@ class _Dispatch:
     async def _progress(self) -> None:
         self._last_progress = time.monotonic()
         done, run_id = self.done, self.run.id
-        if not await self.rt.write(lambda c: child_q.set_progress(c, run_id, done)):
+        if not await self.svc.store.write(lambda c: child_q.set_progress(c, run_id, done)):
             raise ParentStopped
 
     async def _fill(self, plan: Plan, n: int) -> list[str] | None:
@@ -233,14 +256,14 @@ class _Dispatch:
         if not made:
             return []
         parent_id = self.run.id
-        ok = await self.rt.write(lambda c: child_q.insert_children(c, parent_id, made))
+        ok = await self.svc.store.write(lambda c: child_q.insert_children(c, parent_id, made))
         if not ok:
             return None
         ready = [run.id for run, _ in made if run.status is RunStatus.PENDING]
-        if isinstance(self.rt.executor, LocalExecutor):  # rows execute in this process
+        if isinstance(self.svc.executor, LocalExecutor):  # rows execute in this process
             for run, tasks in made:
                 if run.status is RunStatus.PENDING:
-                    self.rt.engine.hand_over(run, tasks)
+                    self.svc.engine.hand_over(run, tasks)
         self.done += len(made) - len(ready)
         await self._progress()
         if not ready:  # a chunk of rejected rows: fetch the next one
@@ -277,9 +300,9 @@ class _Dispatch:
         run = self.run
         assert run.output_file_id is not None
         file_id = run.output_file_id
-        record = await self.rt.read(lambda c: file_q.get_output_file(c, file_id))
+        record = await self.svc.store.read(lambda c: file_q.get_output_file(c, file_id))
         failed = await asyncio.to_thread(self._write_lines, Path(record.file_path))
-        await self.rt.write(lambda c: file_q.touch_output_file(c, file_id, now()))
+        await self.svc.store.write(lambda c: file_q.touch_output_file(c, file_id, now()))
         return failed
 
     def _page(self, conn: Any, seq_from: int) -> list[ChildResult]:
@@ -291,7 +314,7 @@ class _Dispatch:
         failed, seq_from = 0, 0
         with part.open("wb") as out:
             while True:
-                page = self.rt.db.read(partial(self._page, seq_from=seq_from))
+                page = self.svc.store.db.read(partial(self._page, seq_from=seq_from))
                 for r in page:
                     line: dict[str, Any] = {"row": r.seq, "run_id": r.run_id, "status": r.status}
                     if r.status is RunStatus.COMPLETED:

@@ -1,4 +1,5 @@
-"""Reading uploaded datasets and turning their rows into run inputs (SPEC §6).
+"""Reading uploaded datasets and turning their rows into run inputs
+(docs/child-runs-and-batches.md).
 
 An upload (CSV with a header, JSON lines, or a JSON array of objects) is read as a
 stream and rewritten as JSON lines, one object per row, so the batch dispatcher
@@ -24,7 +25,7 @@ from spurline.store import datasets as ds_q
 from spurline.store.datasets import DatasetRecord
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.services._store import Store
 
 #: Cell values read as null whatever the field's type.
 NULLS = frozenset({"", "NA"})
@@ -32,7 +33,7 @@ _CHUNK = 64 * 1024
 
 
 def _bad(msg: str) -> DatasetInvalid:
-    return DatasetInvalid([{"loc": ["body", "file"], "msg": msg, "type": "dataset"}])
+    return DatasetInvalid([{"path": ("file",), "msg": msg, "type": "dataset"}])
 
 
 def detect_format(filename: str, head: bytes) -> str:
@@ -236,7 +237,7 @@ def read_rows(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def coerce(value: Any, type_name: str) -> Any:
-    """``value`` as the InputNode field type ``type_name`` (SPEC §6).
+    """``value`` as the InputNode field type ``type_name`` (docs/child-runs-and-batches.md).
 
     ``"NA"``, an empty string and null become None. Strings are parsed for numbers,
     booleans, lists and objects; other values must already fit.
@@ -285,15 +286,16 @@ def _article(type_name: str) -> str:
 
 
 class DatasetService:
-    """Adds datasets to a :class:`~spurline.runtime.Runtime`'s store and home folder."""
+    """Adds datasets to the store and their files to a folder.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        folder: where dataset files live (``SPURLINE_HOME/datasets``).
+    """
 
-    @property
-    def folder(self) -> Path:
-        """Where dataset files live (``SPURLINE_HOME/datasets``)."""
-        return self.rt.settings.home.resolve() / "datasets"
+    def __init__(self, store: Store, folder: Path) -> None:
+        self.store = store
+        self.folder = folder
 
     async def add(
         self, src: IO[bytes], filename: str, name: str, description: str | None
@@ -317,7 +319,7 @@ class DatasetService:
             uploaded_at=now(),
         )
         try:
-            await self.rt.write(lambda c: ds_q.insert_dataset(c, record))
+            await self.store.write(lambda c: ds_q.insert_dataset(c, record))
         except BaseException:
             dest.unlink(missing_ok=True)
             raise

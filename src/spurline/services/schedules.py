@@ -35,7 +35,8 @@ from spurline.store import starts
 from spurline.store.schedules import ScheduleRecord
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.services._store import Store
+    from spurline.services.runs import RunService
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,11 @@ class Timing:
         problems: list[dict[str, Any]] = []
         if (self.cron_expression is None) == (self.interval_seconds is None):
             msg = "give exactly one of cron_expression and interval_seconds"
-            problems.append({"loc": ["body", "cron_expression"], "msg": msg, "type": "missing"})
+            problems.append({"path": ("cron_expression",), "msg": msg, "type": "missing"})
         zone = _zone(self.timezone)
         if zone is None:
             msg = f"timezone {self.timezone!r} is not a known IANA time zone"
-            problems.append({"loc": ["body", "timezone"], "msg": msg, "type": "timezone"})
+            problems.append({"path": ("timezone",), "msg": msg, "type": "timezone"})
         if self.cron_expression is not None:
             try:
                 next(CronSim(self.cron_expression, datetime.now(zone or UTC)))
@@ -74,7 +75,7 @@ class Timing:
                 msg = (
                     f"cron_expression {self.cron_expression!r} is not valid: {exc or 'never fires'}"
                 )
-                problems.append({"loc": ["body", "cron_expression"], "msg": msg, "type": "cron"})
+                problems.append({"path": ("cron_expression",), "msg": msg, "type": "cron"})
         if problems:
             raise ScheduleInvalid(problems)
 
@@ -119,10 +120,21 @@ class ScheduleFields:
 
 
 class ScheduleService:
-    """Schedules of one process's :class:`~spurline.runtime.Runtime`, and its scheduler."""
+    """Schedules, and this process's scheduler.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        runs: starts the runs of fires.
+        poll_s: the longest the scheduler sleeps (``SPURLINE_SCHEDULE_POLL_S``).
+        grace_s: how late a fire may start and still be on time
+            (``SPURLINE_SCHEDULE_GRACE_S``).
+    """
+
+    def __init__(self, store: Store, runs: RunService, poll_s: float, grace_s: float) -> None:
+        self.store = store
+        self.runs = runs
+        self.poll_s = poll_s
+        self.grace_s = grace_s
         self._changed = asyncio.Event()
         self._purged_at: datetime | None = None
 
@@ -158,7 +170,7 @@ class ScheduleService:
             created_at=at,
             updated_at=at,
         )
-        await self.rt.write(lambda c: q.insert_schedule(c, record))
+        await self.store.write(lambda c: q.insert_schedule(c, record))
         self._changed.set()
         return record
 
@@ -197,16 +209,18 @@ class ScheduleService:
 
     async def get(self, schedule_id: str) -> ScheduleRecord:
         """One schedule; NotFound when absent."""
-        return await self.rt.read(lambda c: q.get_schedule(c, schedule_id))
+        return await self.store.read(lambda c: q.get_schedule(c, schedule_id))
 
     async def delete(self, schedule_id: str) -> None:
         """Delete a schedule; its runs stay. NotFound when absent."""
-        await self.rt.write(lambda c: q.delete_schedule(c, schedule_id))
+        await self.store.write(lambda c: q.delete_schedule(c, schedule_id))
 
     async def workflow_deleted(self, workflow_id: str) -> None:
         """Disable the schedules of a deleted workflow, saying why."""
         reason = f"workflow {workflow_id} was deleted"
-        await self.rt.write(lambda c: q.disable_workflow_schedules(c, workflow_id, reason, now()))
+        await self.store.write(
+            lambda c: q.disable_workflow_schedules(c, workflow_id, reason, now())
+        )
 
     async def _save(self, schedule_id: str, change: Any) -> ScheduleRecord:
         def op(conn: Connection) -> ScheduleRecord:
@@ -214,18 +228,18 @@ class ScheduleService:
             q.replace_schedule(conn, new)
             return new  # type: ignore[no-any-return]
 
-        record = await self.rt.write(op)
+        record = await self.store.write(op)
         self._changed.set()
         return record
 
     async def _check_inputs(self, workflow_id: str, inputs: dict[str, Any] | None) -> None:
         # the same check a run start makes, so that a bad schedule fails now, not at 3 am
-        await self.rt.prepare_run(workflow_id, inputs)
+        await self.runs.prepare_run(workflow_id, inputs)
 
     # -- the scheduler ----------------------------------------------------------------
     async def loop(self) -> None:
         """Fire due schedules until canceled; never stops on an error."""
-        poll = self.rt.settings.schedule_poll_s
+        poll = self.poll_s
         while True:
             try:
                 wait = await self.tick()
@@ -239,8 +253,8 @@ class ScheduleService:
     async def tick(self) -> float:
         """Fire every due schedule; returns the seconds until the next fire time (at most
         ``SPURLINE_SCHEDULE_POLL_S``)."""
-        poll = self.rt.settings.schedule_poll_s
-        due, nxt = await self.rt.read(lambda c: q.due_schedules(c, now()))
+        poll = self.poll_s
+        due, nxt = await self.store.read(lambda c: q.due_schedules(c, now()))
         for schedule in due:
             try:
                 await self.fire(schedule)
@@ -266,7 +280,7 @@ class ScheduleService:
         assert due is not None
         at = now()
         next_at = timing_of(schedule).next_after(at, due)
-        late = (at - due).total_seconds() > self.rt.settings.schedule_grace_s
+        late = (at - due).total_seconds() > self.grace_s
         run: tuple[RunRecord, list[TaskRecord]] | None = None
         if not late or schedule.misfire_policy == "run_once":
             try:
@@ -277,13 +291,15 @@ class ScheduleService:
             except DefinitionError as exc:
                 await self._disable(schedule, f"its runs cannot start: {exc}")
                 return None
-        claimed = await self.rt.write(lambda c: q.claim_fire(c, schedule.id, due, next_at, run, at))
+        claimed = await self.store.write(
+            lambda c: q.claim_fire(c, schedule.id, due, next_at, run, at)
+        )
         if not claimed:
             return None
         if run is None:
             log.warning("schedule %s: skipped the fire due at %s (missed)", schedule.id, due)
             return None
-        await self.rt.launch(*run)
+        await self.runs.launch(*run)
         return run[0].id
 
     async def _prepare(
@@ -294,7 +310,7 @@ class ScheduleService:
             metadata=schedule.run_metadata,
             run_type="scheduled",
         )
-        run, tasks = await self.rt.prepare_run(
+        run, tasks = await self.runs.prepare_run(
             schedule.workflow_id, schedule.initial_inputs, options=options
         )
         run.schedule_id = schedule.id
@@ -304,14 +320,14 @@ class ScheduleService:
     async def _disable(self, schedule: ScheduleRecord, reason: str) -> None:
         log.warning("schedule %s disabled: %s", schedule.id, reason)
         due = schedule.next_run_at
-        await self.rt.write(lambda c: q.disable_schedule(c, schedule.id, due, reason, now()))
+        await self.store.write(lambda c: q.disable_schedule(c, schedule.id, due, reason, now()))
 
     async def _purge_keys(self) -> None:
         at = now()
         if self._purged_at is not None and at - self._purged_at < timedelta(hours=1):
             return
         self._purged_at = at
-        await self.rt.write(lambda c: starts.forget_expired_keys(c, at))
+        await self.store.write(lambda c: starts.forget_expired_keys(c, at))
 
 
 def schedule_view(s: ScheduleRecord) -> dict[str, Any]:

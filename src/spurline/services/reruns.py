@@ -17,7 +17,7 @@ from spurline.store import runs as run_q
 from spurline.store import workflows as wf_q
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.services.runs import RunService
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class RerunRequest:
 
 
 def _problem(field: str, msg: str) -> InputsInvalid:
-    return InputsInvalid([{"loc": ["body", field], "msg": msg, "type": "value_error"}])
+    return InputsInvalid([{"path": (field,), "msg": msg, "type": "value_error"}])
 
 
-async def rerun(rt: Runtime, run_id: str, req: RerunRequest) -> tuple[RunRecord, list[TaskRecord]]:
+async def rerun(
+    runs: RunService, run_id: str, req: RerunRequest
+) -> tuple[RunRecord, list[TaskRecord]]:
     """Start the rerun of a finished (COMPLETED, FAILED or CANCELED) run.
 
     Raises:
@@ -52,27 +54,27 @@ async def rerun(rt: Runtime, run_id: str, req: RerunRequest) -> tuple[RunRecord,
             ``from_node`` with a version other than the original's.
     """
     key = req.options.idempotency_key
-    original, old_tasks = await rt.read(lambda c: run_q.get_run_and_tasks(c, run_id))
+    original, old_tasks = await runs.store.read(lambda c: run_q.get_run_and_tasks(c, run_id))
     if original.status not in RUN_FINISHED:
         raise Conflict(f"Run {run_id} is {original.status.value}; only a finished run is rerun")
     if original.rows_total is not None or original.parent_task_id or original.scope:
         raise Conflict(f"Run {run_id} is a batch or child run; rerun its parent instead")
     version_id = original.workflow_version_id
     if req.latest_version:
-        wf = await rt.read(lambda c: wf_q.get_workflow(c, original.workflow_id))
+        wf = await runs.store.read(lambda c: wf_q.get_workflow(c, original.workflow_id))
         version_id = wf.current_version_id
     inputs = original.initial_inputs if req.initial_inputs is None else req.initial_inputs
     options = req.options
     if not options.tags and options.metadata is None:
         options = replace(options, tags=tuple(original.tags or ()), metadata=original.run_metadata)
-    run, tasks = await rt.prepare_run(
+    run, tasks = await runs.prepare_run(
         original.workflow_id, inputs, options=options, version_id=version_id
     )
     run.rerun_of = original.id
     if req.from_node is not None:
         if version_id != original.workflow_version_id:
             raise _problem("from_node", "a rerun from a node runs the original run's version")
-        plan = await rt.engine.plan_for(version_id or "")
+        plan = await runs.engine.plan_for(version_id or "")
         if req.from_node not in plan.graph.nodes:
             msg = f"from_node {req.from_node!r} is no top-level node of the run's workflow"
             raise _problem("from_node", msg)
@@ -80,10 +82,10 @@ async def rerun(rt: Runtime, run_id: str, req: RerunRequest) -> tuple[RunRecord,
         if run.initial_inputs != original.initial_inputs:
             again |= {plan.input_node_id} | plan.graph.downstream({plan.input_node_id})
         _reuse(tasks, old_tasks, again)
-    first = await rt.insert_run(run, tasks, key)
+    first = await runs.insert_run(run, tasks, key)
     if first is not None:
-        return await rt.run_and_tasks(first)
-    await rt.launch(run, tasks)
+        return await runs.run_and_tasks(first)
+    await runs.launch(run, tasks)
     return run, tasks
 
 

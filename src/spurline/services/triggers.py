@@ -25,7 +25,9 @@ from spurline.store import workflows as wf_q
 from spurline.store.schedules import TriggerRecord
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.engine.executor import RunEngine
+    from spurline.services._store import Store
+    from spurline.services.runs import RunService
 
 
 class TriggerDenied(Exception):
@@ -45,33 +47,41 @@ def body_problems(node: InputNode, body: Any) -> list[dict[str, Any]]:
     """Every way ``body`` fails to be the InputNode's fields (``loc`` into the body)."""
     if not isinstance(body, dict):
         msg = f"the body must be a JSON object of the InputNode's fields ({node.id!r})"
-        return [{"loc": ["body"], "msg": msg, "type": "type"}]
+        return [{"path": (), "msg": msg, "type": "type"}]
     problem = json_problem(body, "body")
     if problem:
-        return [{"loc": ["body"], "msg": problem, "type": "json_invalid"}]
+        return [{"path": (), "msg": problem, "type": "json_invalid"}]
     schema = node.config.output_schema
     problems: list[dict[str, Any]] = []
     for name in body:
         if schema and name not in schema:
             known = ", ".join(sorted(schema))
             msg = f"field {name!r} is not a field of the InputNode (fields: {known})"
-            problems.append({"loc": ["body", name], "msg": msg, "type": "unknown_field"})
+            problems.append({"path": (name,), "msg": msg, "type": "unknown_field"})
     for name, type_name in schema.items():
         if name not in body:
             msg = f"field {name!r} ({type_name}) is missing"
-            problems.append({"loc": ["body", name], "msg": msg, "type": "missing"})
+            problems.append({"path": (name,), "msg": msg, "type": "missing"})
         elif not type_matches(body[name], type_name):
             got = type(body[name]).__name__
             msg = f"field {name!r} must be {type_name}, got {got}"
-            problems.append({"loc": ["body", name], "msg": msg, "type": "type"})
+            problems.append({"path": (name,), "msg": msg, "type": "type"})
     return problems
 
 
 class TriggerService:
-    """Webhook triggers of one process's :class:`~spurline.runtime.Runtime`."""
+    """Webhook triggers.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    Args:
+        store: async database access.
+        engine: the run engine (the InputNode of a workflow's plan).
+        runs: starts the runs.
+    """
+
+    def __init__(self, store: Store, engine: RunEngine, runs: RunService) -> None:
+        self.store = store
+        self.engine = engine
+        self.runs = runs
 
     async def create(
         self,
@@ -84,7 +94,7 @@ class TriggerService:
 
         Raises NotFound for an unknown workflow.
         """
-        await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
+        await self.store.read(lambda c: wf_q.get_workflow(c, workflow_id))
         secret = secrets.token_urlsafe(32)
         record = TriggerRecord(
             id=new_id("H"),
@@ -96,17 +106,17 @@ class TriggerService:
             created_at=now(),
             last_used_at=None,
         )
-        await self.rt.write(lambda c: q.insert_trigger(c, record))
+        await self.store.write(lambda c: q.insert_trigger(c, record))
         return record, secret
 
     async def of_workflow(self, workflow_id: str) -> list[TriggerRecord]:
         """A workflow's triggers, newest first; NotFound for an unknown workflow."""
-        await self.rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
-        return await self.rt.read(lambda c: q.list_triggers(c, workflow_id))
+        await self.store.read(lambda c: wf_q.get_workflow(c, workflow_id))
+        return await self.store.read(lambda c: q.list_triggers(c, workflow_id))
 
     async def delete(self, trigger_id: str) -> None:
         """Delete a trigger; NotFound when absent."""
-        await self.rt.write(lambda c: q.delete_trigger(c, trigger_id))
+        await self.store.write(lambda c: q.delete_trigger(c, trigger_id))
 
     async def fire(
         self, trigger_id: str, secret: str | None, body: Any, idempotency_key: str | None
@@ -118,14 +128,14 @@ class TriggerService:
             TriggerDenied: missing (401) or wrong (403) secret.
             InputsInvalid: a body that is not the InputNode's fields.
         """
-        trigger = await self.rt.read(lambda c: q.get_trigger(c, trigger_id))
+        trigger = await self.store.read(lambda c: q.get_trigger(c, trigger_id))
         if not secret:
             raise TriggerDenied(401, "the trigger's secret is missing (X-Spurline-Secret)")
         if not hmac.compare_digest(hash_secret(secret), trigger.secret_hash):
             raise TriggerDenied(403, "the trigger's secret is wrong")
-        wf = await self.rt.read(lambda c: wf_q.get_workflow(c, trigger.workflow_id))
+        wf = await self.store.read(lambda c: wf_q.get_workflow(c, trigger.workflow_id))
         assert wf.current_version_id is not None
-        plan = await self.rt.engine.plan_for(wf.current_version_id)
+        plan = await self.engine.plan_for(wf.current_version_id)
         node = plan.nodes[plan.input_node_id]
         assert isinstance(node, InputNode)
         problems = body_problems(node, body)
@@ -137,6 +147,6 @@ class TriggerService:
             idempotency_key=idempotency_key,
             run_type="trigger",
         )
-        started = await self.rt.start_run(wf.id, {node.id: body}, options=options)
-        await self.rt.write(lambda c: q.touch_trigger(c, trigger_id, now()))
+        started = await self.runs.start_run(wf.id, {node.id: body}, options=options)
+        await self.store.write(lambda c: q.touch_trigger(c, trigger_id, now()))
         return started

@@ -17,10 +17,10 @@ from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
 from spurline.engine.states import RUN_ACTIVE, RunStatus
+from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.settings import Settings
 from spurline.store import leases
 from spurline.store.db import Database
-from spurline.worker.app import EXECUTE_RUN, make_celery
 
 log = logging.getLogger(__name__)
 
