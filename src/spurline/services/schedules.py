@@ -255,14 +255,16 @@ class ScheduleService:
         ``SPURLINE_SCHEDULE_POLL_S``)."""
         poll = self.poll_s
         due, nxt = await self.store.read(lambda c: q.due_schedules(c, now()))
+        handled = 0
         for schedule in due:
             try:
                 await self.fire(schedule)
-            except Exception:
+                handled += 1
+            except Exception:  # tried again after a poll, not in a tight loop
                 log.exception("schedule %s: firing failed", schedule.id)
         await self._purge_keys()
-        if due:
-            return 0.0  # look again at once: the fires claimed moved the next fire times
+        if handled:
+            return 0.0  # look again at once: the fires handled moved the next fire times
         if nxt is None:
             return poll
         return min(max((nxt - now()).total_seconds(), 0.0), poll)
