@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import IdempotencyHeader, PageDep, PageSizeDep, RuntimeDep, start_options
@@ -68,11 +69,15 @@ async def list_runs(
     end_date: Annotated[
         UtcDatetime | None, Query(description="Runs started at or before (RFC 3339)")
     ] = None,
+    # Bounded (10 values of 200 / 400 characters) so that a query stays well under the
+    # 64 KiB request line the server accepts.
     tag: Annotated[
-        list[str] | None, Query(max_length=200, description="Runs with this tag (every one)")
+        list[Annotated[str, Field(max_length=200)]] | None,
+        Query(max_length=10, description="Runs with this tag (every one given, up to 10)"),
     ] = None,
     metadata: Annotated[
-        list[str] | None, Query(max_length=1201, description="key=value (every one)")
+        list[Annotated[str, Field(max_length=400)]] | None,
+        Query(max_length=10, description="key=value (every one given, up to 10)"),
     ] = None,
     schedule_id: Annotated[str | None, Query(max_length=40)] = None,
     view: RunView = RunView.full,
