@@ -45,6 +45,8 @@ ENGINE_INTERFACE = {
     "spurline.engine.children",
     "spurline.engine.jsonvalue",
     "spurline.engine.states",
+    # what node code writes goes to its attempt's log (docs/observability.md)
+    "spurline.engine.logcap",
 }
 #: The composition root, and the entry points that alone may import it.
 ROOT = "runtime"

@@ -93,9 +93,18 @@ class ExecutionError(SpurlineError):
 class NodeFailed(ExecutionError):
     """A node raised. ``retryable`` and ``retry_after`` (seconds) travel with the error."""
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        traceback: str | None = None,
+    ):
         self.retryable = retryable
         self.retry_after = retry_after
+        # the traceback of the node's own code, when it is not this exception's
+        self.traceback = traceback
         super().__init__(message)
 
 

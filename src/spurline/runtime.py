@@ -32,6 +32,7 @@ from spurline.services._store import LeaseHolder, Store
 from spurline.services.batch import BatchService
 from spurline.services.children import ChildRunService
 from spurline.services.datasets import DatasetService
+from spurline.services.events import EventHub
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.runs import RunService
 from spurline.services.schedules import ScheduleService
@@ -70,8 +71,13 @@ class Runtime:
             self.db.upgrade()
         self.store = Store(self.db)
         self.persistence = SqlPersistence(self.db)
-        self.engine = RunEngine(self.persistence, node_types())
+        self.engine = RunEngine(
+            self.persistence,
+            node_types(),
+            log_cap=(settings.log_cap_bytes, settings.log_cap_lines),
+        )
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        self.hub = EventHub(self.db, settings.events_poll_s)
         self.lease = LeaseHolder(self.owner, settings.lease_s)
         self.executor: Executor = self._make_executor()
         home = settings.home.resolve()
@@ -103,7 +109,7 @@ class Runtime:
         if self.settings.executor == "celery":
             from spurline.scaleout.executor import CeleryExecutor
 
-            return CeleryExecutor(self.db, self.engine, self.settings, self.owner)
+            return CeleryExecutor(self.db, self.engine, self.settings, self.owner, self.hub)
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
@@ -114,6 +120,7 @@ class Runtime:
         ``schedules`` (API servers), also fire due schedules unless ``SPURLINE_SCHEDULER``
         is off (docs/operations.md).
         """
+        self.hub.start()
         self._background = [
             asyncio.create_task(self.leases.heartbeat(), name="spurline-heartbeat"),
             asyncio.create_task(self.leases.watch_runs(), name="spurline-run-watch"),
@@ -164,6 +171,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.executor.close()
+        await self.hub.close()
         self.db.close()
 
     # -- delegations kept for routes and commands ------------------------------

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
             later than that (the servers were down) follows the schedule's misfire
             policy (docs/operations.md).
         scheduler: run the scheduler in this process (servers do).
+        log_cap_bytes: captured output kept per task attempt (UTF-8 bytes); past it the
+            first and last halves are kept (docs/observability.md).
+        log_cap_lines: captured lines kept per task attempt, likewise.
+        events_poll_s: how often a process looks for events of processes that could
+            not notify it (another process on the same SQLite file).
+        log_level: level of the server's own log (``--log-level``).
+        log_json: the server's log as JSON lines (``--log-json``).
     """
 
     model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
@@ -54,6 +61,11 @@ class Settings(BaseSettings):
     schedule_poll_s: float = Field(default=1.0, gt=0)
     schedule_grace_s: float = Field(default=10.0, gt=0)
     scheduler: bool = True
+    log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_cap_lines: int = Field(default=10_000, ge=10)
+    events_poll_s: float = Field(default=1.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file under ``home``."""

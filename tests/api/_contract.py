@@ -65,6 +65,8 @@ TASK_FIELDS = {
     "error",
     "is_downstream_of_pause",
     "attempts",
+    "ready_time",
+    "traceback",
 }
 VERSION_FIELDS = {
     "version",
@@ -192,6 +194,15 @@ def checked_task(task: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         assert task["end_time"] is not None
     if task["status"] != "FAILED":
         assert task["error"] is None
+        assert task["traceback"] is None
+    # the observability fields (docs/observability.md) are checked here, not compared
+    ready, attempts = out.pop("ready_time"), out["attempts"]
+    out.pop("traceback")
+    assert isinstance(attempts, int) and attempts >= 0
+    if ready is not None:
+        assert attempts >= 1
+        if started:
+            assert parse_dt(ready) <= started
     return out
 
 

@@ -76,6 +76,10 @@ def check_all(
     assert len(operations) >= 12, [op.label for op in operations]
     failures: dict[str, str] = {}
     for operation in operations:
+        if operation.path.endswith("/events/"):
+            # event streams do not end (a run's ends with the run): a request would only
+            # time out; tests/api/test_observability.py covers them and their 4xx
+            continue
         params = {k: v for k, v in (ids or {}).items() if f"{{{k}}}" in operation.path}
         if ids is not None and not params:
             continue

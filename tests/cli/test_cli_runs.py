@@ -116,7 +116,9 @@ def test_brackets_in_outputs_and_errors_are_shown_verbatim(cli: Any, tmp_path: P
     shown = cli("runs", "show", run_id.group(1)).stdout
     assert '{"f":[true]}' in shown
     assert "workflow [brackets] (v1)" in shown
-    assert shown.endswith("bad: ValueError: [bold]x[/bold] [true]\n")
+    assert "\nbad: ValueError: [bold]x[/bold] [true]\n" in shown
+    # then its traceback, at the line of the node's code, brackets verbatim too
+    assert "    raise ValueError('[bold]x[/bold] [true]')\nValueError: [bold]x[/bold]" in shown
 
 
 def test_runs_list_parent_only_leaves_out_batch_rows(cli: Any, tmp_path: Path) -> None:

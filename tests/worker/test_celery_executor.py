@@ -24,6 +24,7 @@ from spurline.engine.runs import new_run
 from spurline.engine.states import RunStatus
 from spurline.nodes.registry import node_types
 from spurline.scaleout.executor import CeleryExecutor
+from spurline.services.events import EventHub
 from spurline.store import runs as run_q
 from spurline.store.versions import versions
 from spurline.worker.host import WorkerHost
@@ -164,8 +165,14 @@ def test_a_waiter_enqueues_again_a_run_whose_worker_died(tmp_path: Path) -> None
             )
             run.lease_owner, run.lease_expires_at = "dead-worker", now() - timedelta(seconds=1)
             rt.db.writer.run(lambda c: run_q.insert_run(c, run, tasks))
+            # a hub of its own, never started: woken by nothing, the waiter must find
+            # the lapsed lease by its own checks
             waiter = CeleryExecutor(
-                rt.db, rt.engine, settings.model_copy(update={"lease_s": 0.5}), "waiter"
+                rt.db,
+                rt.engine,
+                settings.model_copy(update={"lease_s": 0.5}),
+                "waiter",
+                EventHub(rt.db),
             )
             try:
                 status = asyncio.run(waiter.wait(run.id, 20))

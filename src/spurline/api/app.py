@@ -21,6 +21,7 @@ from spurline.api.routes import (
     batch,
     control,
     datasets,
+    events,
     files,
     runs,
     schedules,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(NulGuardMiddleware)
     # control and schedules first: /wf/paused_workflows/ and /wf/schedules/ must win
     # over /wf/{workflow_id}/
-    for module in (control, schedules, triggers, runs, workflows, batch, datasets, files):
+    for module in (control, schedules, triggers, runs, workflows, batch, datasets, files, events):
         app.include_router(module.router)
         app.include_router(module.router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)

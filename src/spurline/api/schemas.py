@@ -15,7 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.pauses import PauseAction
-from spurline.engine.states import RunStatus
+from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import (
     PauseHistoryResponseSchema,
     RunResponseSchema,
@@ -346,3 +346,33 @@ def _in_utc(value: datetime) -> datetime:
 
 #: A datetime with a UTC offset, as UTC (``GET /run/?start_date=``).
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+class AttemptResponseSchema(BaseModel):
+    """One try of a task (docs/observability.md); a RUNNING task's current try has
+    no ``id`` and ``started_by`` yet (they are stored when it ends)."""
+
+    id: str | None
+    task_id: str
+    node_id: str
+    number: int = Field(description="1 for the first try; never reused, never reset")
+    status: TaskStatus
+    ready_time: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None
+    error: str | None
+    traceback: str | None
+    started_by: str | None = Field(description="run, node retry, run retry or takeover")
+
+
+class LogLineResponseSchema(BaseModel):
+    """One captured line of a task attempt (docs/observability.md)."""
+
+    id: int = Field(description="the line's event id (as in the event stream)")
+    task_id: str
+    node_id: str
+    attempt: int
+    time: datetime
+    stream: str = Field(description="stdout, stderr, log (logging / the log helper) or meta")
+    level: str
+    line: str

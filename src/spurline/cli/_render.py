@@ -120,3 +120,33 @@ def tasks_table(view: dict[str, Any], width: int = 300) -> Table:
         node = escape(t["node_id"])
         table.add_row(node, escape(t["node_type"]), _status(t["status"]), _task_ms(t), detail)
     return table
+
+
+def attempts_table(view: dict[str, Any], attempts: dict[str, list[dict[str, Any]]]) -> Table:
+    """One row per attempt of each task that was tried more than once or failed."""
+    table = Table(title="attempts", title_justify="left", expand=True)
+    for name in ("node", "#", "status", "started by", "queued ms", "ms"):
+        table.add_column(name, no_wrap=True, justify="right" if "ms" in name else "left")
+    table.add_column("error", ratio=1, no_wrap=True, overflow="ellipsis")
+    for t in view["tasks"]:
+        tries = attempts.get(t["id"], [])
+        if len(tries) < 2 and not any(a["status"] == "FAILED" for a in tries):
+            continue
+        for a in tries:
+            table.add_row(
+                escape(t["node_id"]),
+                str(a["number"]),
+                _status(a["status"]),
+                escape(a["started_by"] or ""),
+                _ms(a["ready_time"], a["start_time"]),
+                _ms(a["start_time"], a["end_time"]),
+                f"[red]{escape(a['error'])}[/red]" if a["error"] else "",
+            )
+    return table
+
+
+def _ms(start: str | None, end: str | None) -> str:
+    if start is None or end is None:
+        return ""
+    gap = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return f"{gap.total_seconds() * 1000:.0f}"

@@ -147,3 +147,15 @@ def show_run(settings: Settings, run_id: str) -> dict[str, Any]:
         return rt.view(rt.db.read(lambda c: run_q.get_snapshot(c, run_id)))
     finally:
         rt.db.close()
+
+
+def run_attempts(settings: Settings, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every stored attempt of a run's tasks, by task id (docs/observability.md)."""
+    from spurline.store import events
+    from spurline.store.db import Database
+
+    db = Database(settings.resolved_database_url())
+    try:
+        return db.read(lambda c: events.attempts_by_task(c, run_id))
+    finally:
+        db.close()

@@ -22,8 +22,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import control, ops
-from spurline.cli._errors import NOT_COMPLETED, describe
+from spurline.cli import control, observe, ops
+from spurline.cli._errors import NOT_COMPLETED, CliError, describe
 from spurline.engine.states import RunStatus
 
 app = typer.Typer(
@@ -40,6 +40,47 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
+class LogLevel(StrEnum):
+    """Log levels ``spurline serve`` and ``spurline worker`` accept."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+LogJsonOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--log-json/--log-text",
+        help="Log as JSON lines (default SPURLINE_LOG_JSON, else text).",
+        show_default=False,
+    ),
+]
+
+
+def _configure_logging(settings: Any, level: LogLevel | None, json_lines: bool | None) -> str:
+    """Set up the server's log (spurline.oplog); returns the level in force."""
+    from spurline import oplog
+
+    chosen = level.value if level is not None else settings.log_level
+    oplog.configure(chosen, settings.log_json if json_lines is None else json_lines)
+    return str(chosen)
+
+
+def _fail(message: str) -> typer.Exit:
+    """One line on stderr, exit status 1 (the server could not start)."""
+    from spurline.oplog import mask
+
+    err.print(f"error: {mask(message)}", highlight=False, markup=False)
+    return typer.Exit(NOT_COMPLETED)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -47,37 +88,67 @@ def serve(
     load_examples: Annotated[
         Path | None, typer.Option(help="Folder of workflow JSON files to load at start.")
     ] = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            case_sensitive=False,
+            help="How much the server logs (default SPURLINE_LOG_LEVEL, else INFO).",
+        ),
+    ] = None,
+    log_json: LogJsonOption = None,
 ) -> None:
-    """Serve the HTTP API (docs at /docs)."""
+    """Serve the HTTP API (docs at /docs).
+
+    The port is bound and the store opened (migrated) before the banner is printed;
+    when either fails, one line on stderr says why and the exit status is 1.
+    """
+    import socket
+
     import uvicorn
 
     from spurline.api.app import create_app
     from spurline.cli import _workflows
+    from spurline.oplog import mask_url
     from spurline.settings import get_settings
+    from spurline.store.db import Database
 
     settings = get_settings()
-    if load_examples is not None:
-        loaded = _workflows.load_folder(settings, load_examples)
-        for name, wf_id in loaded:
-            out.print(
-                f"loaded example [bold]{escape(name)}[/] as workflow {wf_id}", highlight=False
-            )
+    level = _configure_logging(settings, log_level, log_json)
+    store = mask_url(settings.resolved_database_url())
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        db = Database(settings.resolved_database_url())
+        try:
+            db.upgrade()
+        finally:
+            db.close()
+        loaded = _workflows.load_folder(settings, load_examples) if load_examples else []
+    except CliError:  # a bad --load-examples: a usage error of its own
+        sock.close()
+        raise
+    except Exception as exc:
+        sock.close()
+        raise _fail(f"cannot open the store {store}: {_first_line(exc)}") from None
+    for name, wf_id in loaded:
+        out.print(f"loaded example [bold]{escape(name)}[/] as workflow {wf_id}", highlight=False)
     out.print(
-        f"Spurline on http://{host}:{port}  (docs: /docs, store: "
-        f"{settings.resolved_database_url()})",
+        f"Spurline on http://{host}:{port}  (docs: /docs, store: {store})",
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
-
-
-class LogLevel(StrEnum):
-    """Log levels ``spurline worker`` accepts."""
-
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
+    config = uvicorn.Config(
+        create_app(settings),
+        log_config=None,  # our handler (spurline.oplog) formats uvicorn's records too
+        access_log=level == "DEBUG",
+    )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -86,17 +157,26 @@ def worker(
         int, typer.Option(min=1, max=1000, help="Runs this process executes at once.")
     ] = 8,
     loglevel: Annotated[
-        LogLevel, typer.Option(case_sensitive=False, help="How much the worker logs.")
-    ] = LogLevel.INFO,
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            "--loglevel",
+            case_sensitive=False,
+            help="How much the worker logs (default SPURLINE_LOG_LEVEL, else INFO).",
+        ),
+    ] = None,
+    log_json: LogJsonOption = None,
 ) -> None:
     """Execute runs from the queue as a Celery worker (broker: SPURLINE_BROKER_URL)."""
+    from spurline.oplog import mask_url
     from spurline.settings import get_settings
     from spurline.worker.main import run_worker
 
     settings = get_settings()
+    level = _configure_logging(settings, loglevel, log_json)
     out.print(
-        f"Spurline worker on {settings.broker_url} queue {settings.queue_name} "
-        f"(store: {settings.resolved_database_url()}, concurrency {concurrency})",
+        f"Spurline worker on {mask_url(settings.broker_url)} queue {settings.queue_name} "
+        f"(store: {mask_url(settings.resolved_database_url())}, concurrency {concurrency})",
         highlight=False,
     )
     if settings.executor != "celery":
@@ -108,7 +188,7 @@ def worker(
             "SPURLINE_BROKER_URL, SPURLINE_DATABASE_URL) on every process",
             highlight=False,
         )
-    raise typer.Exit(run_worker(settings, concurrency, loglevel.value))
+    raise typer.Exit(run_worker(settings, concurrency, level))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (RunResponseSchema).")]
@@ -291,6 +371,11 @@ def runs_show(run_id: str, as_json: JsonOption = False) -> None:
             out.print(
                 f"[red]{escape(task['node_id'])}:[/] {escape(task['error'])}", highlight=False
             )
+            if task["traceback"]:
+                out.print(escape(task["traceback"]), highlight=False, soft_wrap=True)
+    attempts = _workflows.run_attempts(get_settings(), run_id)
+    if any(len(a) > 1 or a[0]["status"] == "FAILED" for a in attempts.values() if a):
+        out.print(_render.attempts_table(view, attempts))
 
 
 @runs_app.command("children")
@@ -309,6 +394,7 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 control.register(runs_app)
 ops.register(app, runs_app)
+observe.register(runs_app, out)
 
 
 @db_app.command("upgrade")

@@ -17,16 +17,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import traceback
 from collections import OrderedDict, deque
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from spurline.engine.children import BATCH, BatchRunner
 from spurline.engine.clock import new_id, now
 from spurline.engine.jsonvalue import json_problem
+from spurline.engine.logcap import LogCapture
 from spurline.engine.nodetype import NodeContext, NodePaused, NodeTypes
 from spurline.engine.persistence import Persistence
 from spurline.engine.plan import Plan
-from spurline.engine.records import PauseRecord, RunRecord, TaskRecord
+from spurline.engine.records import AttemptRecord, LogLine, PauseRecord, RunRecord, TaskRecord
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
 
@@ -50,10 +53,13 @@ class RunEngine:
         persistence: Persistence,
         node_types: NodeTypes,
         services: dict[str, Any] | None = None,
+        log_cap: tuple[int, int] = (1 << 20, 10_000),
     ) -> None:
         self.persistence = persistence
         self.node_types = node_types
         self.services = services or {}
+        # (bytes, lines) kept of each attempt's log (docs/observability.md)
+        self.log_cap = log_cap
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
         self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
@@ -118,6 +124,9 @@ class _Execution:
         self.plan = plan
         self.tasks = {t.node_id: t for t in tasks}
         self.buffer: dict[str, TaskRecord] = {}
+        self.finished_attempts: list[AttemptRecord] = []
+        # what starts each node's next attempt (docs/observability.md)
+        self.started_by: dict[str, str] = {}
         self.waiting: dict[str, int] = {}
         self.doomed: set[str] = set()
         self.ready: deque[str] = deque()
@@ -130,7 +139,11 @@ class _Execution:
         for nid in g.order:
             task = self.tasks[nid]
             if task.status is TaskStatus.RUNNING:  # in flight when its process died
+                self._lost_attempt(task)
                 task.status, task.start_time = TaskStatus.PENDING, None
+                self.started_by[nid] = "takeover"
+            elif task.status is TaskStatus.PENDING and task.attempts:
+                self.started_by[nid] = "run retry"
             if task.status is TaskStatus.PAUSED and self._holds(nid):
                 self.hold = True
             preds = g.predecessors(nid)
@@ -193,7 +206,14 @@ class _Execution:
                 self.buffer[nid] = task
                 self._release(nid)
                 continue
-            task.status, task.start_time, task.inputs = TaskStatus.RUNNING, now(), inputs
+            at = now()
+            task.status, task.start_time, task.ready_time, task.inputs = (
+                TaskStatus.RUNNING,
+                at,
+                at,
+                inputs,
+            )
+            task.attempts += 1
             self.buffer[nid] = task
             node = self.plan.nodes[nid]
             # A node with retries takes the full path, which counts attempts and waits
@@ -230,11 +250,12 @@ class _Execution:
 
     def _run_inline(self, nid: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Inline nodes finish at once; one that turns out to wait is started as a task."""
-        coro = self.plan.nodes[nid].run(inputs, self._context(nid))
+        ctx = self._context(nid)
+        coro = self.plan.nodes[nid].run(inputs, ctx)
         try:
             coro.send(None)
         except StopIteration as stop:
-            self._record_output(nid, stop.value)
+            self._record_output(nid, stop.value, ctx)
             self._release(nid)
             return None
         except Exception as exc:
@@ -244,7 +265,7 @@ class _Execution:
                 # stops the other ready nodes from starting right now.
                 self.hold = self.hold or self._holds(nid)
                 return nid, inputs
-            self._record_error(nid, exc)
+            self._record_error(nid, exc, ctx)
             self._release(nid)
             return None
         coro.close()
@@ -253,31 +274,42 @@ class _Execution:
     async def _execute(self, nid: str, inputs: dict[str, Any]) -> None:
         node = self.plan.nodes[nid]
         cfg = node.config
-        attempt = 0
+        task = self.tasks[nid]
+        first = task.attempts
         while True:
-            attempt += 1
-            self.tasks[nid].attempts = attempt
+            ctx = self._context(nid)
             try:
-                coro = node.run(inputs, self._context(nid))
-                if cfg.timeout_s is not None:
-                    out = await asyncio.wait_for(coro, cfg.timeout_s + 1.0)
+                coro = node.run(inputs, ctx)
+                if cfg.timeout_s is not None and not node.times_itself:
+                    out = await asyncio.wait_for(coro, cfg.timeout_s)
                 else:
                     out = await coro
             except NodePaused as pause:
+                self._end_attempt(nid, ctx, TaskStatus.PAUSED)
                 await self._pause(nid, pause.message)
                 return
             except (TimeoutError, Exception) as exc:
                 if isinstance(exc, TimeoutError) and not isinstance(exc, NodeFailed):
                     exc = NodeTimeout(f"TimeoutError: ran longer than {cfg.timeout_s:g} s")
                 retryable = not isinstance(exc, NodeFailed) or exc.retryable
-                if retryable and attempt <= cfg.max_retries:
+                if retryable and task.attempts - first < cfg.max_retries:
                     delay = getattr(exc, "retry_after", None) or cfg.retry_delay_s
-                    log.info("node %s attempt %d failed (%s); retrying", nid, attempt, exc)
+                    log.info(
+                        "node failed; retrying (%s)",
+                        exc,
+                        extra={"run_id": self.run.id, "node_id": nid, "attempt": task.attempts},
+                    )
+                    self._end_attempt(nid, ctx, TaskStatus.FAILED, exc)
+                    task.attempts += 1
+                    task.ready_time = now()
+                    self.started_by[nid] = "node retry"
+                    self.buffer[nid] = task
+                    await self._flush()  # the failed attempt is visible while waiting
                     await asyncio.sleep(delay)
                     continue
-                self._record_error(nid, exc)
+                self._record_error(nid, exc, ctx)
                 return
-            self._record_output(nid, out)
+            self._record_output(nid, out, ctx)
             return
 
     def _context(self, nid: str) -> NodeContext:
@@ -288,29 +320,99 @@ class _Execution:
             initial_inputs=self.run.initial_inputs or {},
             timeout_s=self.plan.nodes[nid].config.timeout_s,
             services=self.engine.services,
+            capture=LogCapture(*self.engine.log_cap),
+        )
+
+    # -- attempts (docs/observability.md) ---------------------------------------
+    def _end_attempt(
+        self,
+        nid: str,
+        ctx: NodeContext,
+        status: TaskStatus,
+        exc: BaseException | None = None,
+    ) -> None:
+        """Buffer the record of the attempt that just ended, with its log lines."""
+        task = self.tasks[nid]
+        at = now()
+        if ctx.started_at is not None:  # the code began later than the task was ready
+            task.start_time = ctx.started_at
+        error = tb = None
+        if exc is not None:
+            error, tb = _error_text(exc), _traceback_text(exc)
+        attempt = AttemptRecord(
+            id=new_id("A"),
+            task_id=task.id,
+            run_id=task.run_id,
+            node_id=nid,
+            number=task.attempts,
+            status=status,
+            ready_time=task.ready_time,
+            start_time=ctx.started_at or task.ready_time or at,
+            end_time=at,
+            error=error,
+            traceback=tb,
+            started_by=self.started_by.pop(nid, "run"),
+        )
+        if ctx.capture is not None:
+            attempt.logs = [
+                LogLine(datetime.fromtimestamp(t, UTC), stream, level, line)
+                for t, stream, level, line in ctx.capture.entries()
+            ]
+        self.finished_attempts.append(attempt)
+
+    def _lost_attempt(self, task: TaskRecord) -> None:
+        """The attempt a dead process left RUNNING becomes a FAILED record."""
+        if not task.attempts:
+            return
+        self.finished_attempts.append(
+            AttemptRecord(
+                id=new_id("A"),
+                task_id=task.id,
+                run_id=task.run_id,
+                node_id=task.node_id,
+                number=task.attempts,
+                status=TaskStatus.FAILED,
+                ready_time=task.ready_time,
+                start_time=task.start_time,
+                end_time=now(),
+                error="ProcessLost: the process executing this attempt stopped; "
+                "the run was taken over",
+                started_by=self.started_by.pop(task.node_id, "run"),
+            )
         )
 
     # -- recording ------------------------------------------------------------
-    def _record_output(self, nid: str, out: Any) -> None:
+    def _record_output(self, nid: str, out: Any, ctx: NodeContext) -> None:
         problem = json_problem(out) if isinstance(out, dict) else "output is not an object"
         if problem:
-            self._record_error(nid, OutputNotJSON(f"OutputNotJSON: {problem}"))
+            self._record_error(nid, OutputNotJSON(f"OutputNotJSON: {problem}"), ctx)
             return
         task = self.tasks[nid]
-        task.status, task.end_time, task.outputs, task.error = (
+        self._end_attempt(nid, ctx, TaskStatus.COMPLETED)
+        task.status, task.end_time, task.outputs, task.error, task.traceback = (
             TaskStatus.COMPLETED,
-            now(),
+            self.finished_attempts[-1].end_time,
             out,
             None,
+            None,
         )
-        task.attempts = max(task.attempts, 1)
         self.buffer[nid] = task
 
-    def _record_error(self, nid: str, exc: BaseException) -> None:
+    def _record_error(self, nid: str, exc: BaseException, ctx: NodeContext) -> None:
         task = self.tasks[nid]
-        message = str(exc) if isinstance(exc, NodeFailed) else f"{type(exc).__name__}: {exc}"
-        task.status, task.end_time, task.error = TaskStatus.FAILED, now(), message
-        task.attempts = max(task.attempts, 1)
+        self._end_attempt(nid, ctx, TaskStatus.FAILED, exc)
+        attempt = self.finished_attempts[-1]
+        task.status, task.end_time, task.error, task.traceback = (
+            TaskStatus.FAILED,
+            attempt.end_time,
+            attempt.error,
+            attempt.traceback,
+        )
+        log.info(
+            "node failed: %s",
+            attempt.error,
+            extra={"run_id": self.run.id, "node_id": nid, "attempt": attempt.number},
+        )
         self.buffer[nid] = task
 
     async def _pause(self, nid: str, message: str) -> None:
@@ -334,11 +436,12 @@ class _Execution:
                 self.ready.append(succ)
 
     async def _flush(self) -> None:
-        if not self.buffer:
+        if not self.buffer and not self.finished_attempts:
             return
         batch = list(self.buffer.values())
         self.buffer.clear()
-        written = await self.p.save_tasks(batch, _ENGINE_WRITABLE)
+        attempts, self.finished_attempts = self.finished_attempts, []
+        written = await self.p.save_tasks(batch, _ENGINE_WRITABLE, attempts)
         if written != len(batch):
             raise RunCanceled(self.run.id)
 
@@ -381,3 +484,18 @@ class _Execution:
     def _pause_message(self, nid: str) -> str:
         message = getattr(self.plan.nodes[nid].config, "message", None)
         return str(message) if message else f"Paused at node '{nid}'"
+
+
+def _error_text(exc: BaseException) -> str:
+    """The task's ``error``: ``Type: message`` (a NodeFailed's message already is)."""
+    return str(exc) if isinstance(exc, NodeFailed) else f"{type(exc).__name__}: {exc}"
+
+
+def _traceback_text(exc: BaseException) -> str | None:
+    """The traceback to keep: the node code's own (PythonFuncNode), else the node
+    implementation's; None for failures the engine itself decided (time limits,
+    outputs JSON cannot hold).
+    """
+    if isinstance(exc, NodeFailed):
+        return exc.traceback
+    return "".join(traceback.format_exception(exc)).rstrip("\n")

@@ -14,9 +14,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from spurline.engine.logcap import Entry, LogCapture
 
 if TYPE_CHECKING:
     from spurline.engine.definition import LinkDef, NodeDef, WorkflowDefinition
@@ -49,6 +52,9 @@ class NodeContext:
         timeout_s: the time limit in seconds that applies to this execution.
         services: engine-provided hooks (child runs ...), keyed by name.
         task_id: the id of the task this execution records into.
+        capture: where this attempt's log lines go (see :meth:`log`).
+        started_at: when the node's code actually began (a node that first waits
+            for a worker process sets it); None means when ``run`` was called.
     """
 
     run_id: str
@@ -57,6 +63,25 @@ class NodeContext:
     timeout_s: float | None = None
     services: dict[str, Any] = field(default_factory=dict)
     task_id: str | None = None
+    capture: LogCapture | None = field(default=None, repr=False)
+    started_at: datetime | None = None
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        """Add a line (or several, split at newlines) to this attempt's log, as a
+        node's own ``print`` would; ``level`` is a logging level name
+        (docs/observability.md).
+        """
+        if self.capture is not None:
+            for line in str(message).split("\n"):
+                self.capture.add("log", level.upper(), line)
+
+    def add_lines(self, lines: list[Entry], started: float | None = None) -> None:
+        """Take lines captured elsewhere (a worker process) and when the code started."""
+        if self.capture is not None:
+            for at, stream, level, line in lines:
+                self.capture.add(stream, level, line, at)
+        if started is not None:
+            self.started_at = datetime.fromtimestamp(started, UTC)
 
 
 class NodePaused(Exception):
@@ -75,6 +100,9 @@ class Node(ABC):
         node_type: the ``node_type`` string in definitions.
         inline: True when ``run`` does no I/O and finishes at once; the engine then
             records the task in one write instead of RUNNING + final.
+        times_itself: True when ``run`` enforces ``config.timeout_s`` itself from the
+            moment its work starts (after any queueing); the engine then adds no
+            time limit of its own (docs/observability.md).
 
     Attributes:
         id: the node's id.
@@ -85,6 +113,7 @@ class Node(ABC):
 
     node_type: ClassVar[str]
     inline: ClassVar[bool] = True
+    times_itself: ClassVar[bool] = False
 
     id: str
     title: str

@@ -9,11 +9,17 @@ the expected states, and returns whether it did (docs/runs-api.md#statuses).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.records import (
+    AttemptRecord,
+    PauseRecord,
+    RunRecord,
+    TaskRecord,
+    VersionRecord,
+)
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.exceptions import NotFound
 
@@ -33,8 +39,14 @@ class Persistence(Protocol):
         """The run and its tasks in position order; NotFound when absent."""
         ...
 
-    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
-        """Write each task's mutable fields where its stored status is in ``expect``.
+    async def save_tasks(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord] = (),
+    ) -> int:
+        """Write each task's mutable fields where its stored status is in ``expect``,
+        and store ``attempts`` (finished tries, with their log lines) in any case.
 
         Returns the number of tasks written.
         """
@@ -72,6 +84,7 @@ class MemoryPersistence:
         self.runs: dict[str, RunRecord] = {}
         self.tasks: dict[str, list[TaskRecord]] = {}
         self.pauses: list[PauseRecord] = []
+        self.attempts: list[AttemptRecord] = []
 
     def add_version(self, version: VersionRecord) -> None:
         """Store a version (the in-memory stand-in for workflow CRUD)."""
@@ -92,7 +105,13 @@ class MemoryPersistence:
             raise NotFound("Run", run_id)
         return copy.deepcopy(self.runs[run_id]), copy.deepcopy(self.tasks[run_id])
 
-    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
+    async def save_tasks(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord] = (),
+    ) -> int:
+        self.attempts.extend(copy.deepcopy(list(attempts)))
         written = 0
         for task in tasks:
             stored = self.tasks.get(task.run_id, [])

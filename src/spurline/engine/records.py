@@ -97,6 +97,48 @@ class TaskRecord:
     outputs: dict[str, Any] | None = None
     error: str | None = None
     attempts: int = 0
+    traceback: str | None = None
+    ready_time: datetime | None = None
+
+
+@dataclass
+class LogLine:
+    """One captured line of a task attempt's output (docs/observability.md).
+
+    ``stream`` is ``stdout``, ``stderr`` or ``log`` (the logging module and the node
+    ``log`` helper); ``level`` a logging level name.
+    """
+
+    time: datetime
+    stream: str
+    level: str
+    line: str
+
+
+@dataclass
+class AttemptRecord:
+    """One try of a task (docs/observability.md).
+
+    ``number`` counts from 1 over the task's whole life (node retries, run retries and
+    takeovers continue it); ``started_by`` says what started it: ``run``, ``node
+    retry``, ``run retry``, ``resume`` or ``takeover``. ``ready_time`` is when the task
+    could start, ``start_time`` when its code began (the gap is time spent queued for
+    a free worker process).
+    """
+
+    id: str
+    task_id: str
+    run_id: str
+    node_id: str
+    number: int
+    status: TaskStatus
+    ready_time: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None = None
+    error: str | None = None
+    traceback: str | None = None
+    started_by: str = "run"
+    logs: list[LogLine] = field(default_factory=list)
 
 
 @dataclass

@@ -145,7 +145,7 @@ class LocalExecutor:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("run %s: engine error", run_id)
+            log.exception("engine error", extra={"run_id": run_id})
             await self.engine.persistence.transition_run(
                 run_id,
                 frozenset({RunStatus.PENDING, RunStatus.RUNNING}),

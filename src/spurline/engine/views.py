@@ -28,8 +28,12 @@ from spurline.engine.states import RunStatus, TaskStatus
 class TaskResponseSchema(TypedDict):
     """One node's execution in a run (docs/runs-api.md#task).
 
-    ``error`` is set only when the task FAILED; ``attempts`` counts the executions
-    of the node in this run (retries included; 0 before the first).
+    ``error`` is set only when the task FAILED; ``attempts`` counts the tries of the
+    node in this run (node retries, run retries and takeovers included; 0 before the
+    first; docs/observability.md lists them). ``ready_time`` is when the last try
+    could start and ``start_time`` when its code began (the gap: time queued for a
+    free worker process). ``traceback`` is the failure's traceback, with the line
+    numbers of a PythonFuncNode's own code; set only when the task FAILED.
     """
 
     id: str
@@ -44,6 +48,8 @@ class TaskResponseSchema(TypedDict):
     error: str | None
     is_downstream_of_pause: bool
     attempts: int
+    ready_time: datetime | None
+    traceback: str | None
 
 
 class WorkflowVersionResponseSchema(TypedDict):
@@ -208,6 +214,8 @@ def task_view(task: TaskRecord, downstream: bool = False) -> TaskResponseSchema:
         "error": task.error if task.status is TaskStatus.FAILED else None,
         "is_downstream_of_pause": downstream,
         "attempts": task.attempts,
+        "ready_time": task.ready_time,
+        "traceback": task.traceback if task.status is TaskStatus.FAILED else None,
     }
 
 

@@ -13,16 +13,21 @@ import copy
 import multiprocessing
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessExpired, ProcessPool
 
 from spurline.engine.jsonvalue import json_problem
+from spurline.engine.logcap import CODE_FILENAME, Entry, LogCapture, captured, code_traceback
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
+
+if TYPE_CHECKING:  # worker processes import this module: keep pydantic out of them
+    from spurline.engine.nodetype import NodeContext
 
 FUNCTION_NAME = "user_function"
 
@@ -93,33 +98,52 @@ def syntax_problem(code: str) -> str | None:
 @lru_cache(maxsize=512)
 def _compiled(code: str) -> Any:
     namespace: dict[str, Any] = {"__name__": "spurline_user_code"}
-    exec(compile(function_source(code), "<PythonFuncNode>", "exec"), namespace)
+    exec(compile(function_source(code), CODE_FILENAME, "exec"), namespace)
     return namespace[FUNCTION_NAME]
 
 
-def call_user_function(code: str, inputs: dict[str, Any]) -> tuple[str, Any]:
-    """Worker side: run ``code`` on ``inputs``.
+# (kind, value, unix time the code started, captured lines, traceback of the code)
+CallResult = tuple[str, Any, float, list[Entry], str | None]
 
-    Returns ``("ok", output_dict)``, ``("error", "Type: message")`` or
-    ``("not_json", message)``; never raises, so user exception classes need not pickle.
+
+def call_user_function(
+    code: str, inputs: dict[str, Any], cap_bytes: int = 1 << 20, max_lines: int = 10_000
+) -> CallResult:
+    """Worker side: run ``code`` on ``inputs`` with its output captured.
+
+    Returns ``(kind, value, started, lines, traceback)``: kind ``"ok"`` with the
+    output dict, ``"error"`` with ``"Type: message"`` (and the code's traceback) or
+    ``"not_json"``; never raises, so user exception classes need not pickle. What the
+    code printed or logged comes back as lines capped at ``cap_bytes`` / ``max_lines``
+    (docs/observability.md).
     """
+    started = time.time()
+    capture = LogCapture(cap_bytes, max_lines)
+    with captured(capture):
+        kind, value, tb = _call(code, inputs)
+    return kind, value, started, capture.entries(), tb
+
+
+def _call(code: str, inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
     try:
         result = _compiled(code)(InputModel(inputs))
     except BaseException as exc:  # user code may raise anything, SystemExit included
-        return "error", f"{type(exc).__name__}: {exc}"
+        return "error", f"{type(exc).__name__}: {exc}", code_traceback(exc, code)
     if not isinstance(result, dict):
-        return "error", f"TypeError: the code must return a dict, got {type(result).__name__}"
+        msg = f"TypeError: the code must return a dict, got {type(result).__name__}"
+        return "error", msg, None
     problem = json_problem(result)
     if problem:
-        return "not_json", f"OutputNotJSON: {problem}"
-    return "ok", result
+        return "not_json", f"OutputNotJSON: {problem}", None
+    return "ok", result, None
 
 
 class PythonPool:
     """A lazily started pebble pool shared by every run in this process."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, cap_bytes: int = 1 << 20, max_lines: int = 10_000) -> None:
         self.workers = workers
+        self.cap = (cap_bytes, max_lines)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
@@ -137,8 +161,18 @@ class PythonPool:
                 self._pool = ProcessPool(max_workers=self.workers, context=ctx)
             return self._pool
 
-    async def call(self, code: str, inputs: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    async def call(
+        self,
+        code: str,
+        inputs: dict[str, Any],
+        timeout_s: float,
+        ctx: NodeContext | None = None,
+    ) -> dict[str, Any]:
         """Run ``code`` in a worker; return its output dict.
+
+        ``timeout_s`` counts from when a worker process starts the code, not from
+        the call: time queued for a free process is not run time. With ``ctx``, the
+        start time and the captured lines go to the attempt it records.
 
         Raises:
             NodeTimeout: past ``timeout_s`` seconds (the worker is killed).
@@ -147,10 +181,10 @@ class PythonPool:
         """
         for attempt in (1, 2):
             future = self._get().schedule(
-                call_user_function, args=(code, inputs), timeout=timeout_s
+                call_user_function, args=(code, inputs, *self.cap), timeout=timeout_s
             )
             try:
-                kind, value = await asyncio.wrap_future(future)
+                kind, value, started, lines, tb = await asyncio.wrap_future(future)
                 break
             except FutureTimeout:
                 msg = f"TimeoutError: the code ran longer than {timeout_s:g} s"
@@ -165,10 +199,12 @@ class PythonPool:
                 if attempt == 2:
                     msg = f"ProcessExpired: the code's process died (the pool broke: {exc})"
                     raise NodeFailed(msg) from None
+        if ctx is not None:
+            ctx.add_lines(lines, started)
         if kind == "not_json":
             raise OutputNotJSON(value)
         if kind == "error":
-            raise NodeFailed(value)
+            raise NodeFailed(value, traceback=tb)
         return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -189,7 +225,10 @@ def default_pool() -> PythonPool:
     if _default is None:
         from spurline.settings import get_settings
 
-        _default = PythonPool(get_settings().python_workers)
+        settings = get_settings()
+        _default = PythonPool(
+            settings.python_workers, settings.log_cap_bytes, settings.log_cap_lines
+        )
     return _default
 
 

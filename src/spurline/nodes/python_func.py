@@ -28,6 +28,9 @@ class PythonFuncNode(BaseNode):
     config_model = PythonFuncConfig
     config: PythonFuncConfig
     inline = False
+    # the pool enforces config.timeout_s from the moment a worker process starts the
+    # code, so time queued for a free process does not count (docs/observability.md)
+    times_itself = True
 
     @classmethod
     def check(cls, node: Any, config: Any, definition: Any) -> list[str]:
@@ -38,4 +41,4 @@ class PythonFuncNode(BaseNode):
         from spurline.settings import get_settings
 
         timeout = ctx.timeout_s or get_settings().python_timeout_s
-        return await default_pool().call(self.config.code, inputs, timeout)
+        return await default_pool().call(self.config.code, inputs, timeout, ctx)

@@ -1,6 +1,6 @@
 """CeleryExecutor: the engine's :class:`~spurline.engine.runs.Executor` on a message queue.
 
-In an API process it only enqueues and polls. In a worker process it also
+In an API process it only enqueues and waits for events. In a worker process it also
 executes the runs the worker receives (:meth:`CeleryExecutor.run_here`), with a
 :class:`~spurline.engine.runs.LocalExecutor` on the worker's event loop; the
 Runtime's run watch (``SPURLINE_CONTROL_POLL_S``) sees through :meth:`active` and
@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Protocol
 
 from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
-from spurline.engine.states import RUN_ACTIVE, RunStatus
+from spurline.engine.states import RunStatus
 from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.settings import Settings
 from spurline.store import leases
 from spurline.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class RunEndWaiter(Protocol):
+    """Waits for a run's end on notifications (the process's event hub,
+    :class:`spurline.services.events.EventHub`)."""
+
+    async def wait_run_end(
+        self, run_id: str, timeout: float, status_now: Callable[[], Awaitable[RunStatus]]
+    ) -> RunStatus | None:
+        """The run's status once it left PENDING/RUNNING; None after ``timeout`` s."""
+        ...
 
 
 class CeleryExecutor:
@@ -33,6 +46,7 @@ class CeleryExecutor:
         engine: the run engine (used when this process is a worker).
         settings: broker URL, queue name, lease and queue-wait times.
         owner: this process's lease owner id.
+        hub: this process's event hub (waiting for a run's end).
     """
 
     def __init__(
@@ -41,8 +55,10 @@ class CeleryExecutor:
         engine: RunEngine,
         settings: Settings,
         owner: str,
+        hub: RunEndWaiter,
     ) -> None:
         self.db = db
+        self.hub = hub
         self.settings = settings
         self.owner = owner
         self.app = make_celery(settings)
@@ -67,7 +83,10 @@ class CeleryExecutor:
             )
         )
         if not queued:
-            log.info("run %s not enqueued: no longer active or executing elsewhere", run_id)
+            log.info(
+                "run not enqueued: no longer active or executing elsewhere",
+                extra={"run_id": run_id},
+            )
             return
         await self._send_logged(run_id)
 
@@ -75,36 +94,36 @@ class CeleryExecutor:
         try:
             await asyncio.to_thread(self._send, run_id)
         except Exception:
-            log.exception("could not enqueue run %s; the lease takeover will retry", run_id)
+            log.exception(
+                "could not enqueue the run; the lease takeover will retry",
+                extra={"run_id": run_id},
+            )
 
     def _send(self, run_id: str) -> None:
         self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
 
     async def wait(self, run_id: str, timeout: float) -> RunStatus | None:
-        """Poll the store until the run leaves PENDING/RUNNING; None on timeout.
+        """Wait until the run leaves PENDING/RUNNING; None on timeout.
 
-        Polls every 20 ms at first, backing off to 250 ms, so short runs answer
-        quickly and long ones cost the database little. Once a lease length, the
-        waiter also enqueues the run again if its lease lapsed: a child run, which
-        the orphan takeover leaves to its parent, then still completes when the
-        worker executing it died.
+        Woken by the run's events (PostgreSQL ``LISTEN``, see
+        :class:`~spurline.services.events.EventHub`), not by polling. Once a lease
+        length, the waiter also enqueues the run again if its lease lapsed: a child
+        run, which the orphan takeover leaves to its parent, then still completes
+        when the worker executing it died.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        check_lease_at = loop.time() + self.settings.lease_s
-        delay = 0.02
+        status_now = partial(self.runner.engine.persistence.run_status, run_id)
         while True:
-            status = await self.runner.engine.persistence.run_status(run_id)
-            if status not in RUN_ACTIVE:
-                return status
-            if loop.time() >= check_lease_at:
-                check_lease_at = loop.time() + self.settings.lease_s
-                await self._requeue_if_lapsed(run_id)
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            status = await self.hub.wait_run_end(
+                run_id, max(min(remaining, self.settings.lease_s), 0), status_now
+            )
+            if status is not None:
+                return status
+            if deadline - loop.time() <= 0:
                 return None
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, 0.25)
+            await self._requeue_if_lapsed(run_id)
 
     async def _requeue_if_lapsed(self, run_id: str) -> None:
         requeued = await self.db.writer.arun(
@@ -116,7 +135,7 @@ class CeleryExecutor:
             )
         )
         if requeued:
-            log.info("run %s waited on had lost its worker; enqueued again", run_id)
+            log.info("run waited on had lost its worker; enqueued again", extra={"run_id": run_id})
             await self._send_logged(run_id)
 
     async def interrupt(self, run_id: str) -> None:

@@ -7,6 +7,8 @@ worker) and the engine and store (docs/architecture.md#layers).
 - :mod:`.datasets`: dataset uploads and reading their rows.
 - :mod:`.recovery`: lease renewal, takeover of orphaned runs, stopping runs
   canceled elsewhere.
+- :mod:`.events`: the run event stream of this process: fan-out to SSE clients,
+  waits for a run's end (docs/observability.md).
 
 Services receive the narrow parts they use (:class:`~._store.Store`, the engine, the
 executor, a :class:`~._store.LeaseHolder`) from the composition root

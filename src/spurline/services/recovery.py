@@ -50,7 +50,7 @@ class LeaseKeeper:
             partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
         )
         for run_id in taken:
-            log.info("taking over run %s", run_id)
+            log.info("taking over the run (its lease expired)", extra={"run_id": run_id})
             await self.executor.submit(run_id)
         return taken
 
@@ -113,6 +113,8 @@ class LeaseKeeper:
         owner = self.lease.owner
         lost = await self.store.read(lambda c: leases.executing_elsewhere(c, owner, active))
         for run_id in lost:
-            log.info("run %s was canceled or taken over elsewhere; interrupting it", run_id)
+            log.info(
+                "run canceled or taken over elsewhere; interrupting it", extra={"run_id": run_id}
+            )
             await self.executor.interrupt(run_id)
         return lost

@@ -4,6 +4,7 @@ actions (see docs/runs-api.md for the rules, docs/architecture.md for the path o
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -32,6 +33,8 @@ from spurline.store import workflows as wf_queries
 
 #: Parsed graphs of versions with a PAUSED task kept for views (most recent first out).
 GRAPH_CACHE = 256
+
+log = logging.getLogger(__name__)
 
 
 class RunService:
@@ -206,6 +209,7 @@ class RunService:
         """
         at = now()
         ids = await self.store.write(lambda c: run_queries.cancel_run_tree(c, run_id, at, message))
+        log.info("run canceled (%s)", message, extra={"run_id": run_id})
         for rid in ids:
             await self.executor.interrupt(rid)
         return await self.snapshot(run_id)
@@ -219,7 +223,8 @@ class RunService:
             Conflict: the run is not FAILED or CANCELED.
         """
         claim = self.lease.claim()
-        await self.store.write(lambda c: control.retry_run(c, run_id, claim))
+        again = await self.store.write(lambda c: control.retry_run(c, run_id, claim))
+        log.info("run retried: %d task(s) execute again", again, extra={"run_id": run_id})
         await self.executor.submit(run_id)
         return await self.snapshot(run_id)
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, select, update
 from spurline.engine.children import ChildResult
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
+from spurline.store import events
 from spurline.store._rows import run_values, task_values
 from spurline.store.orm import RUNS, TASKS
 
@@ -43,6 +44,9 @@ def insert_children(
     task_rows = [task_values(t) for _, tasks in children for t in tasks]
     if task_rows:
         conn.execute(TASKS.insert(), task_rows)
+    for run, _ in children:
+        events.remember_workflow(run.id, run.workflow_id)
+        events.emit_run(conn, run.id, run.status.value, {"start_time": run.start_time})
     return True
 
 
@@ -126,4 +130,7 @@ def set_progress(conn: Connection, parent_id: str, rows_done: int) -> bool:
         .where(RUNS.c.id == parent_id, RUNS.c.status == RunStatus.RUNNING.value)
         .values(rows_done=rows_done)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    events.emit(conn, parent_id, events.BATCH, {"rows_done": rows_done})
+    return True

@@ -88,10 +88,11 @@ def resolve_pause(
         canceled = run_q.cancel_tree(conn, [run_id], at)
     else:
         output = resolved_output(decision.action, task.inputs, decision.inputs)
-        conn.execute(
+        run_q.emit_task_changes(
+            conn,
             update(TASKS)
             .where(TASKS.c.id == task.id, TASKS.c.status == TaskStatus.PAUSED.value)
-            .values(status=TaskStatus.COMPLETED.value, end_time=at, outputs=output, error=None)
+            .values(status=TaskStatus.COMPLETED.value, end_time=at, outputs=output, error=None),
         )
     conn.execute(
         update(PAUSES)
@@ -137,7 +138,10 @@ def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
     if not run_q.transition_run(conn, run_id, retryable, RunStatus.RUNNING, changes):
         status = run_q.get_run(conn, run_id).status  # NotFound for an unknown run
         raise Conflict(f"Run {run_id} is {status.value}, not FAILED or CANCELED")
-    result = conn.execute(
+    # attempts is kept: the next try continues the numbering, and the attempts
+    # already stored stay (docs/observability.md)
+    return run_q.emit_task_changes(
+        conn,
         update(TASKS)
         .where(
             TASKS.c.run_id == run_id,
@@ -150,10 +154,10 @@ def retry_run(conn: Connection, run_id: str, claim: Claim) -> int:
             inputs=None,
             outputs=None,
             error=None,
-            attempts=0,
-        )
+            traceback=None,
+            ready_time=None,
+        ),
     )
-    return result.rowcount
 
 
 def pause_history(conn: Connection, run_id: str) -> list[PauseRecord]:

@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from spurline.store import events
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteOp = Callable[[Connection], T]
@@ -81,6 +83,8 @@ class WriteQueue:
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
         self.engine = engine
         self.max_group = max_group
+        # called (in the writer thread) after a commit that wrote events
+        self.on_events: Callable[[], None] | None = None
         # The writer keeps its connection between groups: checking one out of the pool
         # and resetting it on return cost ~40 us of a ~95 us empty transaction.
         self._conn: Connection | None = None
@@ -145,8 +149,10 @@ class WriteQueue:
             if self._conn is None:
                 self._conn = self.engine.connect()
             conn = self._conn
+            events.discard(conn)
             with conn.begin():
                 results = [op(conn) for op, _ in live]
+                written = events.flush(conn)
         except Exception:
             # start clean: the connection may be broken; retries use fresh ones
             self._release()
@@ -156,14 +162,24 @@ class WriteQueue:
                 for op, fut in live:
                     self._commit_alone(op, fut)
             return
+        self._announce(written)
         for (_, fut), result in zip(live, results, strict=True):
             fut.set_result(result)
+
+    def _announce(self, written: int) -> None:
+        if written and self.on_events is not None:
+            try:
+                self.on_events()
+            except Exception:  # a listener's problem must not fail the write
+                log.exception("event listener failed")
 
     def _commit_alone(self, op: WriteOp[Any], fut: Future[Any]) -> None:
         for attempt in range(3):
             try:
                 with self.engine.begin() as conn:
+                    events.discard(conn)
                     result = op(conn)
+                    written = events.flush(conn)
             except OperationalError as exc:  # e.g. a lock held too long by another process
                 if attempt == 2:
                     fut.set_exception(exc)
@@ -172,6 +188,7 @@ class WriteQueue:
             except Exception as exc:
                 fut.set_exception(exc)
                 return
+            self._announce(written)
             fut.set_result(result)
             return
 

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -165,10 +166,60 @@ class Task(Base):
     outputs: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    ready_time: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("run_id", "node_id", name="uq_tasks_run_node"),
         Index("ix_tasks_run_position", "run_id", "position"),
+    )
+
+
+class TaskAttempt(Base):
+    """One try of a task (docs/observability.md): node retries, run retries, takeovers."""
+
+    __tablename__ = "task_attempts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(200))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    ready_time: Mapped[datetime | None]
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("task_id", "number", name="uq_attempts_task_number"),)
+
+
+# SQLite only makes an INTEGER PRIMARY KEY an alias of its rowid (autoincrementing).
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RunEvent(Base):
+    """One entry of the event stream: a run or task state change, a log line, batch
+    progress (docs/observability.md). ``id`` grows in commit order.
+    """
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    workflow_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    node_id: Mapped[str | None] = mapped_column(String(200))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    time: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        Index("ix_events_run", "run_id", "id"),
+        Index("ix_events_workflow", "workflow_id", "id"),
     )
 
 
@@ -317,3 +368,5 @@ RUN_METADATA = cast(Table, RunMetadatum.__table__)
 IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
 SCHEDULES = cast(Table, Schedule.__table__)
 TRIGGERS = cast(Table, Trigger.__table__)
+ATTEMPTS = cast(Table, TaskAttempt.__table__)
+EVENTS = cast(Table, RunEvent.__table__)

@@ -7,9 +7,16 @@ thread so the event loop never waits on the database.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
+from spurline.engine.records import (
+    AttemptRecord,
+    PauseRecord,
+    RunRecord,
+    TaskRecord,
+    VersionRecord,
+)
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.store import runs as run_queries
 from spurline.store.db import Database
@@ -34,8 +41,15 @@ class SqlPersistence:
             self.db.read, lambda c: run_queries.get_run_and_tasks(c, run_id)
         )
 
-    async def save_tasks(self, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
-        return await self.db.writer.arun(lambda c: run_queries.save_tasks(c, tasks, expect))
+    async def save_tasks(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord] = (),
+    ) -> int:
+        return await self.db.writer.arun(
+            lambda c: run_queries.save_tasks(c, tasks, expect, attempts)
+        )
 
     async def transition_run(
         self,

@@ -26,9 +26,10 @@ from sqlalchemy import (
     update,
 )
 
-from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
+from spurline.store import events
 from spurline.store._rows import (
     RUN_COLS,
     TASK_COLS,
@@ -278,9 +279,21 @@ def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> Non
     conn.execute(RUNS.insert(), [run_values(run)])
     if tasks:
         conn.execute(TASKS.insert(), [task_values(t) for t in tasks])
+    events.remember_workflow(run.id, run.workflow_id)
+    events.emit_run(conn, run.id, run.status.value, {"start_time": run.start_time})
 
 
-_SAVED_FIELDS = ("status", "start_time", "end_time", "inputs", "outputs", "error", "attempts")
+_SAVED_FIELDS = (
+    "status",
+    "start_time",
+    "end_time",
+    "inputs",
+    "outputs",
+    "error",
+    "attempts",
+    "traceback",
+    "ready_time",
+)
 
 
 @lru_cache(maxsize=8)
@@ -295,8 +308,18 @@ def _save_tasks_statement(n_expect: int) -> Update:
     )
 
 
-def save_tasks(conn: Connection, tasks: list[TaskRecord], expect: frozenset[TaskStatus]) -> int:
-    """Write tasks' mutable fields where the stored status is in ``expect``; count written."""
+def save_tasks(
+    conn: Connection,
+    tasks: list[TaskRecord],
+    expect: frozenset[TaskStatus],
+    attempts: Sequence[AttemptRecord] = (),
+) -> int:
+    """Write tasks' mutable fields where the stored status is in ``expect``; count written.
+
+    ``attempts`` (finished attempts, with their log lines) are stored first, whatever
+    is written of the tasks: they happened (docs/observability.md).
+    """
+    events.insert_attempts(conn, list(attempts))
     if not tasks or not expect:
         return 0
     allowed = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
@@ -310,12 +333,24 @@ def save_tasks(conn: Connection, tasks: list[TaskRecord], expect: frozenset[Task
             "b_outputs": t.outputs,
             "b_error": t.error,
             "b_attempts": t.attempts,
+            "b_traceback": t.traceback,
+            "b_ready_time": t.ready_time,
             **allowed,
         }
         for t in tasks
     ]
     # Both SQLite and psycopg report the rows matched by all the parameter sets.
-    return conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
+    written: int = conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
+    if written == len(tasks):
+        events.emit_tasks(conn, tasks)
+    elif written:
+        stored = dict(
+            conn.execute(
+                select(TASKS.c.id, TASKS.c.status).where(TASKS.c.id.in_([t.id for t in tasks]))
+            ).all()
+        )
+        events.emit_tasks(conn, [t for t in tasks if stored.get(t.id) == t.status.value])
+    return written
 
 
 @lru_cache(maxsize=64)
@@ -345,7 +380,10 @@ def transition_run(
     params = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
     params.update({f"b_{k}": v for k, v in changes.items()}, b_id=run_id, b_status=status.value)
     statement = _transition_statement(len(expect), tuple(sorted(changes)))
-    return conn.execute(statement, params).rowcount == 1
+    if conn.execute(statement, params).rowcount != 1:
+        return False
+    events.emit_run(conn, run_id, status.value, changes)
+    return True
 
 
 def cancel_run(conn: Connection, run_id: str, at: datetime, message: str) -> RunRecord:
@@ -384,10 +422,11 @@ def cancel_tree(conn: Connection, run_ids: list[str], at: datetime) -> list[str]
     unfinished = [TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.PAUSED.value]
     canceled = list(run_ids)
     while run_ids:
-        conn.execute(
+        emit_task_changes(
+            conn,
             update(TASKS)
             .where(TASKS.c.run_id.in_(run_ids), TASKS.c.status.in_(unfinished))
-            .values(status=TaskStatus.CANCELED.value, end_time=at)
+            .values(status=TaskStatus.CANCELED.value, end_time=at),
         )
         children = [
             r[0]
@@ -398,18 +437,29 @@ def cancel_tree(conn: Connection, run_ids: list[str], at: datetime) -> list[str]
             )
         ]
         if children:
-            conn.execute(
+            message = "Canceled with its parent run"
+            done = conn.execute(
                 update(RUNS)
                 .where(RUNS.c.id.in_(children), RUNS.c.status.in_(active))
-                .values(
-                    status=RunStatus.CANCELED.value,
-                    end_time=at,
-                    message="Canceled with its parent run",
-                )
-            )
+                .values(status=RunStatus.CANCELED.value, end_time=at, message=message)
+                .returning(RUNS.c.id)
+            ).all()
+            for (rid,) in done:
+                changes = {"end_time": at, "message": message}
+                events.emit_run(conn, rid, RunStatus.CANCELED.value, changes)
         canceled.extend(children)
         run_ids = children
     return canceled
+
+
+def emit_task_changes(conn: Connection, statement: Update) -> int:
+    """Run an UPDATE of tasks and emit a task event for each row it changed.
+
+    Returns the number of rows changed.
+    """
+    rows = conn.execute(statement.returning(*TASK_COLS)).all()
+    events.emit_tasks(conn, [task_record(r) for r in rows])
+    return len(rows)
 
 
 def delete_run(conn: Connection, run_id: str) -> list[str]:

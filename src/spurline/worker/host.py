@@ -77,7 +77,11 @@ class WorkerHost:
             return None
         finally:
             self._running.discard(future)
-        log.info("run %s: %s", run_id, "not claimed" if status is None else status.value)
+        log.info(
+            "run %s",
+            "not claimed" if status is None else status.value,
+            extra={"run_id": run_id},
+        )
         return None if status is None else status.value
 
     def close(self) -> None:

@@ -28,7 +28,8 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
         concurrency: runs executed at once by this process (Celery pool threads).
         loglevel: Celery's log level.
     """
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    if not logging.getLogger().handlers:  # not configured by the CLI (spurline.oplog)
+        logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     host = WorkerHost(settings)
     app = make_celery(host.settings)
     register_tasks(app, host.execute)

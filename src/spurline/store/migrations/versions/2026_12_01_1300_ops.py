@@ -2,7 +2,7 @@
 rerun lineage (docs/operations.md).
 
 Revision ID: ops
-Revises: 2026_11_30_1100
+Revises: obs
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "ops"
-down_revision = "2026_11_30_1100"
+down_revision = "obs"
 branch_labels = None
 depends_on = None
 

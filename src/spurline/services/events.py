@@ -1,0 +1,285 @@
+"""The event hub: one process's view of the run event stream (docs/observability.md).
+
+Events are written to the store with the changes they describe
+(:mod:`spurline.store.events`). The hub learns that new ones exist from this
+process's writer right after a commit, from PostgreSQL ``LISTEN spurline_events``
+for commits of other processes (API servers, Celery workers), and, as a backstop, by
+looking every ``SPURLINE_EVENTS_POLL_S`` seconds (another process on the same SQLite
+file cannot notify). It then reads them once, in id order, and hands each to the
+subscribers whose filter matches: SSE clients and waiters for a run's end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlalchemy.engine import make_url
+
+from spurline.engine.states import RUN_ACTIVE, RunStatus
+from spurline.store import events
+from spurline.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# A subscriber further behind than this is told to read from the store instead.
+_QUEUE_LIMIT = 10_000
+_READ_LIMIT = 5_000
+
+
+@dataclass(eq=False)
+class Subscription:
+    """What one subscriber receives: events matching its filter, in id order.
+
+    ``overflowed`` is set when it fell more than a queue's length behind; its events
+    since then must be read from the store (:meth:`EventHub.replay`).
+    """
+
+    run_id: str | None = None
+    workflow_id: str | None = None
+    kinds: tuple[str, ...] = ()
+    queue: deque[events.Event] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
+
+    def matches(self, e: events.Event) -> bool:
+        """Whether ``e`` passes this subscription's filter."""
+        return (
+            (self.run_id is None or e.run_id == self.run_id)
+            and (self.workflow_id is None or e.workflow_id == self.workflow_id)
+            and (not self.kinds or e.kind in self.kinds)
+        )
+
+    def put(self, e: events.Event) -> None:
+        """Queue ``e`` (called by the hub)."""
+        if len(self.queue) >= _QUEUE_LIMIT:
+            self.queue.clear()
+            self.overflowed = True
+        elif not self.overflowed:
+            self.queue.append(e)
+        self.ready.set()
+
+    async def next_batch(self, timeout: float | None) -> list[events.Event] | None:
+        """Wait for events; ``[]`` on timeout, None when overflowed (read the store)."""
+        if not self.queue and not self.overflowed:
+            try:
+                await asyncio.wait_for(self.ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        self.ready.clear()
+        if self.overflowed:
+            self.overflowed = False
+            return None
+        out = list(self.queue)
+        self.queue.clear()
+        return out
+
+
+class EventHub:
+    """Fans the store's new events out to this process's subscribers.
+
+    Args:
+        db: the store.
+        poll_s: seconds between looks for events nobody announced.
+    """
+
+    def __init__(self, db: Database, poll_s: float = 1.0) -> None:
+        self.db = db
+        self.poll_s = poll_s
+        self.subscribers: set[Subscription] = set()
+        self._last: int | None = None  # newest event handed out; None while idle
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._listener: _PgListener | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        """Start the pump on the running loop and take this process's commit signals."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.db.writer.on_events = self.wake_threadsafe
+        self._pump_task = asyncio.create_task(self._pump(), name="spurline-events")
+
+    async def close(self) -> None:
+        """Stop the pump and the listener."""
+        self.db.writer.on_events = None
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+
+    def wake_threadsafe(self) -> None:
+        """Say new events exist (callable from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    # -- subscribing ---------------------------------------------------------------
+    @asynccontextmanager
+    async def subscribe(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow_id: str | None = None,
+        kinds: tuple[str, ...] = (),
+    ) -> AsyncIterator[Subscription]:
+        """Receive new events matching the filter while the block runs.
+
+        Events committed before entering are not delivered: read them with
+        :meth:`replay` after entering (then no event falls between the two).
+        """
+        if self._last is None:
+            self._last = await self.newest()
+        if self.db.dialect == "postgresql" and self._listener is None:
+            self._listener = _PgListener(self.db.url, self.wake_threadsafe)
+        sub = Subscription(run_id, workflow_id, kinds)
+        self.subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self.subscribers.discard(sub)
+            if not self.subscribers:
+                self._last = None
+
+    async def newest(self) -> int:
+        """The newest event id in the store."""
+        return await asyncio.to_thread(self.db.read, events.last_id)
+
+    async def replay(
+        self, after: int, sub: Subscription, limit: int = _READ_LIMIT
+    ) -> list[events.Event]:
+        """Stored events matching ``sub``'s filter with ``id > after`` (at most ``limit``)."""
+        return await asyncio.to_thread(
+            self.db.read,
+            lambda c: events.read(
+                c,
+                after,
+                run_id=sub.run_id,
+                workflow_id=sub.workflow_id,
+                kinds=sub.kinds,
+                limit=limit,
+            ),
+        )
+
+    # -- the pump --------------------------------------------------------------------
+    async def stream(self, sub: Subscription, after: int) -> AsyncIterator[list[events.Event]]:
+        """Stored events of ``sub``'s filter after ``after``, then live ones as they
+        are committed, in batches: in id order, none missed, none twice
+        (docs/observability.md). ``sub`` must have been entered before (see
+        :meth:`subscribe`).
+        """
+        last = after
+        while batch := await self.replay(last, sub):
+            last = batch[-1].id
+            yield batch
+        while True:
+            live = await sub.next_batch(None)
+            if live is None:  # fell behind: read what was missed from the store
+                while batch := await self.replay(last, sub):
+                    last = batch[-1].id
+                    yield batch
+                continue
+            fresh = [e for e in live if e.id > last]
+            if fresh:
+                last = fresh[-1].id
+                yield fresh
+
+    async def stored(self, sub: Subscription, after: int) -> AsyncIterator[list[events.Event]]:
+        """Every stored event of ``sub``'s filter after ``after``, in batches."""
+        while batch := await self.replay(after, sub):
+            after = batch[-1].id
+            yield batch
+
+    async def wait_run_end(
+        self, run_id: str, timeout: float, status_now: Callable[[], Awaitable[RunStatus]]
+    ) -> RunStatus | None:
+        """Wait until the run is no longer PENDING/RUNNING, woken by its run events
+        instead of polling; None when ``timeout`` seconds pass first.
+
+        ``status_now`` reads the stored status (after subscribing, so no change is
+        missed between the read and the wait).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self.subscribe(run_id=run_id, kinds=(events.RUN,)) as sub:
+            while True:
+                status = await status_now()
+                if status not in RUN_ACTIVE:
+                    return status
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                await sub.next_batch(remaining)
+
+    async def _pump(self) -> None:
+        assert self._wake is not None
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+            try:
+                await self._deliver()
+            except Exception:  # the next wake or poll tries again
+                log.exception("reading new events failed")
+                await asyncio.sleep(self.poll_s)
+
+    async def _deliver(self) -> None:
+        while self.subscribers and self._last is not None:
+            batch = await asyncio.to_thread(
+                self.db.read, partial(events.read, after=self._last, limit=_READ_LIMIT)
+            )
+            if not batch or self._last is None:
+                return
+            self._last = batch[-1].id
+            for sub in list(self.subscribers):
+                for e in batch:
+                    if sub.matches(e):
+                        sub.put(e)
+            if len(batch) < _READ_LIMIT:
+                return
+
+
+class _PgListener:
+    """A thread with its own PostgreSQL connection that ``LISTEN``s for event commits
+    and calls ``wake`` for each notification (and after reconnecting)."""
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self.conninfo = (
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spurline-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {events.CHANNEL}")
+                    self.wake()  # catch up with what was committed while not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self.wake()
+            except Exception as exc:
+                # never the URL: it may hold a password
+                log.warning(
+                    "event listener lost its database connection (%s); reconnecting",
+                    type(exc).__name__,
+                )
+                self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        """Stop listening and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=5)
