@@ -9,6 +9,7 @@ from typing import Any
 from spurline.cli._errors import CliError, problem_lines
 from spurline.cli._jsonfile import read_json_object
 from spurline.engine.definition import WorkflowDefinition
+from spurline.engine.records import StartOptions
 from spurline.engine.states import RunStatus
 from spurline.exceptions import DefinitionInvalid
 from spurline.nodes._sandbox import shutdown_default_pool
@@ -105,6 +106,7 @@ async def run_once(
     description: str | None,
     definition: dict[str, Any],
     initial_inputs: dict[str, Any],
+    options: StartOptions | None = None,
 ) -> tuple[RunStatus, dict[str, Any]]:
     """Record the workflow, execute one run in this process, return its status and view.
 
@@ -115,7 +117,7 @@ async def run_once(
     try:
         await rt.start(recover=False)
         wf_id = upsert_workflow(rt.db, name, description, definition)
-        run, _ = await rt.start_run(wf_id, initial_inputs)
+        run, _ = await rt.start_run(wf_id, initial_inputs, options=options)
         status = await rt.wait(run.id, timeout=math.inf)
         snap = await rt.snapshot(run.id)
         return status or snap.run.status, rt.view(snap)
@@ -127,18 +129,11 @@ async def run_once(
 
 
 def list_runs(
-    settings: Settings,
-    page: int,
-    page_size: int,
-    statuses: list[RunStatus],
-    workflow_id: str | None = None,
-    *,
-    parent_only: bool = False,
+    settings: Settings, page: int, page_size: int, flt: run_q.RunFilter
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of run views, newest first, and the total; ``parent_only`` drops child runs."""
+    """A page of run views, newest first, and the total."""
     rt = Runtime(settings)
     try:
-        flt = run_q.RunFilter(tuple(statuses), workflow_id, parent_only=parent_only)
         snaps, total = rt.db.read(lambda c: run_q.list_runs(c, page, page_size, flt))
         return [rt.view(s) for s in snaps], total
     finally:

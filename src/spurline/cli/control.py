@@ -157,7 +157,7 @@ def resume(
 
 
 def retry(run_id: str, as_json: JsonOpt = False) -> None:
-    """Re-execute the FAILED and CANCELED tasks of a FAILED run here."""
+    """Re-execute the FAILED and CANCELED tasks of a FAILED or CANCELED run here."""
     ok = (RunStatus.COMPLETED, RunStatus.PAUSED)
     _run(lambda rt: rt.retry_run(run_id), run_id, ok, True, as_json)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from spurline.cli import _security_commands, control, observe, operations
+from spurline.cli import _security_commands, control, observe, operations, ops
 from spurline.cli._errors import NOT_COMPLETED, CliError, describe
 from spurline.engine.states import RunStatus
 
@@ -228,6 +229,12 @@ def run_workflow(
     output: Annotated[
         Path | None, typer.Option(help="Copy the batch results (JSONL) here (with --dataset).")
     ] = None,
+    tag: ops.TagOpt = None,
+    meta: ops.MetaOpt = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="The same key within 24 h returns the first run, not a new one."),
+    ] = None,
 ) -> None:
     """Execute a workflow here, record the run in the store, print its result.
 
@@ -243,9 +250,14 @@ def run_workflow(
     if dataset is not None:
         _run_batch(wf, dataset, concurrency, output)
         return
+    from spurline.engine.records import StartOptions
+
     initial = _inputs.initial_inputs(wf.definition, input_ or [], inputs, err)
+    options = StartOptions(tuple(tag or ()), ops.metadata_pairs(meta), idempotency_key)
     status, view = asyncio.run(
-        _workflows.run_once(get_settings(), wf.name, wf.description, wf.definition.dump(), initial)
+        _workflows.run_once(
+            get_settings(), wf.name, wf.description, wf.definition.dump(), initial, options
+        )
     )
     outputs = view["outputs"] or {}
     result_id = wf.output_node_id()
@@ -308,19 +320,41 @@ def runs_list(
     parent_only: Annotated[
         bool, typer.Option("--parent-only", help="Leave out child runs (batch rows, loops).")
     ] = False,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Runs with this tag.")] = None,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Runs with this metadata key=value.")
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="Runs started at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Runs started at or before (UTC).")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Runs this schedule started.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Runs, newest first (as GET /run/)."""
     from spurline.cli import _render, _workflows
     from spurline.settings import get_settings
+    from spurline.store.runs import RunFilter
 
-    views, total = _workflows.list_runs(
-        get_settings(), page, page_size, status or [], workflow_id, parent_only=parent_only
+    flt = RunFilter(
+        tuple(status or []),
+        workflow_id,
+        parent_only=parent_only,
+        start_date=_utc(since),
+        end_date=_utc(until),
+        tags=tuple(tag or ()),
+        metadata=tuple((ops.metadata_pairs(meta, "--meta") or {}).items()),
+        schedule_id=schedule,
     )
+    views, total = _workflows.list_runs(get_settings(), page, page_size, flt)
     if as_json:
         _render.print_json(out, views)
     else:
         out.print(_render.runs_table(views, page, total))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 @runs_app.command("show")
@@ -364,6 +398,7 @@ def runs_children(run_id: str, as_json: JsonOption = False) -> None:
 
 control.register(runs_app)
 _security_commands.register(app)
+ops.register(app, runs_app)
 observe.register(runs_app, out)
 operations.register(app, runs_app)
 

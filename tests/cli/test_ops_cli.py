@@ -1,0 +1,73 @@
+"""``spurline run`` with tags, metadata and an idempotency key, ``spurline runs list``
+filters, ``spurline runs rerun`` and ``spurline schedules …`` (docs/operations.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from tests.conftest import Cli
+from tests.ops._ops import ECHO, when
+
+from spurline.cli._workflows import upsert_workflow
+from spurline.settings import Settings
+from spurline.store.db import Database
+
+
+def test_run_with_a_key_twice_is_one_run_found_by_its_tag(cli: Cli, tmp_path: Path) -> None:
+    wf = tmp_path / "echo.json"
+    wf.write_text(json.dumps({"name": "echo", "definition": ECHO}))
+    args = ["run", str(wf), "-i", "text=hi", "--tag", "cli", "--meta", "who=me", "--json"]
+    first = cli(*args, "--idempotency-key", "once")
+    assert first.returncode == 0, first.stderr
+    again = cli(*args, "--idempotency-key", "once")
+    run, same = json.loads(first.stdout), json.loads(again.stdout)
+    assert same["id"] == run["id"]
+    assert (run["tags"], run["metadata"]) == (["cli"], {"who": "me"})
+    listed = cli("runs", "list", "--tag", "cli", "--meta", "who=me", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run["id"]]
+    after = when(run["start_time"]).replace(tzinfo=None) + timedelta(seconds=1)
+    since = cli("runs", "list", "--since", after.isoformat(timespec="seconds"), "--json")
+    assert json.loads(since.stdout) == []
+    bad = cli("runs", "list", "--meta", "novalue")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2,
+        "error: --meta takes key=value, got 'novalue'",
+    )
+
+    rerun = cli("runs", "rerun", run["id"], "--inputs", '{"in": {"text": "yo"}}', "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    new = json.loads(rerun.stdout)
+    assert (new["rerun_of"], new["outputs"]["in"]) == (run["id"], {"text": "yo"})
+    assert f"(rerun of {run['id']}) COMPLETED" in rerun.stderr
+
+
+def test_schedules_commands(cli: Cli, tmp_path: Path) -> None:
+    db = Database(Settings(home=tmp_path).resolved_database_url())
+    db.upgrade()
+    wf = upsert_workflow(db, "echo", None, ECHO)
+    db.close()
+    made = cli(
+        "schedules", "create", wf, "--name", "morning", "--cron", "0 7 * * *",
+        "--tz", "Europe/Paris", "--inputs", '{"in": {"text": "bonjour"}}', "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    s = json.loads(made.stdout)
+    assert (s["timezone"], s["enabled"], s["initial_inputs"]) == (
+        "Europe/Paris",
+        True,
+        {"in": {"text": "bonjour"}},
+    )
+    table = cli("schedules", "list")
+    assert "morning" in table.stdout and "0 7 * * * (Europe/Paris)" in table.stdout
+    off = json.loads(cli("schedules", "toggle", s["id"], "--json").stdout)
+    assert (off["enabled"], off["next_run_at"]) == (False, None)
+    assert cli("schedules", "delete", s["id"]).returncode == 0
+    gone = cli("schedules", "show", s["id"])
+    assert (gone.returncode, gone.stderr.strip()) == (2, f"error: no schedule {s['id']}")
+
+    bad = cli("schedules", "create", wf, "--name", "b", "--cron", "61 * * * *", "--tz", "Mars/B")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "cron_expression '61 * * * *' is not valid" in bad.stderr
+    assert "timezone 'Mars/B' is not a known IANA time zone" in bad.stderr
