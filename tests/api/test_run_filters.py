@@ -14,8 +14,8 @@ from tests.ops._ops import ECHO, when
 SUMMARY_FIELDS = {
     "id", "workflow_id", "workflow_version_id", "status", "start_time", "end_time",
     "parent_run_id", "run_type", "output_file_id", "input_dataset_id", "message", "duration",
-    "percentage_complete", "tags", "metadata", "schedule_id", "scheduled_for", "rerun_of",
-    "reruns",
+    "percentage_complete", "started_by", "canceled_by", "retried_by", "tags", "metadata",
+    "schedule_id", "scheduled_for", "rerun_of", "reruns",
 }  # fmt: skip
 
 
