@@ -7,7 +7,8 @@
     │   ├── DefinitionInvalid      a workflow definition breaks the definition rules
     │   ├── InputsInvalid          initial_inputs do not fit the InputNode
     │   ├── DatasetInvalid         an uploaded dataset file cannot be read as rows
-    │   └── FieldInvalid           a request field breaks its rule (token or secret name)
+    │   ├── FieldInvalid           a request field breaks its rule (token or secret name)
+    │   └── ScheduleInvalid        a cron expression, interval or time zone that cannot fire
     ├── NotFound                   an id names nothing (HTTP 404)
     ├── Conflict                   the request fits no current state (HTTP 409)
     │   └── InvalidTransition      a run or task state change the rules forbid
@@ -75,6 +76,11 @@ class DatasetInvalid(DefinitionError):
 class FieldInvalid(DefinitionError):
     """A request field breaks its rule: a token or secret name, an empty secret value
     (docs/security.md)."""
+
+
+class ScheduleInvalid(DefinitionError):
+    """A schedule's cron expression, interval or time zone is not valid
+    (docs/operations.md)."""
 
 
 class NotFound(SpurlineError):

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from spurline.engine.children import BATCH, CHILDREN
 from spurline.engine.clock import new_id
 from spurline.engine.executor import RunEngine
-from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor
 from spurline.engine.states import RunStatus
 from spurline.nodes._limits import LIMITS, Limits
@@ -44,7 +44,9 @@ from spurline.services.provider_keys import SecretKeys
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
+from spurline.services.schedules import ScheduleService
 from spurline.services.secrets import SECRETS, SecretService
+from spurline.services.triggers import TriggerService
 from spurline.settings import Settings
 from spurline.store import control
 from spurline.store.db import Database
@@ -68,6 +70,9 @@ class Runtime:
         datasets: dataset uploads (:class:`~spurline.services.datasets.DatasetService`).
         children: child runs (:class:`~spurline.services.children.ChildRunService`).
         leases: lease renewal and recovery (:class:`~spurline.services.recovery.LeaseKeeper`).
+        schedules: schedules and the scheduler
+            (:class:`~spurline.services.schedules.ScheduleService`).
+        triggers: webhook triggers (:class:`~spurline.services.triggers.TriggerService`).
     """
 
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
@@ -118,6 +123,10 @@ class Runtime:
             self.store, settings, self.owner, self.runs.process_pause_action
         )
         metrics.install()
+        self.schedules = ScheduleService(
+            self.store, self.runs, settings.schedule_poll_s, settings.schedule_grace_s
+        )
+        self.triggers = TriggerService(self.store, self.engine, self.runs)
         self._background: list[asyncio.Task[None]] = []
 
     def _make_executor(self) -> Executor:
@@ -130,10 +139,12 @@ class Runtime:
         return LocalExecutor(self.engine)
 
     # -- lifecycle ------------------------------------------------------------
-    async def start(self, *, recover: bool = True) -> None:
+    async def start(self, *, recover: bool = True, schedules: bool = False) -> None:
         """Keep this process's leases fresh and stop local executions of runs canceled
         elsewhere; with ``recover``, also take over orphaned runs now and keep watching
-        for them (servers do, a one-off CLI run does not).
+        for them (servers and workers do, a one-off CLI run does not). With
+        ``schedules`` (API servers), also fire due schedules unless ``SPURLINE_SCHEDULER``
+        is off (docs/operations.md).
         """
         self.hub.start()
         self._background = [
@@ -154,6 +165,10 @@ class Runtime:
                     retention_loop(self.store, self.settings), name="spurline-retention"
                 ),
             ]
+            if schedules and self.settings.scheduler:
+                self._background.append(
+                    asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
+                )
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.
@@ -211,10 +226,10 @@ class Runtime:
         workflow_id: str,
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
-        actor: str | None = None,
+        options: StartOptions | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Start a run (see :meth:`RunService.start_run` for the errors raised)."""
-        return await self.runs.start_run(workflow_id, initial_inputs, parent_run_id, actor)
+        return await self.runs.start_run(workflow_id, initial_inputs, parent_run_id, options)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
         """Wait for a run to leave PENDING/RUNNING (see :meth:`RunService.wait`)."""
@@ -237,7 +252,7 @@ class Runtime:
         return await self.runs.cancel_run(run_id, message, actor)
 
     async def retry_run(self, run_id: str, actor: str | None = None) -> RunSnapshot:
-        """Retry a FAILED run in place (see :meth:`RunService.retry_run`)."""
+        """Retry a FAILED or CANCELED run in place (see :meth:`RunService.retry_run`)."""
         return await self.runs.retry_run(run_id, actor)
 
     async def remove_output_files(self, file_ids: list[str]) -> None:

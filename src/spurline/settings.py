@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         python_max_print_mb: what one PythonFuncNode call may print (MiB).
         python_env_allow: comma-separated environment variables user code keeps even
             when they look secret (docs/security.md §5).
+        schedule_poll_s: the longest a server's scheduler sleeps before it looks for due
+            schedules again (it wakes at the next known fire time sooner); bounds how
+            late a schedule created through another server first fires.
+        schedule_grace_s: how late a fire may start and still count as on time; a fire
+            later than that (the servers were down) follows the schedule's misfire
+            policy (docs/operations.md).
+        scheduler: run the scheduler in this process (servers do).
         log_cap_bytes: captured output kept per task attempt (UTF-8 bytes); past it the
             first and last halves are kept (docs/observability.md).
         log_cap_lines: captured lines kept per task attempt, likewise.
@@ -111,6 +118,9 @@ class Settings(BaseSettings):
     python_max_output_mb: float = Field(default=16.0, gt=0)
     python_max_print_mb: float = Field(default=128.0, gt=0)
     python_env_allow: str = ""
+    schedule_poll_s: float = Field(default=1.0, gt=0)
+    schedule_grace_s: float = Field(default=10.0, gt=0)
+    scheduler: bool = True
     log_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_cap_lines: int = Field(default=10_000, ge=10)
     events_poll_s: float = Field(default=1.0, gt=0)

@@ -38,6 +38,22 @@ RUN_FIELDS = {
     "started_by",
     "canceled_by",
     "retried_by",
+    # additive, docs/operations.md
+    "tags",
+    "metadata",
+    "schedule_id",
+    "scheduled_for",
+    "rerun_of",
+    "reruns",
+}
+#: The additive fields of a run (docs/operations.md) as a run started without them has them.
+OPERATIONS_DEFAULTS: dict[str, Any] = {
+    "tags": [],
+    "metadata": {},
+    "schedule_id": None,
+    "scheduled_for": None,
+    "rerun_of": None,
+    "reruns": [],
 }
 TASK_FIELDS = {
     "id",
@@ -227,6 +243,9 @@ def checked_run(run: dict[str, Any], links: list[dict[str, Any]] | None = None) 
         assert order.index(lk["source_id"]) < order.index(lk["target_id"]), lk
     out["workflow_version"] = checked_version(run["workflow_version"])
     out["tasks"] = [checked_task(t, run) for t in run["tasks"]]
+    for name, default in OPERATIONS_DEFAULTS.items():
+        if out[name] == default:  # the seed's shape, plus additive fields left empty
+            del out[name]
     return out
 
 

@@ -4,6 +4,7 @@ starts, cancels, retries and pause actions and shown on the run; the body's
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,11 @@ def test_token_names_are_recorded_and_shown(tmp_path: Path) -> None:
             assert canceled["canceled_by"] == "bob"
             assert canceled["message"] == "Canceled by bob"
             assert canceled["started_by"] == "ann"
+            # a retried CANCELED run is no longer canceled, and names who retried it
+            again = client.post(f"/run/{second}/retry/", headers=bob)
+            assert again.status_code == 202, again.text
+            assert (again.json()["canceled_by"], again.json()["retried_by"]) == (None, "bob")
+            client.post(f"/wf/cancel_workflow/{second}/", headers=bob)
 
             failing = {
                 "nodes": [
@@ -64,3 +70,42 @@ def test_with_auth_off_the_body_names_who_acts(tmp_path: Path) -> None:
         action = {"inputs": {}, "user_id": "ann", "action": "DECLINE"}
         assert c.post(f"/wf/process_pause_action/{run_id}/", json=action).status_code == 200
         assert c.get(f"/wf/pause_history/{run_id}/").json()[0]["resume_user_id"] == "ann"
+
+
+def test_reruns_triggers_and_schedules_record_who_started_them(tmp_path: Path) -> None:
+    with serving(tmp_path, "sqlite", auth="required") as srv:
+        auth = srv.runtime.auth
+        admin = {"Authorization": f"Bearer {auth.create_token('root', Role.ADMIN)[1]}"}
+        ann = {"Authorization": f"Bearer {auth.create_token('ann', Role.OPERATOR)[1]}"}
+        with httpx.Client(base_url=srv.url, timeout=60, headers=admin) as client:
+            flow = {
+                "nodes": [node("in", "InputNode", output_schema={"text": "str"})],
+                "links": [],
+            }
+            wf = client.post("/wf/", json={"name": "echo", "definition": flow}).json()["id"]
+            first = start(client, wf, {"in": {"text": "a"}})
+            assert wait_status(client, first, ("COMPLETED",))["started_by"] == "root"
+            rerun = client.post(f"/run/{first}/rerun/", json={}, headers=ann)
+            assert rerun.status_code == 200, rerun.text
+            assert rerun.json()["started_by"] == "ann"
+
+            hook = client.post(f"/wf/{wf}/triggers/", json={"name": "crm"}).json()
+            # no token: the trigger's secret is its authority
+            fired = httpx.post(
+                hook["url"], json={"text": "b"}, headers={"X-Spurline-Secret": hook["secret"]}
+            )
+            assert fired.status_code == 202, fired.text
+            run = wait_status(client, fired.json()["run_id"], ("COMPLETED",))
+            assert run["started_by"] == f"trigger:{hook['id']}"
+
+            body = {"workflow_id": wf, "name": "tick", "interval_seconds": 1}
+            body["initial_inputs"] = {"in": {"text": "c"}}
+            schedule = client.post("/wf/schedules/", json=body).json()["id"]
+            deadline = time.monotonic() + 30
+            while True:
+                page = client.get("/run/", params={"schedule_id": schedule}).json()
+                if page:
+                    break
+                assert time.monotonic() < deadline, "the schedule never fired"
+                time.sleep(0.2)
+            assert page[0]["started_by"] == f"schedule:{schedule}"

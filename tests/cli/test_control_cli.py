@@ -142,7 +142,11 @@ def test_retry_a_failed_run(spurline: Spurline, tmp_path: Path) -> None:
     assert (done.code, done.stderr.strip()) == (0, f"run {run_id} COMPLETED")
     assert lines(log) == {"a": 1, "b": 3}
     done = spurline("runs", "retry", run_id)
-    assert (done.code, done.stderr.strip()) == (2, f"error: Run {run_id} is COMPLETED, not FAILED")
+    not_failed = "not FAILED or CANCELED"
+    assert (done.code, done.stderr.strip()) == (
+        2,
+        f"error: Run {run_id} is COMPLETED, {not_failed}",
+    )
 
 
 def test_bad_usage_exits_2_with_one_clear_line(spurline: Spurline, tmp_path: Path) -> None:
@@ -155,7 +159,7 @@ def test_bad_usage_exits_2_with_one_clear_line(spurline: Spurline, tmp_path: Pat
         (["resume", "R_nope", "--approve"], "no run R_nope"),
         (["cancel", "R_nope"], "no run R_nope"),
         (["retry", "R_nope"], "no run R_nope"),
-        (["retry", run_id], f"Run {run_id} is PAUSED, not FAILED"),
+        (["retry", run_id], f"Run {run_id} is PAUSED, not FAILED or CANCELED"),
     ]
     for args, message in cases:
         done = spurline("runs", *args)

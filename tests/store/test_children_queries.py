@@ -52,8 +52,9 @@ def count_queries(engine: Engine) -> Iterator[list[str]]:
 
 @pytest.fixture
 def quiet_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A server whose lease watcher stays asleep, so every query counted is the request's."""
-    settings, cleanup = make_settings(tmp_path, lease_s=3600)
+    """A server whose lease watcher stays asleep and that runs no scheduler, so every
+    query counted is the request's."""
+    settings, cleanup = make_settings(tmp_path, lease_s=3600, scheduler=False)
     try:
         with LiveServer(settings) as srv:
             yield srv

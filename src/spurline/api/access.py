@@ -60,6 +60,20 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /env-mgmt/{name}/": A,
     "DELETE /env-mgmt/{name}/": A,
     # operations (docs/operations.md): metrics for a scraper with a viewer token;
+    # schedules and webhook triggers (docs/operations.md): anyone may read schedules;
+    # admins manage schedules and triggers (a trigger list is admin like the webhook
+    # list); a trigger's own secret authenticates its POST, so that route is public
+    "GET /wf/schedules/": V,
+    "GET /wf/schedules/{schedule_id}/": V,
+    "POST /wf/schedules/": A,
+    "PUT /wf/schedules/{schedule_id}/": A,
+    "DELETE /wf/schedules/{schedule_id}/": A,
+    "POST /wf/schedules/{schedule_id}/toggle/": A,
+    "GET /wf/{workflow_id}/triggers/": A,
+    "POST /wf/{workflow_id}/triggers/": A,
+    "DELETE /trigger/{trigger_id}/": A,
+    "POST /trigger/{trigger_id}/": None,
+    "POST /run/{run_id}/rerun/": OP,
     # webhooks are admin; a signed pause link is its own authority
     "GET /metrics": V,
     "GET /notifications/webhooks/": A,

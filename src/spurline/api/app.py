@@ -33,8 +33,10 @@ from spurline.api.routes import (
     nodes,
     notifications,
     runs,
+    schedules,
     secrets,
     templates,
+    triggers,
     ui_data,
     workflows,
 )
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime(settings)
         app.state.runtime = rt
-        await rt.start()
+        await rt.start(schedules=True)  # every API server fires schedules
         try:
             yield
         finally:
@@ -102,11 +104,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             expose_headers=["Location", "X-Total-Count", "Link"],
         )
-    # control first: its /wf/paused_workflows/ must win over /wf/{workflow_id}/
+    # control and schedules first: /wf/paused_workflows/ and /wf/schedules/ must win
+    # over /wf/{workflow_id}/
     routers = [
         m.router
         for m in (
             control,
+            schedules,
+            triggers,
             runs,
             workflows,
             batch,

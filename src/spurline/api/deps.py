@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
-from spurline.exceptions import NotAuthenticated
+from spurline.api.schemas import StartOptionsFields
+from spurline.engine.records import StartOptions
+from spurline.exceptions import InputsInvalid, NotAuthenticated
 from spurline.runtime import Runtime
 from spurline.services.auth import Principal
 
@@ -50,3 +52,38 @@ async def get_actor(request: Request) -> str | None:
 
 
 ActorDep = Annotated[str | None, Depends(get_actor)]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="The same key within 24 h returns the first run (docs/operations.md)",
+    ),
+]
+
+
+def start_options(
+    body: StartOptionsFields | None,
+    header: str | None,
+    run_type: str = "interactive",
+    actor: str | None = None,
+) -> StartOptions:
+    """The :class:`StartOptions` of a request: tags and metadata from the body, the
+    idempotency key from the ``Idempotency-Key`` header or the body, and the ``actor``
+    who starts the run (docs/security.md §4).
+
+    Raises:
+        InputsInvalid: the header and the body name different keys.
+    """
+    key = body.idempotency_key if body is not None else None
+    if header is not None and key is not None and header != key:
+        msg = "the Idempotency-Key header and the body's idempotency_key differ"
+        raise InputsInvalid([{"path": ("idempotency_key",), "msg": msg, "type": "value"}])
+    return StartOptions(
+        tags=tuple(body.tags or ()) if body is not None else (),
+        metadata=body.metadata if body is not None else None,
+        idempotency_key=header or key,
+        run_type=run_type,
+        actor=actor,
+    )

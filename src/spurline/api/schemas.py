@@ -8,17 +8,18 @@ routes and OpenAPI take every schema from this module.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.pauses import PauseAction
-from spurline.engine.states import TaskStatus
+from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import (
     PauseHistoryResponseSchema,
     RunResponseSchema,
+    RunSummarySchema,
     TaskResponseSchema,
     WorkflowVersionListItem,
     WorkflowVersionResponseSchema,
@@ -27,6 +28,7 @@ from spurline.engine.views import (
 __all__ = [
     "PauseHistoryResponseSchema",
     "RunResponseSchema",
+    "RunSummarySchema",
     "TaskResponseSchema",
     "WorkflowVersionListItem",
     "WorkflowVersionResponseSchema",
@@ -46,6 +48,41 @@ def _strict_json(value: Any, info: ValidationInfo) -> Any:
 
 #: A JSON object from a request body that the store can hold (see json_problem).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
+
+
+def _label(value: str, info: ValidationInfo) -> str:
+    _strict_json(value, info)
+    if "\x00" in value:
+        raise ValueError("must not contain NUL")
+    return value
+
+
+#: A tag, a metadata key: 1 to 200 characters.
+Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_label)]
+#: A metadata value: at most 1,000 characters.
+LabelValue = Annotated[str, Field(max_length=1000), AfterValidator(_label)]
+Tags = Annotated[list[Label], Field(max_length=50, description="Tags to find the run by")]
+Metadata = Annotated[
+    dict[Label, LabelValue],
+    Field(max_length=50, description="{key: value} strings to find the run by"),
+]
+IdempotencyKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The same key within 24 h returns the first run (header Idempotency-Key)",
+    ),
+    AfterValidator(_label),
+]
+
+
+class StartOptionsFields(BaseModel):
+    """Tags, metadata and an idempotency key: accepted by every way of starting a run."""
+
+    tags: Tags | None = None
+    metadata: Metadata | None = None
+    idempotency_key: IdempotencyKey | None = None
 
 
 class WorkflowCreateRequest(BaseModel):
@@ -70,7 +107,7 @@ class WorkflowResponseSchema(BaseModel):
     updated_at: datetime
 
 
-class StartRunRequest(BaseModel):
+class StartRunRequest(StartOptionsFields):
     """Body of ``start_run`` and ``run``: ``{input_node_id: {field: value}}``."""
 
     model_config = ConfigDict(extra="ignore")
@@ -135,7 +172,7 @@ class OutputFileResponseSchema(BaseModel):
     updated_at: datetime
 
 
-class BatchRunRequest(BaseModel):
+class BatchRunRequest(StartOptionsFields):
     """Body of ``POST /wf/{id}/start_batch_run/``."""
 
     dataset_id: str = Field(min_length=1)
@@ -212,6 +249,152 @@ class LlmCallSchema(BaseModel):
     cost_usd: float | None = Field(description="estimated from genai-prices; null when unknown")
     latency_s: float
     created_at: datetime
+
+
+MisfirePolicy = Literal["skip", "run_once"]
+
+
+class ScheduleCreateRequest(BaseModel):
+    """Body of ``POST /wf/schedules/`` (PySpur's fields, and more; docs/operations.md)."""
+
+    workflow_id: str = Field(min_length=1, max_length=40)
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_label)]
+    cron_expression: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="5 fields (minute hour day month weekday), or 6 with seconds first",
+            ),
+            AfterValidator(_label),
+        ]
+        | None
+    ) = None
+    interval_seconds: int | None = Field(
+        default=None, ge=1, le=366 * 86400, description="Instead of a cron expression"
+    )
+    timezone: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_label)] = Field(
+        default="UTC", description="IANA time zone the cron expression is read in"
+    )
+    initial_inputs: Annotated[dict[str, dict[str, Any]], AfterValidator(_strict_json)] | None = None
+    enabled: bool = True
+    misfire_policy: MisfirePolicy = Field(
+        default="skip",
+        description="A fire missed while no server ran: skip it, or run once for all missed",
+    )
+    tags: Tags | None = None
+    metadata: Metadata | None = None
+
+
+class ScheduleUpdateRequest(BaseModel):
+    """Body of ``PUT /wf/schedules/{id}``: fields left out (or null) stay as they are."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_label)] | None = None
+    cron_expression: (
+        Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_label)] | None
+    ) = None
+    interval_seconds: int | None = Field(default=None, ge=1, le=366 * 86400)
+    timezone: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_label)] | None = (
+        None
+    )
+    initial_inputs: Annotated[dict[str, dict[str, Any]], AfterValidator(_strict_json)] | None = None
+    enabled: bool | None = None
+    misfire_policy: MisfirePolicy | None = None
+    tags: Tags | None = None
+    metadata: Metadata | None = None
+
+
+class ScheduleResponseSchema(BaseModel):
+    """A schedule (PySpur's WorkflowScheduleResponseSchema, and more)."""
+
+    id: str
+    workflow_id: str
+    name: str
+    cron_expression: str | None
+    interval_seconds: int | None
+    timezone: str
+    initial_inputs: dict[str, Any] | None
+    enabled: bool
+    misfire_policy: MisfirePolicy
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    last_run_id: str | None
+    disabled_reason: str | None
+    tags: list[str]
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleListResponseSchema(BaseModel):
+    """``GET /wf/schedules/``, as PySpur."""
+
+    schedules: list[ScheduleResponseSchema]
+    total: int
+    page: int
+    page_size: int
+
+
+class TriggerCreateRequest(BaseModel):
+    """Body of ``POST /wf/{workflow_id}/triggers/``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_label)] = "webhook"
+    tags: Tags | None = None
+    metadata: Metadata | None = None
+
+
+class TriggerResponseSchema(BaseModel):
+    """A webhook trigger: POST the InputNode's fields as JSON to ``url``."""
+
+    id: str
+    workflow_id: str
+    name: str
+    url: str
+    tags: list[str]
+    metadata: dict[str, str]
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TriggerCreatedResponse(TriggerResponseSchema):
+    """A new trigger with its secret: shown this once, send it as ``X-Spurline-Secret``."""
+
+    secret: str
+
+
+class TriggerRunResponse(BaseModel):
+    """What a trigger answers: the run it started (or, for a repeated idempotency key,
+    the run that key started)."""
+
+    run_id: str
+    status: RunStatus
+    url: str
+
+
+class RerunRequest(StartOptionsFields):
+    """Body of ``POST /run/{run_id}/rerun/``: every field optional (docs/operations.md)."""
+
+    initial_inputs: Annotated[dict[str, dict[str, Any]], AfterValidator(_strict_json)] | None = None
+    latest_version: bool = Field(
+        default=False, description="Run the workflow's current version, not the run's"
+    )
+    from_node: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Execute this node and what depends on it again; reuse the rest",
+    )
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+
+
+#: A datetime with a UTC offset, as UTC (``GET /run/?start_date=``).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class AttemptResponseSchema(BaseModel):

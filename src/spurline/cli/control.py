@@ -138,7 +138,7 @@ def resume(
 
 
 def retry(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None:
-    """Re-execute the FAILED and CANCELED tasks of a FAILED run, and follow it."""
+    """Re-execute the FAILED and CANCELED tasks of a FAILED or CANCELED run, and follow it."""
     ok = ("COMPLETED", "PAUSED")
     _act(ctx, lambda c: c.retry_run(run_id), run_id, ok, True, as_json)
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from spurline.cli import _security_commands, datasets, operations, runs, workflows
+from spurline.cli import _security_commands, datasets, operations, ops, runs, workflows
 from spurline.cli._connect import Target
 from spurline.cli._errors import INTERRUPTED, NOT_COMPLETED, CliError, Interrupted, describe
 from spurline.cli._output import err, out
@@ -294,6 +294,7 @@ def run_workflow(
 
 _security_commands.register(app)
 operations.register(app, runs.app)
+ops.register(app, runs.app)
 
 
 @db_app.command("upgrade")

@@ -31,6 +31,10 @@ class RunRecord:
     ``scope`` is set on a child run that executes an embedded body of its version (a
     loop body or an embedded sub-workflow): the path of body node ids, encoded by
     :func:`spurline.engine.scopes.encode_scope`; None runs the version's top level.
+
+    ``tags`` and ``run_metadata`` (``{key: value}`` strings) are given at start;
+    ``schedule_id`` and ``scheduled_for`` name the schedule and fire time that started
+    the run; ``rerun_of`` the run it reruns (docs/operations.md).
     """
 
     id: str
@@ -56,6 +60,32 @@ class RunRecord:
     started_by: str | None = None
     canceled_by: str | None = None
     retried_by: str | None = None
+    tags: list[str] | None = None
+    run_metadata: dict[str, Any] | None = None
+    schedule_id: str | None = None
+    scheduled_for: datetime | None = None
+    rerun_of: str | None = None
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """How a run is started beyond its inputs (docs/operations.md).
+
+    Attributes:
+        tags: labels to find the run by (``GET /run/?tag=``).
+        metadata: ``{key: value}`` strings to find the run by (``?metadata=key=value``).
+        idempotency_key: the same key within 24 h returns the first run it started.
+        run_type: "interactive", "batch", "scheduled", "trigger" or "rerun".
+        actor: who starts the run, recorded as ``started_by``: a token's name,
+            ``schedule:<id>`` or ``trigger:<id>``, None with auth off (docs/security.md
+            §4, docs/operations.md).
+    """
+
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, str] | None = None
+    idempotency_key: str | None = None
+    run_type: str = "interactive"
+    actor: str | None = None
 
 
 @dataclass
@@ -141,3 +171,4 @@ class RunSnapshot:
     run: RunRecord
     tasks: list[TaskRecord] = field(default_factory=list)
     version: VersionRecord | None = None
+    reruns: list[str] = field(default_factory=list)

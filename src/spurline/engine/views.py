@@ -97,6 +97,42 @@ class RunResponseSchema(TypedDict):
     started_by: str | None
     canceled_by: str | None
     retried_by: str | None
+    # additive (docs/operations.md): given at start, the schedule's fire, the lineage
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    scheduled_for: datetime | None
+    rerun_of: str | None
+    reruns: list[str]
+
+
+class RunSummarySchema(TypedDict):
+    """A run in ``GET /run/?view=summary`` (docs/operations.md): a
+    :class:`RunResponseSchema` without ``tasks``, ``workflow_version`` (with its
+    definition), ``initial_inputs`` and ``outputs``."""
+
+    id: str
+    workflow_id: str
+    workflow_version_id: str | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    parent_run_id: str | None
+    run_type: str
+    output_file_id: str | None
+    input_dataset_id: str | None
+    message: str | None
+    duration: float | None
+    percentage_complete: float
+    started_by: str | None
+    canceled_by: str | None
+    retried_by: str | None
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    scheduled_for: datetime | None
+    rerun_of: str | None
+    reruns: list[str]
 
 
 class PauseHistoryResponseSchema(TypedDict):
@@ -124,6 +160,7 @@ HIDDEN_RUN_FIELDS: dict[str, str] = {
     "lease_owner": "process coordination: which process executes the run",
     "lease_expires_at": "process coordination: when another process may take over",
     "scope": "engine bookkeeping: which body of the version a child run executes",
+    "run_metadata": "shown as metadata",
 }
 #: Stored task fields no response shows, and why.
 HIDDEN_TASK_FIELDS: dict[str, str] = {
@@ -146,13 +183,16 @@ def percentage_complete(run: RunRecord, tasks: list[TaskRecord]) -> float:
     Batch parents count finished rows. Never 100 before completion, never a
     division by zero.
     """
+    done = sum(1 for t in tasks if t.status is TaskStatus.COMPLETED)
+    return percentage_of(run, done, len(tasks))
+
+
+def percentage_of(run: RunRecord, done: int, total: int) -> float:
+    """:func:`percentage_complete` from counts: ``done`` COMPLETED of ``total`` tasks."""
     if run.status is RunStatus.COMPLETED:
         return 100.0
     if run.rows_total is not None:
         done, total = run.rows_done, run.rows_total
-    else:
-        done = sum(1 for t in tasks if t.status is TaskStatus.COMPLETED)
-        total = len(tasks)
     if total <= 0:
         return 0.0
     return min(round(100.0 * done / total, 2), 99.99)
@@ -208,8 +248,10 @@ def run_view(
     version: VersionRecord | None,
     at: datetime,
     graph: Graph | None = None,
+    reruns: list[str] | None = None,
 ) -> RunResponseSchema:
-    """RunResponseSchema of a run. ``graph`` is needed only when a task is PAUSED."""
+    """RunResponseSchema of a run. ``graph`` is needed only when a task is PAUSED;
+    ``reruns`` are the ids of the runs that rerun this one (docs/operations.md)."""
     downstream = downstream_of_pause(tasks, graph)
     outputs = {t.node_id: t.outputs for t in tasks if t.status is TaskStatus.COMPLETED}
     return {
@@ -233,6 +275,44 @@ def run_view(
         "started_by": run.started_by,
         "canceled_by": run.canceled_by,
         "retried_by": run.retried_by,
+        "tags": run.tags or [],
+        "metadata": run.run_metadata or {},
+        "schedule_id": run.schedule_id,
+        "scheduled_for": run.scheduled_for,
+        "rerun_of": run.rerun_of,
+        "reruns": reruns or [],
+    }
+
+
+def run_summary(
+    run: RunRecord, counts: tuple[int, int], at: datetime, reruns: list[str] | None = None
+) -> RunSummarySchema:
+    """The lean list item of ``GET /run/?view=summary``: the run without its tasks,
+    version (definition), inputs and outputs; ``counts`` is (tasks, COMPLETED tasks)
+    for ``percentage_complete`` (docs/operations.md)."""
+    return {
+        "id": run.id,
+        "workflow_id": run.workflow_id,
+        "workflow_version_id": run.workflow_version_id,
+        "status": run.status,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "parent_run_id": run.parent_run_id,
+        "run_type": run.run_type,
+        "output_file_id": run.output_file_id,
+        "input_dataset_id": run.input_dataset_id,
+        "message": run.message,
+        "duration": duration_s(run, at),
+        "percentage_complete": percentage_of(run, counts[1], counts[0]),
+        "started_by": run.started_by,
+        "canceled_by": run.canceled_by,
+        "retried_by": run.retried_by,
+        "tags": run.tags or [],
+        "metadata": run.run_metadata or {},
+        "schedule_id": run.schedule_id,
+        "scheduled_for": run.scheduled_for,
+        "rerun_of": run.rerun_of,
+        "reruns": reruns or [],
     }
 
 

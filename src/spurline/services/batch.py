@@ -27,17 +27,19 @@ import orjson
 from spurline.engine.children import ChildResult
 from spurline.engine.clock import new_id, now
 from spurline.engine.plan import Plan
-from spurline.engine.records import RunRecord, TaskRecord
+from spurline.engine.records import RunRecord, StartOptions, TaskRecord
 from spurline.engine.runs import LocalExecutor, new_run
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.nodes.io import InputNode
 from spurline.services.children import CHUNK, ChildWindow, ParentStopped
 from spurline.services.datasets import coerce, read_rows
+from spurline.services.runs import insert_run_once
 from spurline.store import children as child_q
 from spurline.store import datasets as ds_q
 from spurline.store import files as file_q
 from spurline.store import runs as run_q
+from spurline.store import starts
 from spurline.store import workflows as wf_q
 from spurline.store.files import OutputFileRecord
 
@@ -110,15 +112,28 @@ class BatchService:
         self.home = home
 
     async def start(
-        self, workflow_id: str, dataset_id: str, mini_batch_size: int, actor: str | None = None
+        self,
+        workflow_id: str,
+        dataset_id: str,
+        mini_batch_size: int,
+        options: StartOptions | None = None,
     ) -> RunRecord:
         """Create a PENDING batch parent over a dataset and hand it to the executor.
-        ``actor`` (who starts it) is recorded as ``started_by``.
+        ``options.actor`` (who starts it) is recorded as ``started_by``.
+
+        ``options`` carries tags, metadata and an idempotency key: a key used within
+        24 h returns its first batch run and starts nothing (docs/operations.md).
 
         Raises:
             NotFound: unknown workflow or dataset.
             InputsInvalid: a field of the InputNode has no column of that name.
         """
+        options = options or StartOptions(run_type="batch")
+        key = options.idempotency_key
+        if key is not None:
+            known = await self.store.read(lambda c: starts.run_of_key(c, key, now()))
+            if known is not None:
+                return await self.store.read(lambda c: run_q.get_run(c, known))
         wf = await self.store.read(lambda c: wf_q.get_workflow(c, workflow_id))
         ds = await self.store.read(lambda c: ds_q.get_dataset(c, dataset_id))
         assert wf.current_version_id is not None
@@ -144,9 +159,11 @@ class BatchService:
             output_file_id=new_id("F"),
             rows_total=ds.row_count,
             mini_batch_size=mini_batch_size,
-            started_by=actor,
+            started_by=options.actor,
             lease_owner=self.lease.owner,
             lease_expires_at=at + timedelta(seconds=self.lease.lease_s),
+            tags=list(dict.fromkeys(options.tags)) or None,
+            run_metadata=dict(options.metadata) if options.metadata else None,
         )
         out = OutputFileRecord(
             id=run.output_file_id or "",
@@ -157,11 +174,11 @@ class BatchService:
             updated_at=at,
         )
 
-        def op(conn: Any) -> None:
-            run_q.insert_run(conn, run, [])
-            file_q.insert_output_file(conn, out)
-
-        await self.store.write(op)
+        first = await insert_run_once(
+            self.store, run, [], key, then=lambda c: file_q.insert_output_file(c, out)
+        )
+        if first is not None:
+            return await self.store.read(lambda c: run_q.get_run(c, first))
         await self.executor.submit(run.id)
         return run
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from spurline.engine.clock import now
 from spurline.engine.definition import WorkflowDefinition
@@ -16,14 +20,14 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.graph import Graph
 from spurline.engine.pauses import PauseAction
 from spurline.engine.persistence import Persistence
-from spurline.engine.records import RunRecord, RunSnapshot, TaskRecord
+from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.engine.views import RunResponseSchema, run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.services._store import LeaseHolder, Store
-from spurline.store import control, files
+from spurline.store import control, files, starts
 from spurline.store import runs as run_queries
 from spurline.store import workflows as wf_queries
 
@@ -68,7 +72,7 @@ class RunService:
         graph = None
         if snap.version is not None and any(t.status is TaskStatus.PAUSED for t in snap.tasks):
             graph = self._graph(snap.version.id, snap.version.definition, snap.run.scope)
-        return run_view(snap.run, snap.tasks, snap.version, now(), graph)
+        return run_view(snap.run, snap.tasks, snap.version, now(), graph, snap.reruns)
 
     def _graph(self, version_id: str, definition: dict[str, Any], scope: str | None) -> Graph:
         key = f"{version_id}\n{scope}" if scope else version_id
@@ -91,18 +95,50 @@ class RunService:
         workflow_id: str,
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
-        actor: str | None = None,
+        options: StartOptions | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Create a run of the workflow's current version and hand it to the executor.
-        ``actor`` is who starts it, recorded as ``started_by`` (docs/security.md §4).
+        ``options.actor`` is who starts it, recorded as ``started_by`` (docs/security.md §4).
+
+        With ``options.idempotency_key`` naming a run started within 24 h, that run is
+        returned and nothing is started (docs/operations.md).
 
         Raises:
             NotFound: unknown workflow.
             InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
         """
+        options = options or StartOptions()
+        key = options.idempotency_key
+        if key is not None:
+            known = await self.store.read(lambda c: starts.run_of_key(c, key, now()))
+            if known is not None:
+                return await self.run_and_tasks(known)
+        run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
+        first = await self.insert_run(run, tasks, key)
+        if first is not None:
+            return await self.run_and_tasks(first)
+        await self.launch(run, tasks)
+        return run, tasks
+
+    async def prepare_run(
+        self,
+        workflow_id: str,
+        initial_inputs: dict[str, Any] | None,
+        parent_run_id: str | None = None,
+        options: StartOptions | None = None,
+        version_id: str | None = None,
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """A new PENDING run (not stored yet) of ``version_id`` (default: the workflow's
+        current version), leased to this process.
+
+        Raises:
+            NotFound: unknown workflow.
+            InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
+        """
+        options = options or StartOptions()
         wf = await self.store.read(lambda c: wf_queries.get_workflow(c, workflow_id))
         assert wf.current_version_id is not None
-        plan = await self.engine.plan_for(wf.current_version_id)
+        plan = await self.engine.plan_for(version_id or wf.current_version_id)
         inputs = check_initial_inputs(plan, initial_inputs)
         if parent_run_id is not None:
             try:
@@ -112,15 +148,31 @@ class RunService:
                 raise InputsInvalid(
                     [{"path": ("parent_run_id",), "msg": msg, "type": "not_found"}]
                 ) from None
-        run, tasks = new_run(plan, wf.id, inputs, parent_run_id=parent_run_id)
+        run, tasks = new_run(
+            plan, wf.id, inputs, parent_run_id=parent_run_id, run_type=options.run_type
+        )
+        run.tags = list(dict.fromkeys(options.tags)) or None
+        run.run_metadata = dict(options.metadata) if options.metadata else None
         run.lease_owner = self.lease.owner
-        run.started_by = actor
+        run.started_by = options.actor
         run.lease_expires_at = run.start_time + timedelta(seconds=self.lease.lease_s)
-        await self.persistence.create_run(run, tasks)
+        return run, tasks
+
+    async def insert_run(
+        self, run: RunRecord, tasks: list[TaskRecord], idempotency_key: str | None = None
+    ) -> str | None:
+        """Store a prepared run (see :func:`insert_run_once`)."""
+        return await insert_run_once(self.store, run, tasks, idempotency_key)
+
+    async def launch(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+        """Hand a stored PENDING run to the executor."""
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
             self.engine.hand_over(run, tasks)
         await self.executor.submit(run.id)
-        return run, tasks
+
+    async def run_and_tasks(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
+        """A stored run and its tasks; NotFound when absent."""
+        return await self.store.read(lambda c: run_queries.get_run_and_tasks(c, run_id))
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
         """Wait for a run to leave PENDING/RUNNING; None when ``timeout`` passes first."""
@@ -172,12 +224,13 @@ class RunService:
         return await self.snapshot(run_id)
 
     async def retry_run(self, run_id: str, actor: str | None = None) -> RunSnapshot:
-        """Re-execute the FAILED and CANCELED tasks of a FAILED run here, in place.
-        ``actor`` is recorded as ``retried_by``.
+        """Re-execute the FAILED and CANCELED tasks of a FAILED or CANCELED run here, in
+        place (docs/operations.md). ``actor`` is recorded as ``retried_by``
+        (docs/security.md §4).
 
         Raises:
             NotFound: unknown run.
-            Conflict: the run is not FAILED.
+            Conflict: the run is not FAILED or CANCELED.
         """
         claim = self.lease.claim()
         again = await self.store.write(
@@ -192,3 +245,35 @@ class RunService:
         paths = await self.store.write(lambda c: files.delete_output_files(c, file_ids))
         for path in paths:
             Path(path).unlink(missing_ok=True)
+
+
+async def insert_run_once(
+    store: Store,
+    run: RunRecord,
+    tasks: list[TaskRecord],
+    idempotency_key: str | None = None,
+    then: Callable[[Connection], object] | None = None,
+) -> str | None:
+    """Store a prepared run (and whatever ``then`` writes, in the same transaction).
+
+    Returns:
+        None, or the id of the run ``idempotency_key`` already started within 24 h (then
+        nothing is stored). Race-safe across processes: the key is unique in the store
+        (docs/operations.md).
+    """
+
+    def op(conn: Connection) -> str | None:
+        first = starts.insert_run(conn, run, tasks, idempotency_key)
+        if first is None and then is not None:
+            then(conn)
+        return first
+
+    try:
+        return await store.write(op)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        first = await store.read(lambda c: starts.run_of_key(c, idempotency_key, now()))
+        if first is None:
+            raise
+        return first

@@ -112,15 +112,17 @@ def resolve_pause(
 
 
 def retry_run(conn: Connection, run_id: str, claim: Claim, retried_by: str | None = None) -> int:
-    """Set a FAILED run RUNNING under ``claim``'s lease with its FAILED and CANCELED
-    tasks PENDING again; COMPLETED tasks keep their outputs
-    (docs/runs-api.md#pause-cancel-retry). ``retried_by`` is who asked (docs/security.md §4).
+    """Set a FAILED or CANCELED run RUNNING under ``claim``'s lease with its FAILED and
+    CANCELED tasks PENDING again; COMPLETED tasks keep their outputs
+    (docs/runs-api.md#pause-cancel-retry, docs/operations.md). ``retried_by`` is who
+    asked (docs/security.md §4).
 
     Returns the number of tasks that will execute again.
 
     Raises:
         NotFound: unknown run.
-        Conflict: the run is not FAILED (also for the loser of two racing retries), or
+        Conflict: the run is not FAILED or CANCELED (also for the loser of two racing
+            retries), or
             it is a batch parent or a child its parent resumes (retry the parent).
     """
     run = run_q.get_run(conn, run_id)
@@ -132,12 +134,14 @@ def retry_run(conn: Connection, run_id: str, claim: Claim, retried_by: str | Non
         "end_time": None,
         "message": None,
         "retried_by": retried_by,
+        # a retried CANCELED run is no longer canceled: a later cancel names its own actor
+        "canceled_by": None,
         **leases.lease_values(claim.owner, claim.at, claim.lease_s),
     }
-    if not run_q.transition_run(
-        conn, run_id, frozenset({RunStatus.FAILED}), RunStatus.RUNNING, changes
-    ):
-        raise _not_in(conn, run_id, RunStatus.FAILED)
+    retryable = frozenset({RunStatus.FAILED, RunStatus.CANCELED})
+    if not run_q.transition_run(conn, run_id, retryable, RunStatus.RUNNING, changes):
+        status = run_q.get_run(conn, run_id).status  # NotFound for an unknown run
+        raise Conflict(f"Run {run_id} is {status.value}, not FAILED or CANCELED")
     # attempts is kept: the next try continues the numbering, and the attempts
     # already stored stay (docs/observability.md)
     return run_q.emit_task_changes(

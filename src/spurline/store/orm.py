@@ -135,9 +135,17 @@ class Run(Base):
     started_by: Mapped[str | None] = mapped_column(String(100))
     canceled_by: Mapped[str | None] = mapped_column(String(100))
     retried_by: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[str] | None] = mapped_column(JsonType)
+    run_metadata: Mapped[dict[str, Any] | None]
+    schedule_id: Mapped[str | None] = mapped_column(String(40))
+    scheduled_for: Mapped[datetime | None]
+    rerun_of: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index("ix_runs_start", "start_time", "id"),
+        # one run per schedule and fire time, whatever races (docs/operations.md)
+        Index("uq_runs_schedule_fire", "schedule_id", "scheduled_for", unique=True),
+        Index("ix_runs_rerun_of", "rerun_of"),
         Index("ix_runs_workflow_start", "workflow_id", "start_time", "id"),
         Index("ix_runs_parent_seq", "parent_run_id", "seq", "start_time", "id"),
         Index("ix_runs_status_start", "status", "start_time", "id"),
@@ -360,6 +368,91 @@ class WebhookDelivery(Base):
     )
 
 
+class RunTag(Base):
+    """A tag given to a run at its start (docs/operations.md)."""
+
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    __table_args__ = (Index("ix_run_tags_tag", "tag", "run_id"),)
+
+
+class RunMetadatum(Base):
+    """One ``key: value`` of the metadata given to a run at its start (docs/operations.md)."""
+
+    __tablename__ = "run_metadata"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1000))
+
+    __table_args__ = (Index("ix_run_metadata_key_value", "key", "value", "run_id"),)
+
+
+class IdempotencyKey(Base):
+    """The run an idempotency key started; a key is honoured for 24 h (docs/operations.md)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_idempotency_keys_run", "run_id"),)
+
+
+class Schedule(Base):
+    """A cron expression or an interval that starts runs of a workflow (docs/operations.md).
+
+    ``workflow_id`` has no foreign key on purpose: a schedule outlives its workflow,
+    disabled with ``disabled_reason``, so that its runs keep naming it.
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(500))
+    cron_expression: Mapped[str | None] = mapped_column(String(200))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(100))
+    initial_inputs: Mapped[dict[str, Any] | None]
+    tags: Mapped[list[str] | None] = mapped_column(JsonType)
+    run_metadata: Mapped[dict[str, Any] | None]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    misfire_policy: Mapped[str] = mapped_column(String(16))
+    next_run_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_run_id: Mapped[str | None] = mapped_column(String(40))
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_schedules_due", "enabled", "next_run_at"),
+        Index("ix_schedules_workflow", "workflow_id", "created_at"),
+    )
+
+
+class Trigger(Base):
+    """A webhook that starts runs of a workflow; only a hash of its secret is kept."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[list[str] | None] = mapped_column(JsonType)
+    run_metadata: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_triggers_workflow", "workflow_id", "created_at"),)
+
+
 RUNS = cast(Table, Run.__table__)
 
 
@@ -398,5 +491,10 @@ DELIVERIES = cast(Table, WebhookDelivery.__table__)
 TOKENS = cast(Table, ApiToken.__table__)
 SESSIONS = cast(Table, BrowserSession.__table__)
 SECRETS = cast(Table, Secret.__table__)
+RUN_TAGS = cast(Table, RunTag.__table__)
+RUN_METADATA = cast(Table, RunMetadatum.__table__)
+IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
+SCHEDULES = cast(Table, Schedule.__table__)
+TRIGGERS = cast(Table, Trigger.__table__)
 ATTEMPTS = cast(Table, TaskAttempt.__table__)
 EVENTS = cast(Table, RunEvent.__table__)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     Update,
     bindparam,
+    case,
     delete,
     func,
     select,
@@ -38,7 +39,7 @@ from spurline.store._rows import (
     task_record,
     task_values,
 )
-from spurline.store.orm import RUNS, TASKS
+from spurline.store.orm import RUN_METADATA, RUN_TAGS, RUNS, TASKS
 from spurline.store.run_events import after_transition, tasks_saved
 from spurline.store.versions import versions
 
@@ -54,14 +55,30 @@ class RunFilter:
     parent_run_id: str | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
+    tags: Sequence[str] = ()
+    metadata: Sequence[tuple[str, str]] = ()
+    schedule_id: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
-        """SQL conditions for this filter."""
+        """SQL conditions for this filter (time range, tags, metadata and schedule:
+        docs/operations.md)."""
         out: list[ColumnElement[bool]] = []
         if self.start_date is not None:
             out.append(RUNS.c.start_time >= self.start_date)
         if self.end_date is not None:
             out.append(RUNS.c.start_time <= self.end_date)
+        for tag in self.tags:
+            out.append(RUNS.c.id.in_(select(RUN_TAGS.c.run_id).where(RUN_TAGS.c.tag == tag)))
+        for key, value in self.metadata:
+            out.append(
+                RUNS.c.id.in_(
+                    select(RUN_METADATA.c.run_id).where(
+                        RUN_METADATA.c.key == key, RUN_METADATA.c.value == value
+                    )
+                )
+            )
+        if self.schedule_id:
+            out.append(RUNS.c.schedule_id == self.schedule_id)
         if self.statuses:
             out.append(RUNS.c.status.in_([s.value for s in self.statuses]))
         if self.workflow_id:
@@ -115,7 +132,24 @@ def _snapshots(
         task = task_record(row)
         by_run[task.run_id].append(task)
     found = versions.get_many(conn, (r.workflow_version_id for r in runs))
-    return [RunSnapshot(r, by_run[r.id], found.get(r.workflow_version_id or "")) for r in runs]
+    reruns = reruns_of(conn, [r.id for r in runs]) if task_runs is None else {}
+    return [
+        RunSnapshot(r, by_run[r.id], found.get(r.workflow_version_id or ""), reruns.get(r.id, []))
+        for r in runs
+    ]
+
+
+def reruns_of(conn: Connection, run_ids: list[str]) -> dict[str, list[str]]:
+    """``{run id: ids of the runs that rerun it}``, oldest rerun first (docs/operations.md)."""
+    out: dict[str, list[str]] = {}
+    rows = conn.execute(
+        select(RUNS.c.rerun_of, RUNS.c.id)
+        .where(RUNS.c.rerun_of.in_(run_ids))
+        .order_by(RUNS.c.start_time, RUNS.c.id)
+    )
+    for original, rerun in rows:
+        out.setdefault(original, []).append(rerun)
+    return out
 
 
 def snapshots(conn: Connection, runs: list[RunRecord]) -> list[RunSnapshot]:
@@ -176,6 +210,52 @@ def list_runs(
         select(*RUN_COLS).where(RUNS.c.id.in_(page_ids.scalar_subquery())).order_by(*newest_first)
     )
     return _snapshots(conn, [run_record(r) for r in rows]), total
+
+
+@dataclass(frozen=True)
+class RunSummaries:
+    """A page of ``GET /run/?view=summary``: runs, their (tasks, COMPLETED tasks)
+    counts, and the runs that rerun them."""
+
+    runs: list[RunRecord]
+    counts: dict[str, tuple[int, int]]
+    reruns: dict[str, list[str]]
+
+
+def list_run_summaries(
+    conn: Connection, page: int, page_size: int, flt: RunFilter
+) -> tuple[RunSummaries, int]:
+    """Like :func:`list_runs` without reading tasks or versions: the tasks are counted in
+    one grouped query (docs/operations.md)."""
+    clauses = flt.clauses()
+    total = conn.execute(select(func.count()).select_from(RUNS).where(*clauses)).scalar_one()
+    newest_first = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
+    page_ids = (
+        select(RUNS.c.id)
+        .where(*clauses)
+        .order_by(*newest_first)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    runs = [
+        run_record(r)
+        for r in conn.execute(
+            select(*RUN_COLS)
+            .where(RUNS.c.id.in_(page_ids.scalar_subquery()))
+            .order_by(*newest_first)
+        )
+    ]
+    ids = [r.id for r in runs]
+    counts: dict[str, tuple[int, int]] = {}
+    if ids:
+        done = func.sum(case((TASKS.c.status == TaskStatus.COMPLETED.value, 1), else_=0))
+        rows = conn.execute(
+            select(TASKS.c.run_id, func.count(), done)
+            .where(TASKS.c.run_id.in_(ids))
+            .group_by(TASKS.c.run_id)
+        )
+        counts = {rid: (int(n), int(d or 0)) for rid, n, d in rows}
+    return RunSummaries(runs, counts, reruns_of(conn, ids) if ids else {}), total
 
 
 def list_children(

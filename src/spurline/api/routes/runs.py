@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import (
+    ActorDep,
+    IdempotencyHeader,
+    PageDep,
+    PageSizeDep,
+    RuntimeDep,
+    start_options,
+)
 from spurline.api.schemas import (
     ErrorResponse,
     LlmCallSchema,
+    ProblemsResponse,
+    RerunRequest,
     RunResponseSchema,
+    RunSummarySchema,
     TaskResponseSchema,
+    UtcDatetime,
 )
+from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
+from spurline.engine.views import run_summary
+from spurline.services.reruns import RerunRequest as RerunChanges
+from spurline.services.reruns import rerun
 from spurline.store import runs as q
 
 router = SlashRouter(prefix="/run", tags=["runs"])
@@ -23,7 +41,27 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/", response_model=list[RunResponseSchema])
+class RunView(StrEnum):
+    """``view`` of ``GET /run/``: the seed's full runs, or the lean summary."""
+
+    full = "full"
+    summary = "summary"
+
+
+def _metadata_pairs(values: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            msg = f"metadata filter {item!r} is not key=value"
+            raise RequestValidationError(
+                [{"loc": ("query", "metadata"), "msg": msg, "type": "value_error"}]
+            )
+        pairs.append((key, value))
+    return pairs
+
+
+@router.get("/", response_model=list[RunResponseSchema] | list[RunSummarySchema])
 async def list_runs(
     request: Request,
     rt: RuntimeDep,
@@ -33,13 +71,82 @@ async def list_runs(
     workflow_id: str | None = None,
     run_type: str | None = None,
     parent_only: bool = False,
+    start_date: Annotated[
+        UtcDatetime | None, Query(description="Runs started at or after (RFC 3339)")
+    ] = None,
+    end_date: Annotated[
+        UtcDatetime | None, Query(description="Runs started at or before (RFC 3339)")
+    ] = None,
+    # Bounded (10 values of 200 / 400 characters) so that a query stays well under the
+    # 64 KiB request line the server accepts.
+    tag: Annotated[
+        list[Annotated[str, Field(max_length=200)]] | None,
+        Query(max_length=10, description="Runs with this tag (every one given, up to 10)"),
+    ] = None,
+    metadata: Annotated[
+        list[Annotated[str, Field(max_length=400)]] | None,
+        Query(max_length=10, description="key=value (every one given, up to 10)"),
+    ] = None,
+    schedule_id: Annotated[str | None, Query(max_length=40)] = None,
+    view: RunView = RunView.full,
 ) -> Response:
-    """All runs, newest first (start_time desc, then id desc)."""
-    flt = q.RunFilter(tuple(status or ()), workflow_id, run_type, parent_only)
-    snaps, total = await rt.read(lambda c: q.list_runs(c, page, page_size, flt))
-    return OrjsonResponse(
-        [rt.view(s) for s in snaps], headers=page_headers(request, page, page_size, total)
+    """All runs, newest first (start_time desc, then id desc); ``view=summary`` leaves
+    out tasks, version, inputs and outputs (docs/operations.md)."""
+    flt = q.RunFilter(
+        tuple(status or ()),
+        workflow_id,
+        run_type,
+        parent_only,
+        start_date=start_date,
+        end_date=end_date,
+        tags=tuple(tag or ()),
+        metadata=tuple(_metadata_pairs(metadata or [])),
+        schedule_id=schedule_id,
     )
+    headers: dict[str, str]
+    if view is RunView.summary:
+        found, total = await rt.read(lambda c: q.list_run_summaries(c, page, page_size, flt))
+        at = now()
+        body = [
+            run_summary(r, found.counts.get(r.id, (0, 0)), at, found.reruns.get(r.id))
+            for r in found.runs
+        ]
+        return OrjsonResponse(body, headers=page_headers(request, page, page_size, total))
+    snaps, total = await rt.read(lambda c: q.list_runs(c, page, page_size, flt))
+    headers = page_headers(request, page, page_size, total)
+    return OrjsonResponse([rt.view(s) for s in snaps], headers=headers)
+
+
+@router.post(
+    "/{run_id}/rerun/",
+    response_model=RunResponseSchema,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "The run has not finished"},
+        422: {"model": ProblemsResponse, "description": "Bad inputs or from_node"},
+    },
+)
+async def rerun_run(
+    run_id: str,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    body: RerunRequest | None = None,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
+    """Start a new run like a finished one (same inputs unless changed; same version unless
+    ``latest_version``; from ``from_node`` on, reusing the other nodes' outputs). The new
+    run names the original in ``rerun_of``; the original lists it in ``reruns``."""
+    body = body or RerunRequest()
+    options = start_options(body, idempotency_key, actor=actor)
+    request = RerunChanges(
+        initial_inputs=body.initial_inputs,
+        latest_version=body.latest_version,
+        from_node=body.from_node,
+        options=options,
+    )
+    run, _ = await rerun(rt.runs, run_id, request)
+    view = rt.view(await rt.snapshot(run.id))
+    return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
 
 
 @router.get("/{run_id}/", response_model=RunResponseSchema, responses=NOT_FOUND)

@@ -10,7 +10,14 @@ from fastapi import Query, Request, Response
 
 from spurline.api._dialect import definition_for_save
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
-from spurline.api.deps import ActorDep, PageDep, PageSizeDep, RuntimeDep
+from spurline.api.deps import (
+    ActorDep,
+    IdempotencyHeader,
+    PageDep,
+    PageSizeDep,
+    RuntimeDep,
+    start_options,
+)
 from spurline.api.schemas import (
     ErrorResponse,
     OutputVariable,
@@ -95,8 +102,10 @@ async def replace_workflow(
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "Has active runs"}},
 )
 async def delete_workflow(workflow_id: str, rt: RuntimeDep) -> Response:
-    """Delete a workflow, its versions and its runs."""
+    """Delete a workflow, its versions, its runs and triggers; its schedules are disabled
+    with the reason (docs/operations.md)."""
     await rt.write(lambda c: wf_q.delete_workflow(c, workflow_id))
+    await rt.schedules.workflow_deleted(workflow_id)
     return Response(status_code=204)
 
 
@@ -115,10 +124,17 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     responses=NOT_FOUND,
 )
 async def start_run(
-    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+    workflow_id: str,
+    body: StartRunRequest,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Response:
-    """Start a run in the background (200 with the run, as PySpur); poll ``Location``."""
-    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
+    """Start a run in the background (200 with the run, as PySpur); poll ``Location``.
+
+    With an idempotency key used within 24 h, the answer is that key's first run."""
+    options = start_options(body, idempotency_key, actor=actor)
+    run, tasks = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, options)
     version = await rt.engine.persistence.get_version(run.workflow_version_id or "")
     view = run_view(run, tasks, version, now())
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
@@ -138,10 +154,17 @@ async def start_run(
     },
 )
 async def run_blocking(
-    workflow_id: str, body: StartRunRequest, rt: RuntimeDep, actor: ActorDep
+    workflow_id: str,
+    body: StartRunRequest,
+    rt: RuntimeDep,
+    actor: ActorDep,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Response:
-    """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED."""
-    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, actor)
+    """Run and wait: 200 ``{node_id: output}`` when COMPLETED, 202 run when PAUSED.
+
+    With an idempotency key used within 24 h, the answer is that key's first run's."""
+    options = start_options(body, idempotency_key, actor=actor)
+    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, options)
     await rt.wait(run.id)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)

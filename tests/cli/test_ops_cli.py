@@ -1,0 +1,57 @@
+"""``spurline runs rerun`` and ``spurline schedules …`` (docs/operations.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Cli
+from tests.ops._ops import ECHO
+
+from spurline.cli._workflows import upsert_workflow
+from spurline.settings import Settings
+from spurline.store.db import Database
+
+
+def test_rerun_with_changed_inputs(cli: Cli, tmp_path: Path) -> None:
+    wf = tmp_path / "echo.json"
+    wf.write_text(json.dumps({"name": "echo", "definition": ECHO}))
+    first = cli("run", str(wf), "-i", "text=hi", "--json")
+    assert first.returncode == 0, first.stderr
+    run = json.loads(first.stdout)
+
+    rerun = cli("runs", "rerun", run["id"], "--inputs", '{"in": {"text": "yo"}}', "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    new = json.loads(rerun.stdout)
+    assert (new["rerun_of"], new["outputs"]["in"]) == (run["id"], {"text": "yo"})
+    assert f"(rerun of {run['id']}) COMPLETED" in rerun.stderr
+
+
+def test_schedules_commands(cli: Cli, tmp_path: Path) -> None:
+    db = Database(Settings(home=tmp_path).resolved_database_url())
+    db.upgrade()
+    wf = upsert_workflow(db, "echo", None, ECHO)
+    db.close()
+    made = cli(
+        "schedules", "create", wf, "--name", "morning", "--cron", "0 7 * * *",
+        "--tz", "Europe/Paris", "--inputs", '{"in": {"text": "bonjour"}}', "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    s = json.loads(made.stdout)
+    assert (s["timezone"], s["enabled"], s["initial_inputs"]) == (
+        "Europe/Paris",
+        True,
+        {"in": {"text": "bonjour"}},
+    )
+    table = cli("schedules", "list")
+    assert "morning" in table.stdout and "0 7 * * * (Europe/Paris)" in table.stdout
+    off = json.loads(cli("schedules", "toggle", s["id"], "--json").stdout)
+    assert (off["enabled"], off["next_run_at"]) == (False, None)
+    assert cli("schedules", "delete", s["id"]).returncode == 0
+    gone = cli("schedules", "show", s["id"])
+    assert (gone.returncode, gone.stderr.strip()) == (2, f"error: no schedule {s['id']}")
+
+    bad = cli("schedules", "create", wf, "--name", "b", "--cron", "61 * * * *", "--tz", "Mars/B")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "cron_expression '61 * * * *' is not valid" in bad.stderr
+    assert "timezone 'Mars/B' is not a known IANA time zone" in bad.stderr
