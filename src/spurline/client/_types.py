@@ -77,6 +77,12 @@ class Run(TypedDict):
     started_by: str | None
     canceled_by: str | None
     retried_by: str | None
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    scheduled_for: str | None
+    rerun_of: str | None
+    reruns: list[str]
 
 
 class Workflow(TypedDict):
