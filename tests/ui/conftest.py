@@ -36,9 +36,11 @@ REPO = Path(__file__).resolve().parents[2]
 expect.set_options(timeout=20_000)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the
+# main thread while it lives, and later tests that call asyncio.run() would find it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The session's headless Chromium (skips every browser test when there is none)."""
+    """A headless Chromium per test module (skips every browser test when there is none)."""
     if not CHROMIUM or not Path(CHROMIUM).exists():
         pytest.skip("no Chromium found: apt-get install chromium (or set SPURLINE_TEST_CHROMIUM)")
     from playwright.sync_api import sync_playwright
