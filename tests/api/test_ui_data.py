@@ -80,6 +80,50 @@ def test_filters_and_counts(client: httpx.Client, make_workflow: Callable[..., s
     assert client.get("/run_summaries/", params={"run_type": "batch"}).json()["items"] == []
 
 
+def test_tag_metadata_time_and_schedule_filters(
+    client: httpx.Client, make_workflow: Callable[..., str]
+) -> None:
+    wf = make_workflow(FLOW, name="tagged")
+    body = {"initial_inputs": {"in": {"n": 1}}, "tags": ["nightly", "eu"]}
+    r = client.post(f"/wf/{wf}/start_run/", json={**body, "metadata": {"team": "a=b"}})
+    tagged = r.json()["id"]
+    plain = start(client, wf, {"in": {"n": 2}})
+    for run_id in (tagged, plain):
+        wait_status(client, run_id, FINAL)
+
+    def ids(path: str, **params: object) -> set[str]:
+        r = client.get(path, params={"workflow_id": wf, **params})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return {i["id"] for i in body["items"]} if "items" in body else {str(body["total"])}
+
+    assert ids("/run_summaries/", tag="nightly") == {tagged}
+    assert ids("/run_summaries/", tag=["nightly", "us"]) == set()
+    # A value may hold "=": only the first one splits key from value.
+    assert ids("/run_summaries/", metadata="team=a=b") == {tagged}
+    assert ids("/run_summaries/", metadata="team=a") == set()
+    assert ids("/run_counts/", tag="eu") == {"1"}
+    times = {
+        r: datetime.fromisoformat(client.get(f"/run/{r}/").json()["start_time"])
+        for r in (tagged, plain)
+    }
+    at = times[plain]
+    assert ids("/run_summaries/", start_date=at.isoformat()) == {
+        r for r, t in times.items() if t >= at
+    }
+    assert ids("/run_summaries/", end_date=times[tagged].isoformat()) == {
+        r for r, t in times.items() if t <= times[tagged]
+    }
+    assert ids("/run_summaries/", schedule_id="S_none") == set()
+    item = client.get("/run_summaries/", params={"tag": "nightly"}).json()["items"][0]
+    assert (item["tags"], item["metadata"]) == (["nightly", "eu"], {"team": "a=b"})
+    assert (item["schedule_id"], item["rerun_of"]) == (None, None)
+    for params in ({"metadata": "no-pair"}, {"start_date": "2026-01-01T00:00:00"}):
+        r = client.get("/run_summaries/", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert client.get("/run_counts/", params=params).status_code == 422
+
+
 def test_bad_input_is_a_clear_4xx(client: httpx.Client, make_workflow: Callable[..., str]) -> None:
     wf = make_workflow(FLOW)
     for path, params in [

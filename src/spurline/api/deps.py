@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 
 from spurline.api.schemas import StartOptionsFields
 from spurline.engine.records import StartOptions
@@ -26,6 +28,36 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PageDep = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 PageSizeDep = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
+# The filters of docs/operations.md#finding-runs, shared by GET /run/ and the web UI's
+# reads. Bounded (10 values of 200 / 400 characters) so that a query stays well under
+# the 64 KiB request line the server accepts.
+TagQuery = Annotated[
+    list[Annotated[str, Field(max_length=200)]] | None,
+    Query(max_length=10, description="Runs with this tag (every one given, up to 10)"),
+]
+MetadataQuery = Annotated[
+    list[Annotated[str, Field(max_length=400)]] | None,
+    Query(max_length=10, description="key=value (every one given, up to 10)"),
+]
+ScheduleIdQuery = Annotated[str | None, Query(max_length=40)]
+
+
+def metadata_pairs(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``key=value`` query values as ``(key, value)`` pairs (docs/operations.md#finding-runs).
+
+    Raises:
+        RequestValidationError: a value without ``=`` or with an empty key (422).
+    """
+    pairs = []
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            msg = f"metadata filter {item!r} is not key=value"
+            raise RequestValidationError(
+                [{"loc": ("query", "metadata"), "msg": msg, "type": "value_error"}]
+            )
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 async def get_principal(request: Request) -> Principal:

@@ -9,7 +9,7 @@ of the page's tasks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from spurline.engine.states import RunStatus
 from spurline.store.orm import RUNS, TASKS, WORKFLOWS
+from spurline.store.runs import RunFilter
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class SummaryFilter:
         started_before: Only runs that started before this time.
         until: Paging snapshot: only runs that started at or before this time, so a
             page stays the same while newer runs are added.
+        found_by: The filters the runs page shares with ``GET /run/`` (start_date /
+            end_date, tags, metadata pairs, schedule; docs/operations.md#finding-runs).
     """
 
     statuses: Sequence[RunStatus] = ()
@@ -42,6 +45,7 @@ class SummaryFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     until: datetime | None = None
+    found_by: RunFilter = field(default_factory=RunFilter)
 
     def clauses(self, with_status: bool = True) -> list[ColumnElement[bool]]:
         """SQL conditions; ``with_status=False`` leaves out the status filter (counts)."""
@@ -61,6 +65,7 @@ class SummaryFilter:
             out.append(c.start_time < self.started_before)
         if self.until is not None:
             out.append(c.start_time <= self.until)
+        out.extend(self.found_by.clauses())
         return out
 
 
@@ -75,6 +80,10 @@ _SUMMARY_COLS = (
     RUNS.c.rows_total,
     RUNS.c.rows_done,
     RUNS.c.message,
+    RUNS.c.tags,
+    RUNS.c.run_metadata,
+    RUNS.c.schedule_id,
+    RUNS.c.rerun_of,
 )
 
 
@@ -86,7 +95,8 @@ def run_summaries(
 
     Each item: ``{id, workflow_id, workflow_name, status, start_time, end_time,
     run_type, parent_run_id, rows_total, rows_done, message, tasks_total,
-    tasks_completed}``; percentages and durations are derived by the caller.
+    tasks_completed, tags, metadata, schedule_id, rerun_of}``; percentages and
+    durations are derived by the caller.
     """
     newest_first = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
     ids = select(RUNS.c.id)
@@ -128,6 +138,10 @@ def run_summaries(
             "message": r.message,
             "tasks_total": progress.get(r.id, (0, 0))[0],
             "tasks_completed": progress.get(r.id, (0, 0))[1],
+            "tags": r.tags or [],
+            "metadata": r.run_metadata or {},
+            "schedule_id": r.schedule_id,
+            "rerun_of": r.rerun_of,
         }
         for r in rows
     ]

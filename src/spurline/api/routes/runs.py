@@ -6,16 +6,18 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import Field
 
 from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
 from spurline.api.deps import (
     ActorDep,
     IdempotencyHeader,
+    MetadataQuery,
     PageDep,
     PageSizeDep,
     RuntimeDep,
+    ScheduleIdQuery,
+    TagQuery,
+    metadata_pairs,
     start_options,
 )
 from spurline.api.schemas import (
@@ -48,19 +50,6 @@ class RunView(StrEnum):
     summary = "summary"
 
 
-def _metadata_pairs(values: list[str]) -> list[tuple[str, str]]:
-    pairs = []
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            msg = f"metadata filter {item!r} is not key=value"
-            raise RequestValidationError(
-                [{"loc": ("query", "metadata"), "msg": msg, "type": "value_error"}]
-            )
-        pairs.append((key, value))
-    return pairs
-
-
 @router.get("/", response_model=list[RunResponseSchema] | list[RunSummarySchema])
 async def list_runs(
     request: Request,
@@ -77,17 +66,9 @@ async def list_runs(
     end_date: Annotated[
         UtcDatetime | None, Query(description="Runs started at or before (RFC 3339)")
     ] = None,
-    # Bounded (10 values of 200 / 400 characters) so that a query stays well under the
-    # 64 KiB request line the server accepts.
-    tag: Annotated[
-        list[Annotated[str, Field(max_length=200)]] | None,
-        Query(max_length=10, description="Runs with this tag (every one given, up to 10)"),
-    ] = None,
-    metadata: Annotated[
-        list[Annotated[str, Field(max_length=400)]] | None,
-        Query(max_length=10, description="key=value (every one given, up to 10)"),
-    ] = None,
-    schedule_id: Annotated[str | None, Query(max_length=40)] = None,
+    tag: TagQuery = None,
+    metadata: MetadataQuery = None,
+    schedule_id: ScheduleIdQuery = None,
     view: RunView = RunView.full,
 ) -> Response:
     """All runs, newest first (start_time desc, then id desc); ``view=summary`` leaves
@@ -100,7 +81,7 @@ async def list_runs(
         start_date=start_date,
         end_date=end_date,
         tags=tuple(tag or ()),
-        metadata=tuple(_metadata_pairs(metadata or [])),
+        metadata=metadata_pairs(metadata),
         schedule_id=schedule_id,
     )
     headers: dict[str, str]

@@ -9,16 +9,24 @@ import asyncio
 import difflib
 import itertools
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 
 from spurline.api._http import OrjsonResponse, SlashRouter
-from spurline.api.deps import PageDep, RuntimeDep
-from spurline.api.schemas import ErrorResponse
+from spurline.api.deps import (
+    MetadataQuery,
+    PageDep,
+    RuntimeDep,
+    ScheduleIdQuery,
+    TagQuery,
+    metadata_pairs,
+)
+from spurline.api.schemas import ErrorResponse, UtcDatetime
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
 from spurline.exceptions import NotFound
@@ -49,6 +57,10 @@ class RunSummary(BaseModel):
     message: str | None
     tasks_total: int
     tasks_completed: int
+    tags: list[str]
+    metadata: dict[str, str]
+    schedule_id: str | None
+    rerun_of: str | None
 
 
 class RunSummaryPage(BaseModel):
@@ -155,44 +167,61 @@ def _percentage(item: dict[str, Any]) -> float:
 StatusQuery = Annotated[list[RunStatus] | None, Query()]
 
 
-def _filter(
-    status: list[RunStatus] | None,
-    workflow_id: str | None,
-    run_type: str | None,
-    parent_only: bool,
-    started_after: datetime | None,
-    started_before: datetime | None,
-    until: datetime | None,
-) -> summaries.SummaryFilter:
-    return summaries.SummaryFilter(
-        tuple(status or ()),
-        workflow_id,
-        run_type,
-        parent_only,
-        started_after,
-        started_before,
-        until,
-    )
+@dataclass(frozen=True)
+class _Filters:
+    """The query parameters the runs page's two reads share (docs/ui.md)."""
+
+    status: StatusQuery = None
+    workflow_id: str | None = None
+    run_type: str | None = None
+    parent_only: bool = True
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    start_date: Annotated[
+        UtcDatetime | None, Query(description="Runs started at or after (as GET /run/)")
+    ] = None
+    end_date: Annotated[
+        UtcDatetime | None, Query(description="Runs started at or before (as GET /run/)")
+    ] = None
+    tag: TagQuery = None
+    metadata: MetadataQuery = None
+    schedule_id: ScheduleIdQuery = None
+    until: datetime | None = None
+
+    def summary_filter(self, until: datetime | None) -> summaries.SummaryFilter:
+        """The store's filter; ``until`` replaces the query's (page 1 pins it to now)."""
+        found_by = run_q.RunFilter(
+            start_date=self.start_date,
+            end_date=self.end_date,
+            tags=tuple(self.tag or ()),
+            metadata=metadata_pairs(self.metadata),
+            schedule_id=self.schedule_id,
+        )
+        return summaries.SummaryFilter(
+            tuple(self.status or ()),
+            self.workflow_id,
+            self.run_type,
+            self.parent_only,
+            self.started_after,
+            self.started_before,
+            until,
+            found_by,
+        )
+
+
+FiltersDep = Annotated[_Filters, Depends()]
 
 
 @router.get("/run_summaries/", response_model=RunSummaryPage)
 async def run_summaries(
     rt: RuntimeDep,
+    filters: FiltersDep,
     page: PageDep = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: StatusQuery = None,
-    workflow_id: str | None = None,
-    run_type: str | None = None,
-    parent_only: bool = True,
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
-    until: datetime | None = None,
 ) -> Response:
     """Runs newest first without tasks, for the runs page; parents only by default."""
     at = now()
-    flt = _filter(
-        status, workflow_id, run_type, parent_only, started_after, started_before, until or at
-    )
+    flt = filters.summary_filter(filters.until or at)
     items, has_more = await rt.read(lambda c: summaries.run_summaries(c, page, page_size, flt))
     for item in items:
         item["duration"] = _duration(item["start_time"], item["end_time"], item["status"], at)
@@ -208,18 +237,9 @@ async def run_summaries(
 
 
 @router.get("/run_counts/", response_model=RunCounts)
-async def run_counts(
-    rt: RuntimeDep,
-    status: StatusQuery = None,
-    workflow_id: str | None = None,
-    run_type: str | None = None,
-    parent_only: bool = True,
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
-    until: datetime | None = None,
-) -> Response:
+async def run_counts(rt: RuntimeDep, filters: FiltersDep) -> Response:
     """Runs per status for the runs page's filters (parents only by default)."""
-    flt = _filter(status, workflow_id, run_type, parent_only, started_after, started_before, until)
+    flt = filters.summary_filter(filters.until)
     counts = await rt.read(lambda c: summaries.run_counts(c, flt))
     wanted = {s.value for s in flt.statuses} if flt.statuses else set(counts)
     total = sum(n for s, n in counts.items() if s in wanted)
