@@ -57,6 +57,7 @@ def test_sign_in_act_with_csrf_viewer_refused_and_sign_out(
     )
     r = admin.post("/wf/", json={"name": "review", "description": "", "definition": _review()})
     assert r.status_code == 200, r.text
+    wf_id = str(r.json()["id"])
     run_id = start(admin, str(r.json()["id"]), {"in": {"text": "t"}})
     wait_status(admin, run_id, ("PAUSED",))
     wait_until(lambda: _paused(admin, run_id) == {"left", "right"})
@@ -128,6 +129,17 @@ def test_sign_in_act_with_csrf_viewer_refused_and_sign_out(
         expect(pw.locator("#history")).to_contain_text("started by t-admin")
         expect(pw.locator("#history")).to_contain_text("retried by t-operator")
         collect()
+        # An operator reruns (a new run through the session) but does not manage schedules.
+        pw.locator("#rerun").click()
+        pw.locator("#rerun-form").get_by_role("button", name="Start rerun").click()
+        pw.wait_for_url(lambda url: not url.endswith(failed))
+        pw.wait_for_selector("body[data-ready='1']", state="attached")
+        expect(pw.locator("#run-facts .rerun-of")).to_have_text(failed)
+        expect(pw.locator("#history")).to_contain_text("started by t-operator")
+        open_(f"/ui/workflows/{wf_id}")
+        expect(pw.locator("#schedules .new-schedule-wrap")).to_be_hidden()
+        expect(pw.locator("#triggers")).to_be_hidden()
+        collect()
 
         pw.locator("#sign-out").click()
         expect(pw.locator("#sign-in")).to_be_visible()
@@ -142,8 +154,18 @@ def test_sign_in_act_with_csrf_viewer_refused_and_sign_out(
         pw.locator("#pause-left").get_by_role("button", name="Approve").click()
         expect(pw.locator("#pause-left .error")).to_contain_text(re.compile("operator"))
         assert _paused(admin, second) == {"left", "right"}
-        pw.locator("#cancel").click()
-        expect(pw.locator("#action-error")).to_contain_text(re.compile("operator"))
+        # Buttons of actions the role cannot take are not shown: no cancel, no rerun;
+        # on the workflow's page its schedules but no schedule form, and no triggers.
+        expect(pw.locator("#run-status")).to_have_text("PAUSED")
+        expect(pw.locator("#run-actions button")).to_have_count(0)
+        sched = {"workflow_id": wf_id, "name": "weekly", "cron_expression": "0 9 * * 1"}
+        assert admin.post("/wf/schedules/", json=sched).status_code == 200
+        open_(f"/ui/workflows/{wf_id}")
+        expect(pw.locator("#schedules tr[data-schedule-id]")).to_contain_text("weekly")
+        expect(pw.locator("#schedules tr[data-schedule-id] button")).to_have_count(0)
+        expect(pw.locator("#schedules .new-schedule-wrap")).to_be_hidden()
+        expect(pw.locator("#triggers")).to_be_hidden()
+        expect(pw.locator("#start-form")).to_be_visible()
         assert admin.get(f"/run/{second}/").json()["status"] == "PAUSED"
         collect()
 

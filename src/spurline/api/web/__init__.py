@@ -34,6 +34,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "": ("runs.html", "Runs"),
     "approvals": ("approvals.html", "Approvals"),
     "workflows": ("workflows.html", "Workflows"),
+    "schedules": ("schedules.html", "Schedules"),
     "datasets": ("datasets.html", "Datasets"),
 }
 

@@ -39,6 +39,17 @@ export async function whoami() {
   return session;
 }
 
+const RANK = { viewer: 1, operator: 2, admin: 3 };
+
+// Whether the signed-in role may do what needs `role` (docs/security.md): the pages
+// leave out the buttons and forms of actions the role cannot take. A server that names
+// no role (no sessions) decides itself, as it always does.
+export async function allowed(role) {
+  const who = await whoami();
+  if (!who || !who.role) return true;
+  return (RANK[who.role] || 0) >= RANK[role];
+}
+
 export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
   const init = { method, credentials: "same-origin", headers: { accept: "application/json", ...headers } };
   if (method !== "GET" && method !== "HEAD") {

@@ -73,6 +73,7 @@ const modules = {
   approvals: () => import("./approvals.js"),
   workflows: () => import("./workflows.js"),
   workflow: () => import("./workflow.js"),
+  schedules: () => import("./schedules.js"),
   datasets: () => import("./datasets.js"),
 };
 if (needsSignIn) {

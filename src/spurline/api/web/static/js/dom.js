@@ -96,3 +96,79 @@ export function asButton(el, onActivate) {
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onActivate(e); }
   });
 }
+
+// Problems next to the fields they are about. `err` is an ApiError; a 422's problems
+// ({loc: ["body", field, ...], msg}) each go to the form's element
+// [data-error-for="field"] (the longest dotted prefix of loc that has one), the field
+// named so is marked aria-invalid; the rest, and any other error, go to `general`.
+export function showProblems(form, general, err) {
+  clearProblems(form, general);
+  const rest = [];
+  const detail = err && err.detail;
+  if (err && err.status === 422 && Array.isArray(detail)) {
+    for (const p of detail) {
+      const loc = (p.loc || []).filter((x) => x !== "body").map(String);
+      let shown = false;
+      for (let n = loc.length; n > 0 && !shown; n -= 1) {
+        shown = fieldProblem(form, loc.slice(0, n).join("."), p.msg);
+      }
+      if (!shown) rest.push(loc.length ? `${loc.join(".")}: ${p.msg}` : p.msg);
+    }
+  } else {
+    rest.push(err && err.message ? err.message : String(err));
+  }
+  if (rest.length && general) {
+    general.textContent = rest.join("; ");
+    general.hidden = false;
+  }
+}
+
+// One problem under the field `name` (see showProblems); false when the form has no
+// place for it.
+export function fieldProblem(form, name, message) {
+  const slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+  if (!slot) return false;
+  slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
+  slot.hidden = false;
+  const control = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+  if (control) control.setAttribute("aria-invalid", "true");
+  return true;
+}
+
+export function clearProblems(form, general) {
+  for (const slot of form.querySelectorAll("[data-error-for]")) { slot.textContent = ""; slot.hidden = true; }
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  if (general) { general.textContent = ""; general.hidden = true; }
+}
+
+// A labelled form control with its problem slot under it: the control carries
+// data-field=name and aria-describedby pointing at the slot.
+export function field(label, control, name, hint) {
+  const slotId = `${control.id || name.replace(/\W/g, "-")}-problem`;
+  control.dataset.field = name;
+  control.setAttribute("aria-describedby", slotId);
+  return h("div", { class: "field" },
+    h("label", { class: control.type === "checkbox" ? "check" : null }, control.type === "checkbox" ? [control, ` ${label}`] : [label, control]),
+    hint ? h("small", { class: "hint" }, hint) : null,
+    h("span", { class: "problem", id: slotId, role: "alert", hidden: true, dataset: { errorFor: name } }));
+}
+
+// Tags and metadata pairs as small chips; each links to the runs list filtered by it.
+export function labelChips(tags, metadata) {
+  const out = h("span", { class: "chips" });
+  for (const t of tags || []) {
+    out.append(h("a", { class: "chip tag", href: `/ui/?${new URLSearchParams({ tag: t })}`, title: `runs tagged ${t}` }, t));
+  }
+  for (const [k, v] of Object.entries(metadata || {})) {
+    out.append(h("a", { class: "chip meta", href: `/ui/?${new URLSearchParams({ metadata: `${k}=${v}` })}`, title: `runs with ${k}=${v}` }, `${k}=${v}`));
+  }
+  return out;
+}
+
+// A JSON value on one line, cut at `n` characters (the full text in the title).
+export function jsonLine(value, n = 80) {
+  const text = JSON.stringify(value);
+  const el = h("code", { class: "json-line" }, text.length > n ? `${text.slice(0, n - 1)}…` : text);
+  if (text.length > n) el.title = text;
+  return el;
+}

@@ -1,7 +1,8 @@
 // The run view: header, actions, pause decisions, batch rows, the DAG (laid out by
 // dagre), the Gantt timeline and the task panel, all kept live by subscribe().
-import { api, ApiError, subscribe, whoami } from "./api.js";
-import { $, asButton, clear, fmtDuration, fmtTime, h, jsonTree, progressBar, s, statusBadge, toast } from "./dom.js";
+import { allowed, api, ApiError, subscribe, whoami } from "./api.js";
+import { $, asButton, clear, clearProblems, field, fieldProblem, fmtDuration, fmtTime, h, jsonTree, labelChips, progressBar, s, showProblems, statusBadge, toast } from "./dom.js";
+import { scheduleLink } from "./schedules.js";
 
 const FINISHED = new Set(["COMPLETED", "FAILED", "CANCELED"]);
 const NODE_W = 150, NODE_H = 44;
@@ -35,6 +36,9 @@ class RunView {
   }
 
   async start() {
+    // Cancel, retry and reruns need the operator role (docs/security.md): a viewer
+    // sees the run without those buttons.
+    this.canOperate = await allowed("operator");
     const run = encodeURIComponent(this.runId);
     this.sub = subscribe(`/run/${run}/`, (data) => this.update(data), {
       events: `/run/${run}/events/`,
@@ -87,6 +91,15 @@ class RunView {
       ["Progress", `${run.percentage_complete}%`],
     ];
     if (run.parent_run_id) facts.push(["Parent", h("a", { href: `/ui/runs/${encodeURIComponent(run.parent_run_id)}`, class: "mono" }, run.parent_run_id)]);
+    if (run.schedule_id) {
+      this.loadScheduleName(run.schedule_id);
+      facts.push(["Schedule", h("a", { href: scheduleLink({ id: run.schedule_id, workflow_id: run.workflow_id }), id: "run-schedule" }, this.scheduleName || run.schedule_id),
+        run.scheduled_for ? [" fired for ", h("time", { datetime: run.scheduled_for }, fmtTime(run.scheduled_for))] : null]);
+    }
+    const runLink = (id, cls) => h("a", { href: `/ui/runs/${encodeURIComponent(id)}`, class: `mono ${cls}` }, id);
+    if (run.rerun_of) facts.push(["Rerun of", runLink(run.rerun_of, "rerun-of")]);
+    if (run.reruns && run.reruns.length) facts.push(["Reruns", h("span", { class: "lineage" }, run.reruns.map((id) => runLink(id, "rerun")))]);
+    if ((run.tags && run.tags.length) || Object.keys(run.metadata || {}).length) facts.push(["Tags, metadata", labelChips(run.tags, run.metadata)]);
     const dl = clear($("#run-facts", this.main));
     for (const [k, ...vals] of facts) dl.append(h("div", {}, h("dt", {}, k), h("dd", {}, ...vals)));
     const bar = $("#run-bar", this.main);
@@ -95,17 +108,93 @@ class RunView {
     $("#run-message", this.main).textContent = run.message || "";
   }
 
+  // The schedule's name for the header (a deleted schedule keeps showing its id).
+  async loadScheduleName(id) {
+    if (this.scheduleFor === id) return;
+    this.scheduleFor = id;
+    try {
+      const { data } = await api(`/wf/schedules/${encodeURIComponent(id)}/`);
+      this.scheduleName = data.name;
+    } catch (e) {
+      this.scheduleName = `${id} (deleted)`;
+    }
+    const link = $("#run-schedule", this.main);
+    if (link) link.textContent = this.scheduleName;
+  }
+
   renderActions(run) {
     const box = $("#run-actions", this.main);
     const key = run.status;
     if (box.dataset.key === key) return;
     box.dataset.key = key;
     clear(box);
+    if (!this.canOperate) return;
     if (["PENDING", "RUNNING", "PAUSED"].includes(run.status)) {
       box.append(h("button", { type: "button", id: "cancel", class: "danger", onclick: () => this.act("cancel") }, "Cancel run"));
     }
-    if (run.status === "FAILED") {
-      box.append(h("button", { type: "button", id: "retry", onclick: () => this.act("retry") }, "Retry failed tasks"));
+    if (run.status === "FAILED" || run.status === "CANCELED") {
+      const label = run.status === "FAILED" ? "Retry failed tasks" : "Retry canceled tasks";
+      box.append(h("button", { type: "button", id: "retry", title: "Run this run's failed and canceled tasks again, in place", onclick: () => this.act("retry") }, label));
+    }
+    if (this.canRerun(run)) {
+      box.append(h("button", { type: "button", id: "rerun", "aria-expanded": "false", onclick: (e) => this.toggleRerunForm(e.currentTarget) }, "Rerun…"));
+    } else {
+      clear($("#rerun-box", this.main));
+    }
+  }
+
+  // A new run like this one: finished runs that are not a child run (docs/operations.md).
+  canRerun(run) {
+    return this.canOperate && FINISHED.has(run.status) && !run.parent_run_id;
+  }
+
+  toggleRerunForm(button) {
+    const box = $("#rerun-box", this.main);
+    if (box.firstChild) { clear(box); button.setAttribute("aria-expanded", "false"); return; }
+    button.setAttribute("aria-expanded", "true");
+    const original = JSON.stringify(this.run.initial_inputs || {}, null, 2);
+    const inputs = h("textarea", { id: "rerun-inputs", rows: 8, class: "mono", spellcheck: "false" });
+    inputs.value = original;
+    const latest = h("input", { type: "checkbox", id: "rerun-latest" });
+    const general = h("p", { class: "error", role: "alert", hidden: true });
+    const form = h("form", { id: "rerun-form", class: "card rerun-form", novalidate: true },
+      h("h3", {}, "Rerun as a new run"),
+      field("Inputs (a JSON object {input node: {field: value}}; as this run's unless changed)", inputs, "initial_inputs"),
+      field("On the workflow's latest version (not this run's)", latest, "latest_version"),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, "Start rerun"),
+        h("button", { type: "button", onclick: () => { clear(box); button.setAttribute("aria-expanded", "false"); } }, "Close")),
+      general);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearProblems(form, general);
+      const body = { latest_version: latest.checked };
+      if (inputs.value.trim() !== original.trim()) {
+        let parsed;
+        try {
+          parsed = JSON.parse(inputs.value);
+        } catch (err) {
+          fieldProblem(form, "initial_inputs", `Not valid JSON: ${err.message}`);
+          return;
+        }
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+          fieldProblem(form, "initial_inputs", "The inputs must be a JSON object, e.g. {\"in\": {\"name\": \"x\"}}");
+          return;
+        }
+        body.initial_inputs = parsed;
+      }
+      await this.rerun(body, form, general);
+    });
+    box.append(form);
+    inputs.focus();
+  }
+
+  // POST /run/{id}/rerun/ and open the new run; problems go next to their field.
+  async rerun(body, form, general) {
+    try {
+      const { data } = await api(`/run/${encodeURIComponent(this.runId)}/rerun/`, { method: "POST", body });
+      location.assign(`/ui/runs/${encodeURIComponent(data.id)}`);
+    } catch (err) {
+      showProblems(form, general, err);
     }
   }
 
@@ -359,6 +448,14 @@ class RunView {
     if (kids.length) {
       panel.append(h("h3", {}, `Child runs (${kids.length})`), h("ul", { class: "children" },
         kids.map((c) => h("li", {}, h("a", { href: `/ui/runs/${encodeURIComponent(c.id)}`, class: "mono" }, c.id), " ", statusBadge(c.status)))));
+    }
+    if (this.canRerun(run)) {
+      const general = h("p", { class: "error", role: "alert", hidden: true });
+      const form = h("form", { class: "retry-from", onsubmit: (e) => { e.preventDefault(); this.rerun({ from_node: task.node_id }, form, general); } },
+        h("button", { type: "submit", id: "retry-from" }, "Retry from this node"),
+        h("small", { class: "hint" }, " A new run: this node and what depends on it execute again; the other nodes' outputs are reused."),
+        general);
+      panel.append(form);
     }
     if (task.error) panel.append(h("h3", {}, "Error"), h("pre", { class: "error-text" }, task.error));
     panel.append(h("h3", {}, "Inputs"), h("div", { class: "json-box inputs" }, jsonTree(task.inputs, 2)));

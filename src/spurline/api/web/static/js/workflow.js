@@ -1,7 +1,10 @@
 // One workflow: start a run from a form generated from the InputNode's output_schema,
-// start a batch from a dataset, list versions and diff two of them side by side.
-import { api } from "./api.js";
-import { $, clear, fmtTime, h } from "./dom.js";
+// start a batch from a dataset, its schedules, its webhook triggers and notification
+// webhooks (admins), list versions and diff two of them side by side.
+import { allowed, api } from "./api.js";
+import { $, clear, fmtTime, h, labelChips, toast } from "./dom.js";
+import { inputFields, readInputs } from "./inputs.js";
+import { workflowSchedules } from "./schedules.js";
 
 export default async function workflowPage(main) {
   const id = main.dataset.workflowId;
@@ -11,56 +14,89 @@ export default async function workflowPage(main) {
   document.title = `${wf.name} · Spurline`;
   buildStartForm(main, wf);
   buildBatchForm(main, wf);
-  await buildVersions(main, wf);
+  await Promise.all([buildVersions(main, wf), workflowSchedules($("#schedules", main), wf), buildTriggers(main, wf)]);
 }
 
-// Field type names of an output_schema and the form control for each.
-function control(name, type, inputId) {
-  const t = String(type).toLowerCase();
-  if (t === "bool" || t === "boolean") return h("input", { type: "checkbox", id: inputId, name, dataset: { type: "bool" } });
-  if (t === "int" || t === "integer") return h("input", { type: "number", step: "1", id: inputId, name, dataset: { type: "int" } });
-  if (t === "float" || t === "number") return h("input", { type: "number", step: "any", id: inputId, name, dataset: { type: "float" } });
-  if (t === "str" || t === "string") return h("input", { type: "text", id: inputId, name, dataset: { type: "str" } });
-  return h("textarea", { id: inputId, name, rows: 3, class: "mono", dataset: { type: "json" }, placeholder: "JSON value" });
+// Webhook triggers and notification webhooks are admin reads (docs/security.md): other
+// roles do not see the section. A trigger's secret is shown once, when it is made.
+async function buildTriggers(main, wf) {
+  if (!(await allowed("admin"))) return;
+  const section = $("#triggers", main);
+  section.hidden = false;
+  const error = $("#trigger-error", main);
+  const fail = (e) => { error.textContent = e.message; error.hidden = false; };
+  const base = `/wf/${encodeURIComponent(wf.id)}/triggers/`;
+  async function load() {
+    const { data } = await api(base);
+    const tbody = clear($("#trigger-list tbody", main));
+    for (const t of data) {
+      tbody.append(h("tr", { dataset: { triggerId: t.id } },
+        h("td", {}, t.name),
+        h("td", {}, h("code", { class: "url" }, t.url)),
+        h("td", {}, labelChips(t.tags, t.metadata)),
+        h("td", {}, fmtTime(t.created_at)),
+        h("td", {}, t.last_used_at ? fmtTime(t.last_used_at) : "never"),
+        h("td", {}, h("button", { type: "button", class: "danger delete", "aria-label": `Delete trigger ${t.name}`, onclick: () => remove(t) }, "Delete"))));
+    }
+    if (!data.length) tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No triggers.")));
+  }
+  async function remove(t) {
+    if (!confirm(`Delete trigger ${t.name}? Its URL will start nothing any more.`)) return;
+    error.hidden = true;
+    try {
+      await api(`/trigger/${encodeURIComponent(t.id)}/`, { method: "DELETE" });
+      toast(`Deleted trigger ${t.name}`);
+      $("#trigger-secret", main).hidden = true;
+    } catch (e) { fail(e); }
+    await load();
+  }
+  $("#trigger-form", main).addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    const body = { name: $("#trigger-name", main).value || "webhook" };
+    const tags = $("#trigger-tags", main).value.split(",").map((t) => t.trim()).filter(Boolean);
+    if (tags.length) body.tags = tags;
+    try {
+      const { data } = await api(base, { method: "POST", body });
+      const box = clear($("#trigger-secret", main));
+      box.append(h("p", {}, h("strong", {}, "Copy the secret now: it is not shown again.")),
+        h("p", {}, "URL ", h("code", { class: "url" }, data.url)),
+        h("p", {}, "Secret ", h("code", { class: "secret" }, data.secret)),
+        h("pre", { class: "mono" }, `curl -X POST -H 'X-Spurline-Secret: ${data.secret}' -H 'content-type: application/json' -d '{}' ${data.url}`));
+      box.hidden = false;
+      await load();
+    } catch (err) { fail(err); }
+  });
+  try {
+    await load();
+    await loadWebhooks(main, wf);
+  } catch (e) { fail(e); }
 }
 
-function inputNodes(wf) {
-  return ((wf.definition && wf.definition.nodes) || []).filter((n) => n.node_type === "InputNode");
+async function loadWebhooks(main, wf) {
+  const { data } = await api("/notifications/webhooks/");
+  const mine = data.filter((w) => !w.workflow_id || w.workflow_id === wf.id);
+  const tbody = clear($("#webhook-list tbody", main));
+  for (const w of mine) {
+    tbody.append(h("tr", { dataset: { webhookId: w.id } },
+      h("td", {}, h("code", {}, w.url)),
+      h("td", {}, (w.events || []).join(", ") || "all"),
+      h("td", {}, w.workflow_id ? "this workflow" : "every workflow"),
+      h("td", {}, w.enabled ? "enabled" : "disabled"),
+      h("td", {}, w.description || "")));
+  }
+  if (!mine.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No notification webhooks.")));
 }
 
 function buildStartForm(main, wf) {
   const fields = $("#start-fields", main);
-  const nodes = inputNodes(wf);
-  for (const node of nodes) {
-    const schema = (node.config && node.config.output_schema) || {};
-    const fs = h("fieldset", { dataset: { node: node.id } }, h("legend", {}, node.title || node.id));
-    for (const [name, type] of Object.entries(schema)) {
-      const inputId = `in-${node.id}-${name}`;
-      fs.append(h("label", { for: inputId }, `${name} `, h("small", {}, `(${typeof type === "string" ? type : "json"})`)), control(name, typeof type === "string" ? type : "json", inputId));
-    }
-    fields.append(fs);
-  }
-  if (!nodes.length) fields.append(h("p", { class: "hint" }, "This workflow has no InputNode; it starts without inputs."));
+  inputFields(fields, wf, "in");
   const error = $("#start-error", main);
   $("#start-form", main).addEventListener("submit", async (e) => {
     e.preventDefault();
     error.hidden = true;
-    const initial = {};
     try {
-      for (const fs of fields.querySelectorAll("fieldset")) {
-        const values = {};
-        for (const el of fs.querySelectorAll("input, textarea")) {
-          const kind = el.dataset.type;
-          if (kind === "bool") values[el.name] = el.checked;
-          else if (el.value === "") continue;
-          else if (kind === "int") values[el.name] = parseInt(el.value, 10);
-          else if (kind === "float") values[el.name] = Number(el.value);
-          else if (kind === "json") {
-            try { values[el.name] = JSON.parse(el.value); } catch (err) { throw new Error(`${el.name}: not valid JSON (${err.message})`); }
-          } else values[el.name] = el.value;
-        }
-        initial[fs.dataset.node] = values;
-      }
+      const initial = readInputs(fields);
       const { data } = await api(`/wf/${encodeURIComponent(wf.id)}/start_run/`, { method: "POST", body: { initial_inputs: initial } });
       location.assign(`/ui/runs/${encodeURIComponent(data.id)}`);
     } catch (err) {
