@@ -50,7 +50,7 @@ test: lint typecheck $(STAMP)
 # Re-take the UI screenshots shown in the README (docs/ui-*.png).
 screenshots: $(STAMP)
 	SPURLINE_UI_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui \
-	  -k "paused_node or runs_list or penguins or schedules_inline"
+	  -k "paused_node or runs_list or penguins or schedules_inline or rerun_with"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -3,7 +3,8 @@
 - ``runs_page``: server time of what the runs page loads (``GET /ui/`` and
   ``GET /run_summaries/`` page 1, 50 parents, filtered and not) with 100,000 runs
   stored (goal: median <= 30 ms), and of the counts per status it asks for apart
-  (``GET /run_counts/``).
+  (``GET /run_counts/``); also filtered by a tag and by a metadata pair that one run
+  in ten has (docs/ui.md#finding-runs).
 - ``run_view``: time from navigation start until the run view of a 500-task run is
   interactive in headless Chromium: header, DAG (laid out by dagre) and timeline
   drawn, the page's module done (goal <= 1 s), median of several loads.
@@ -50,12 +51,37 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _label_every(db: Any, n: int) -> int:
+    """Tag ``every10`` and metadata ``team=data`` on every ``n``-th run, as a run started
+    with them has (its columns and the rows the filters read); how many runs."""
+    from sqlalchemy import insert, select, update
+
+    from spurline.store.orm import RUN_METADATA, RUN_TAGS, RUNS
+
+    def write(c: Any) -> int:
+        ids = [r for (r,) in c.execute(select(RUNS.c.id).order_by(RUNS.c.id))][::n]
+        c.execute(insert(RUN_TAGS), [{"run_id": i, "tag": "every10"} for i in ids])
+        rows = [{"run_id": i, "key": "team", "value": "data"} for i in ids]
+        c.execute(insert(RUN_METADATA), rows)
+        for at in range(0, len(ids), 1000):
+            c.execute(
+                update(RUNS)
+                .where(RUNS.c.id.in_(ids[at : at + 1000]))
+                .values(tags=["every10"], run_metadata={"team": "data"})
+            )
+        return len(ids)
+
+    labelled: int = db.writer.run(write)
+    return labelled
+
+
 def runs_page(runs: int = 100_000, requests: int = 60) -> dict[str, Any]:
     """Server time of the runs page's requests with ``runs`` runs stored."""
     home = Path(tempfile.mkdtemp(prefix="spurline-bench-ui-"))
     try:
         db, version = _seeded_store(home)
         seed_s = _seed(db, version, runs)
+        labelled = _label_every(db, 10)
         wf_id = version.workflow_id
         db.close()
 
@@ -74,7 +100,7 @@ def runs_page(runs: int = 100_000, requests: int = 60) -> dict[str, Any]:
                 return f"counts {body}"
             return None
 
-        deep = min(100, runs // 50)
+        deep = min(100, runs // 50 - 1)  # a page with an older one after it
         out: dict[str, Any] = {"runs": runs, "seed_s": round(seed_s, 1), "load": _load()}
         with Server(home=home) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
             shell = client.get("/ui/")
@@ -100,6 +126,17 @@ def runs_page(runs: int = 100_000, requests: int = 60) -> dict[str, Any]:
             out["summaries_deep"] = timed_gets(
                 client, "/run_summaries/", requests // 3, page_check(50), {"page": deep}
             )
+            for name, flt in (("tag", {"tag": "every10"}), ("metadata", {"metadata": "team=data"})):
+                out[f"summaries_by_{name}"] = timed_gets(
+                    client, "/run_summaries/", requests, page_check(50), {"page_size": 50, **flt}
+                )
+
+                def labelled_check(body: Any) -> str | None:
+                    return None if body["total"] == labelled else f"counts {body}"
+
+                out[f"counts_by_{name}"] = timed_gets(
+                    client, "/run_counts/", requests // 3, labelled_check, flt
+                )
             out["counts"] = timed_gets(client, "/run_counts/", requests // 3, counts_check)
             out["counts_filtered"] = timed_gets(
                 client,

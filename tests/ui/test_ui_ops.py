@@ -3,10 +3,12 @@ schedules (create, with the API's 422 problems next to their field and nothing
 created; enable/disable; delete) and the overview page; scheduled runs naming their
 schedule; the runs list filtered by tag, metadata, time range and schedule, kept in
 the URL; reruns with lineage both ways, edited inputs, the latest version, retry from
-a node and retry of a CANCELED run; webhook triggers whose secret is shown once."""
+a node and retry of a CANCELED run; webhook triggers whose secret is shown once, and
+the notification webhooks of a workflow."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
@@ -258,7 +260,7 @@ def _opened_run(page: Page, *before: str) -> str:
 
 
 def test_rerun_with_edited_inputs_latest_version_and_retry_from_a_node(
-    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str], shots: Path
 ) -> None:
     wf = new_workflow(_greeter(), name="rerun me")
     first = start(api, wf, {"in": {"name": "Ada"}})
@@ -292,6 +294,8 @@ def test_rerun_with_edited_inputs_latest_version_and_retry_from_a_node(
     page.pw.wait_for_selector("body[data-ready='1']", state="attached")
     expect(page.pw.locator("#run-facts .rerun")).to_have_text([second])
     page.pw.locator("#dag [data-node=greet]").click()
+    expect(page.pw.locator("#retry-from")).to_be_visible()
+    _shot(page, shots / "ui-rerun.png")
     page.pw.locator("#retry-from").click()
     third = _opened_run(page, first, second)
     expect(page.pw.locator("#run-status")).to_have_text("COMPLETED")
@@ -339,9 +343,24 @@ def test_webhook_trigger_secret_is_shown_once(
     page: Page, api: httpx.Client, new_workflow: Callable[..., str]
 ) -> None:
     wf = new_workflow(_greeter(), name="triggered")
+    hook = {
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "whsec_" + base64.b64encode(b"k" * 32).decode(),
+        "events": ["FAILED"],
+        "workflow_id": wf,
+        "description": "pager",
+    }
+    r = api.post("/notifications/webhooks/", json=hook)
+    assert r.status_code == 201, r.text
     page.open(f"/ui/workflows/{wf}")
     section = page.pw.locator("#triggers")
     expect(section).to_be_visible()
+    # The notification webhooks of this workflow, read-only, never their secret.
+    listed = section.locator(f"#webhook-list tr[data-webhook-id={r.json()['id']}]")
+    expect(listed).to_contain_text("http://127.0.0.1:9/hook")
+    expect(listed).to_contain_text("FAILED")
+    expect(listed).to_contain_text("this workflow")
+    assert hook["secret"] not in page.pw.content()
     expect(section.locator("#trigger-list")).to_contain_text("No triggers.")
     section.locator("#trigger-name").fill("from CI")
     section.get_by_role("button", name="Create trigger").click()
