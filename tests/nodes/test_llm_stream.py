@@ -14,8 +14,20 @@ from tests.conftest import LiveServer, serving
 from _fake_llm import FakeLLM, Reply
 from spurline.engine.nodetype import NodeContext
 from spurline.nodes.llm._stream import LONGEST_WORD, AnswerStream
+from spurline.services.secrets import generate_key
 
 WORDS = 60
+
+
+def llm_flow(config: dict[str, Any]) -> dict[str, Any]:
+    """An InputNode ``in`` feeding a SingleLLMCallNode ``ask`` with ``config``."""
+    return {
+        "nodes": [
+            {"id": "in", "node_type": "InputNode", "config": {}},
+            {"id": "ask", "node_type": "SingleLLMCallNode", "config": config},
+        ],
+        "links": [{"source_id": "in", "target_id": "ask"}],
+    }
 
 
 def test_sse_client_sees_the_answer_stream_in_before_the_task_completes(
@@ -24,21 +36,13 @@ def test_sse_client_sees_the_answer_stream_in_before_the_task_completes(
     answer = json.dumps({"line": " ".join(f"word{i:03}" for i in range(WORDS))})
     chunks = -(-len(answer) // 8)  # the fake sends 8 characters at a time
     fake_llm.push(Reply(content=answer, chunk_delay_s=0.05))
-    definition = {
-        "nodes": [
-            {"id": "in", "node_type": "InputNode", "config": {"output_schema": {"topic": "str"}}},
-            {
-                "id": "ask",
-                "node_type": "SingleLLMCallNode",
-                "config": {
-                    "llm_info": {"model": "openai/gpt-4o-mini"},
-                    "user_message": "Sixty words on {{ in.topic }}.",
-                    "output_schema": {"line": "string"},
-                },
-            },
-        ],
-        "links": [{"source_id": "in", "target_id": "ask"}],
-    }
+    definition = llm_flow(
+        {
+            "llm_info": {"model": "openai/gpt-4o-mini"},
+            "user_message": "Sixty words on {{ in.topic }}.",
+            "output_schema": {"line": "string"},
+        }
+    )
     with httpx.Client(base_url=server.url, timeout=60) as client:
         wf = client.post("/wf/", json={"name": "stream", "definition": definition}).json()["id"]
         r = client.post(f"/wf/{wf}/start_run/", json={"initial_inputs": {"in": {"topic": "x"}}})
@@ -110,17 +114,7 @@ def test_streamed_lines_past_the_log_cap_stop_with_one_marker(
 ) -> None:
     answer = json.dumps({"line": "x " * 1500})
     fake_llm.push(Reply(content=answer, chunk_delay_s=0.01))
-    definition = {
-        "nodes": [
-            {"id": "in", "node_type": "InputNode", "config": {}},
-            {
-                "id": "ask",
-                "node_type": "SingleLLMCallNode",
-                "config": {"output_schema": {"line": "string"}},
-            },
-        ],
-        "links": [{"source_id": "in", "target_id": "ask"}],
-    }
+    definition = llm_flow({"output_schema": {"line": "string"}})
     with (
         serving(tmp_path, "sqlite", log_cap_bytes=1024) as srv,
         httpx.Client(base_url=srv.url, timeout=60) as client,
@@ -134,3 +128,36 @@ def test_streamed_lines_past_the_log_cap_stop_with_one_marker(
     assert [ln["line"] for ln in logs if ln["stream"] == "meta"] == [
         "… streamed output past 1024 bytes not stored …"
     ]
+
+
+def test_a_secret_in_a_streamed_answer_is_masked_everywhere(
+    fake_llm: FakeLLM, tmp_path: Any
+) -> None:
+    secret = "sk-proj-streamed0123456789SECRET"
+    answer = json.dumps({"line": f"the key is {secret} as you asked"})
+    fake_llm.push(Reply(content=answer, chunk_delay_s=0.02))
+    definition = llm_flow({"output_schema": {"line": "string"}, "user_message": "The key?"})
+    with (
+        serving(tmp_path, "sqlite", secret_key=generate_key()) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as client,
+    ):
+        r = client.post("/env-mgmt/", json={"name": "OPENAI_API_KEY", "value": secret})
+        assert r.status_code == 200, r.text
+        wf = client.post("/wf/", json={"name": "s", "definition": definition}).json()["id"]
+        r = client.post(f"/wf/{wf}/run/", json={"initial_inputs": {"in": {}}})
+        assert r.status_code == 200, r.text
+        assert fake_llm.chats()[0].headers["authorization"] == f"Bearer {secret}"
+        run_id = client.get("/run/").json()[0]["id"]
+        seen = {
+            path: client.get(path).text
+            for path in (f"/run/{run_id}/", f"/run/{run_id}/logs/", f"/run/{run_id}/llm_calls/")
+        }
+        with client.stream("GET", f"/run/{run_id}/events/") as events:
+            seen["events"] = "\n".join(json.dumps(e.data) for e in read_events(events))
+    for where, text in seen.items():
+        assert secret not in text, where
+    logs = json.loads(seen[f"/run/{run_id}/logs/"])
+    streamed = "".join(ln["line"] for ln in logs if ln["stream"] == "llm")
+    assert streamed == answer.replace(secret, "***")
+    [call] = json.loads(seen[f"/run/{run_id}/llm_calls/"])
+    assert call["answer"] == answer.replace(secret, "***")
