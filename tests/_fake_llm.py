@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -28,6 +29,8 @@ class Reply:
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    #: streamed answers: pause before each 8-character chunk, seconds
+    chunk_delay_s: float = 0.0
 
 
 @dataclass
@@ -42,6 +45,11 @@ class Seen:
 
 class _Server(ThreadingHTTPServer):
     fake: FakeLLM
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that gave up on a slow answer (a time limit) closed the connection
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content = reply.content if reply.content is not None else _answer(body, n)
         if body.get("stream"):
-            self._stream(body, content)
+            self._stream(body, content, reply.chunk_delay_s)
             return
         self._send(200, json.dumps(_completion(body, content)).encode(), reply.headers)
 
@@ -91,27 +99,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _stream(self, body: dict[str, Any], content: str) -> None:
+    def _stream(self, body: dict[str, Any], content: str, chunk_delay_s: float) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.end_headers()
+        head = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+        }
         for i in range(0, len(content), 8):
-            chunk = {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"content": content[i : i + 8]},
-                        "finish_reason": None,
-                    }
-                ],
-            }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
+            if chunk_delay_s:
+                time.sleep(chunk_delay_s)
+            delta = {"content": content[i : i + 8]}
+            chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            self._event(chunk)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            # as OpenAI does: a last chunk without choices carries the usage
+            self._event({**head, "choices": [], "usage": _completion(body, content)["usage"]})
         self.wfile.write(b"data: [DONE]\n\n")
+
+    def _event(self, chunk: dict[str, Any]) -> None:
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.flush()
 
 
 class FakeLLM:

@@ -115,7 +115,7 @@ class Runtime:
         self.partial_runs = PartialRunService(
             self.store, self.persistence, self.engine, self.executor, self.lease
         )
-        self.llm_calls = LlmCallService(self.store)
+        self.llm_calls = LlmCallService(self.store, self.secrets.redactor)
         self.provider_keys: ProviderKeys = SecretKeys(self.secrets)
         self.engine.services[PROVIDER_KEYS] = self.provider_keys.get
         self.engine.services[LLM_CALLS] = self.llm_calls.record

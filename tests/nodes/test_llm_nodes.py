@@ -145,6 +145,23 @@ def test_timeout_s_is_honoured(
     assert took.total_seconds() < 10
 
 
+def test_timeout_s_cuts_off_an_answer_that_stalls_while_streaming(
+    client: httpx.Client, make_workflow: Callable[..., str], fake_llm: FakeLLM
+) -> None:
+    # the answer starts at once, then trickles: 8 characters a second
+    fake_llm.push(Reply(content='{"line": "' + "word " * 80 + '"}', chunk_delay_s=1))
+    view = run(client, make_workflow(llm_flow({**BASE, "timeout_s": 4.5, "max_retries": 0})))
+    assert view["status"] == "FAILED"
+    ask = task(view, "ask")
+    assert ask["error"].startswith("TimeoutError: ran longer than 4.5 s"), ask["error"]
+    took = datetime.fromisoformat(ask["end_time"]) - datetime.fromisoformat(ask["start_time"])
+    assert took.total_seconds() < 20  # not the 52 s the whole answer would take
+    # what streamed in before the cut is in the task's logs
+    logs = client.get(f"/run/{view['id']}/logs/", params={"node": "ask"}).json()
+    streamed = "".join(ln["line"] for ln in logs if ln["stream"] == "llm")
+    assert streamed.startswith('{"line": "word ')
+
+
 @pytest.mark.parametrize("value", [None, ""])
 def test_missing_or_empty_key_is_a_task_error_naming_the_variable(
     client: httpx.Client,

@@ -188,6 +188,11 @@ def test_draft_saved_under_api_is_validated_at_run_start(
     r = client.post("/wf/", json={"name": "strict", "definition": definition})
     assert r.status_code == 422
     assert {p.get("node_id") for p in r.json()["detail"]} == {"ask"}
+    msgs = [p["msg"] for p in r.json()["detail"]]
+    assert any("unknown provider prefix" in m for m in msgs), msgs
+    assert any("user_message: Jinja2 syntax error" in m for m in msgs), msgs
+    names = [w["name"] for w in client.get("/wf/").json()]
+    assert "strict" not in names and wf["name"] in names  # nothing half-written
 
 
 def test_duplicate_output_variables_and_run_partial(api: httpx.Client, fake_llm: FakeLLM) -> None:

@@ -1,6 +1,6 @@
 """PySpur's dialect under ``/api`` (see docs/pyspur.md).
 
-Every route is served twice; under ``/api`` the answers are PySpur's where the two
+Every route is also served under ``/api``, where the answers are PySpur's where the two
 differ: datetimes are naive UTC strings (PySpur's UI appends ``Z`` itself),
 definitions are normalised as PySpur returns them, a new empty workflow gets
 PySpur's default graph, and saves of half-built graphs are kept as drafts (they
@@ -30,7 +30,15 @@ class DialectMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope.get("path", "")
-            token = _PYSPUR.set(path == PREFIX or path.startswith(PREFIX + "/"))
+            root: str = scope.get("root_path", "")
+            pyspur = path.startswith(root + PREFIX + "/") or path == root + PREFIX
+            if pyspur:
+                # The routes are declared once; ``/api`` is routed as a mount point is
+                # (the router matches the path after ``root_path``), so URLs the app
+                # builds, redirects included, keep the prefix. Declaring every route
+                # twice instead made every request scan twice as many routes.
+                scope = {**scope, "root_path": root + PREFIX}
+            token = _PYSPUR.set(pyspur)
             try:
                 await self.app(scope, receive, send)
             finally:

@@ -104,15 +104,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             expose_headers=["Location", "X-Total-Count", "Link"],
         )
-    # control and schedules first: /wf/paused_workflows/ and /wf/schedules/ must win
-    # over /wf/{workflow_id}/
+    # The router tries routes in order, so the most requested ones (runs) come first;
+    # control and schedules come before workflows: /wf/paused_workflows/ and
+    # /wf/schedules/ must win over /wf/{workflow_id}/
     routers = [
         m.router
         for m in (
+            runs,
             control,
             schedules,
             triggers,
-            runs,
             workflows,
             batch,
             datasets,
@@ -129,9 +130,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     ]
     # notifications: admin_router manages webhooks; public_router's links are signed
     routers += [notifications.admin_router, notifications.public_router]
+    # PySpur's /api paths reach the same routes (DialectMiddleware)
     for router in routers:
         app.include_router(router)
-        app.include_router(router, prefix="/api", include_in_schema=False)
     _install_error_handlers(app)
     web.install(app)
     _document_security(app, mode)

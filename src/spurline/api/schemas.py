@@ -422,6 +422,9 @@ class LogLineResponseSchema(BaseModel):
     node_id: str
     attempt: int
     time: datetime
-    stream: str = Field(description="stdout, stderr, log (logging / the log helper) or meta")
+    stream: str = Field(
+        description="stdout, stderr, log (logging / the log helper), meta, or a stream a "
+        "node publishes while it runs (llm: an LLM answer)"
+    )
     level: str
     line: str

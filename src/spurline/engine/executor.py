@@ -19,6 +19,7 @@ import copy
 import logging
 import traceback
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -321,7 +322,31 @@ class _Execution:
             timeout_s=self.plan.nodes[nid].config.timeout_s,
             services=self.engine.services,
             capture=LogCapture(*self.engine.log_cap),
+            publish=self._publisher(nid),
         )
+
+    def _publisher(self, nid: str) -> Callable[[str, str], Awaitable[None]]:
+        """Stores the streamed lines of the current attempt of ``nid`` at once, up to
+        the log cap in bytes; past it one ``meta`` line says so and the rest is not
+        stored (docs/observability.md, "Streamed output")."""
+        task = self.tasks[nid]
+        attempt, cap = task.attempts, self.engine.log_cap[0]
+        left = cap
+
+        async def publish(stream: str, text: str) -> None:
+            nonlocal left
+            if left <= 0:
+                return
+            size = len(text.encode("utf-8", "replace"))
+            line = LogLine(now(), stream, "INFO", text)
+            if size > left:
+                line = LogLine(
+                    line.time, "meta", "WARNING", f"… streamed output past {cap} bytes not stored …"
+                )
+            left -= size
+            await self.p.append_logs(self.run.id, task.id, nid, attempt, [line])
+
+        return publish
 
     # -- attempts (docs/observability.md) ---------------------------------------
     def _end_attempt(

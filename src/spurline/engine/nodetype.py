@@ -12,7 +12,7 @@ interface); the engine imports none of them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,6 +57,8 @@ class NodeContext:
         capture: where this attempt's log lines go (see :meth:`log`).
         started_at: when the node's code actually began (a node that first waits
             for a worker process sets it); None means when ``run`` was called.
+        publish: stores a ``(stream, text)`` log line of this attempt at once (see
+            :meth:`stream`); None where nothing is stored (engine tests).
     """
 
     run_id: str
@@ -67,6 +69,17 @@ class NodeContext:
     task_id: str | None = None
     capture: LogCapture | None = field(default=None, repr=False)
     started_at: datetime | None = None
+    publish: Callable[[str, str], Awaitable[None]] | None = field(default=None, repr=False)
+
+    async def stream(self, text: str, stream: str) -> None:
+        """Store ``text`` now as a log line of stream ``stream``, so the task's logs
+        and the run's event stream show it while the attempt still runs (unlike
+        :meth:`log`, whose lines are stored when the attempt ends). Each call is one
+        write: callers batch (docs/observability.md, "Streamed output"). ``text``
+        may hold newlines; it is kept as one line.
+        """
+        if self.publish is not None and text:
+            await self.publish(stream, text)
 
     def log(self, message: str, level: str = "INFO") -> None:
         """Add a line (or several, split at newlines) to this attempt's log, as a

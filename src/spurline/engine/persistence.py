@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from spurline.engine.records import (
     AttemptRecord,
+    LogLine,
     PauseRecord,
     RunRecord,
     TaskRecord,
@@ -66,6 +67,13 @@ class Persistence(Protocol):
         """The stored status of a run; NotFound when absent."""
         ...
 
+    async def append_logs(
+        self, run_id: str, task_id: str, node_id: str, attempt: int, lines: list[LogLine]
+    ) -> None:
+        """Store ``lines`` of a RUNNING attempt at once (streamed output, which must
+        be seen before the attempt ends: docs/observability.md, "Streamed output")."""
+        ...
+
     async def pause_task(
         self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]
     ) -> bool:
@@ -85,6 +93,8 @@ class MemoryPersistence:
         self.tasks: dict[str, list[TaskRecord]] = {}
         self.pauses: list[PauseRecord] = []
         self.attempts: list[AttemptRecord] = []
+        #: lines stored while their attempt ran: (task_id, attempt, line)
+        self.live_logs: list[tuple[str, int, LogLine]] = []
 
     def add_version(self, version: VersionRecord) -> None:
         """Store a version (the in-memory stand-in for workflow CRUD)."""
@@ -120,6 +130,11 @@ class MemoryPersistence:
                     stored[i] = copy.deepcopy(task)
                     written += 1
         return written
+
+    async def append_logs(
+        self, run_id: str, task_id: str, node_id: str, attempt: int, lines: list[LogLine]
+    ) -> None:
+        self.live_logs.extend((task_id, attempt, copy.deepcopy(ln)) for ln in lines)
 
     async def transition_run(
         self,

@@ -113,7 +113,8 @@ class LogLine:
     """One captured line of a task attempt's output (docs/observability.md).
 
     ``stream`` is ``stdout``, ``stderr`` or ``log`` (the logging module and the node
-    ``log`` helper); ``level`` a logging level name.
+    ``log`` helper), ``meta``, or a stream a node publishes while it runs
+    (``NodeContext.stream``: ``llm`` ...); ``level`` a logging level name.
     """
 
     time: datetime

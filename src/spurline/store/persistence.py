@@ -13,12 +13,14 @@ from typing import Any, Protocol
 
 from spurline.engine.records import (
     AttemptRecord,
+    LogLine,
     PauseRecord,
     RunRecord,
     TaskRecord,
     VersionRecord,
 )
 from spurline.engine.states import RunStatus, TaskStatus
+from spurline.store import events
 from spurline.store import runs as run_queries
 from spurline.store.db import Database
 from spurline.store.orm import PAUSES
@@ -102,6 +104,16 @@ class SqlPersistence:
             lambda c: run_queries.save_tasks(
                 c, self._redacted(tasks), expect, self._redacted_attempts(attempts)
             )
+        )
+
+    async def append_logs(
+        self, run_id: str, task_id: str, node_id: str, attempt: int, lines: list[LogLine]
+    ) -> None:
+        r = self.redaction() if self.redaction and lines else None
+        if r:
+            lines = [replace(ln, line=r.text(ln.line)) for ln in lines]
+        await self.db.writer.arun(
+            lambda c: events.emit_logs(c, run_id, task_id, node_id, attempt, lines)
         )
 
     async def transition_run(

@@ -139,14 +139,25 @@ def _snapshots(
     ]
 
 
+_RERUNS_OF_RUN = (
+    select(RUNS.c.rerun_of, RUNS.c.id)
+    .where(RUNS.c.rerun_of == bindparam("b_run_id"))
+    .order_by(RUNS.c.start_time, RUNS.c.id)
+)
+_RERUNS_OF_RUNS = (
+    select(RUNS.c.rerun_of, RUNS.c.id)
+    .where(RUNS.c.rerun_of.in_(bindparam("b_run_ids", expanding=True)))
+    .order_by(RUNS.c.start_time, RUNS.c.id)
+)
+
+
 def reruns_of(conn: Connection, run_ids: list[str]) -> dict[str, list[str]]:
     """``{run id: ids of the runs that rerun it}``, oldest rerun first (docs/operations.md)."""
     out: dict[str, list[str]] = {}
-    rows = conn.execute(
-        select(RUNS.c.rerun_of, RUNS.c.id)
-        .where(RUNS.c.rerun_of.in_(run_ids))
-        .order_by(RUNS.c.start_time, RUNS.c.id)
-    )
+    if len(run_ids) == 1:  # every GET /run/{id}/
+        rows = conn.execute(_RERUNS_OF_RUN, {"b_run_id": run_ids[0]})
+    else:
+        rows = conn.execute(_RERUNS_OF_RUNS, {"b_run_ids": run_ids})
     for original, rerun in rows:
         out.setdefault(original, []).append(rerun)
     return out

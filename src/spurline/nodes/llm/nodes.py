@@ -28,6 +28,7 @@ from spurline.nodes.llm._providers import (
     model_problem,
     split_model,
 )
+from spurline.nodes.llm._stream import AnswerStream
 
 #: Name of the engine service that records LLM calls (see spurline.runtime).
 LLM_CALLS = "llm_calls"
@@ -174,13 +175,18 @@ class BestOfNNode(SingleLLMCallNode):
         )
         schema = self.answer_schema()
         answers = await asyncio.gather(
-            *(_call(self, ctx, messages, schema) for _ in range(self.config.samples))
+            *(
+                _call(self, ctx, messages, schema, stream=f"llm:sample-{i}")
+                for i in range(1, self.config.samples + 1)
+            )
         )
-        ratings = await asyncio.gather(*(self._rate(ctx, a) for a in answers))
+        ratings = await asyncio.gather(
+            *(self._rate(ctx, a, f"llm:rating-{i}") for i, a in enumerate(answers, 1))
+        )
         best = max(range(len(answers)), key=lambda i: ratings[i])
         return answers[best]
 
-    async def _rate(self, ctx: NodeContext, answer: dict[str, Any]) -> float:
+    async def _rate(self, ctx: NodeContext, answer: dict[str, Any], stream: str) -> float:
         messages = build_messages(self.config.rating_prompt, json.dumps(answer), None, None)
         rated = await _call(
             self,
@@ -189,6 +195,7 @@ class BestOfNNode(SingleLLMCallNode):
             _RATING_SCHEMA,
             temperature=self.config.rating_temperature,
             max_tokens=self.config.rating_max_tokens,
+            stream=stream,
         )
         return float(rated["rating"])
 
@@ -225,8 +232,15 @@ async def _call(
     *,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    stream: str = "llm",
 ) -> dict[str, Any]:
-    """One chat completion whose answer must fit ``schema``; the call is recorded."""
+    """One streamed chat completion whose answer must fit ``schema``; the call is
+    recorded, and its text published as it arrives as log lines of ``stream``
+    (docs/pyspur.md, "Streamed answers").
+
+    Raises:
+        NodeFailed: the provider failed or its answer does not fit ``schema``.
+    """
     info = node.config.llm_info
     provider, model = split_model(info.model)
     if provider is None:  # caught at save; a draft saved under /api gets here
@@ -250,15 +264,28 @@ async def _call(
         if value is not None:
             params[key] = value
     started = time.perf_counter()
+    out = AnswerStream(ctx, stream)
+    parts: list[str] = []
+    usage: Any = None
+    answered_by = model
     try:
-        response = await client.chat.completions.create(**params)
+        chunks = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        async for chunk in chunks:
+            answered_by = chunk.model or answered_by
+            usage = chunk.usage or usage
+            text = (chunk.choices[0].delta.content or "") if chunk.choices else ""
+            if text:
+                parts.append(text)
+                await out.add(text)
+        await out.close()
     except Exception as exc:
         raise _provider_error(provider, exc) from exc
     finally:
         await client.close()
     latency = time.perf_counter() - started
-    raw = (response.choices[0].message.content or "") if response.choices else ""
-    usage = response.usage
+    raw = "".join(parts)
     call = {
         "node_id": ctx.node_id,
         "model": info.model,
@@ -267,7 +294,7 @@ async def _call(
         "answer": raw,
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
-        "cost_usd": _cost(provider, response.model or model, usage),
+        "cost_usd": _cost(provider, answered_by, usage),
         "latency_s": round(latency, 6),
     }
     recorder = ctx.services.get(LLM_CALLS)
