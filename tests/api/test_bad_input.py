@@ -175,6 +175,22 @@ def test_nul_in_path_or_query_is_422(client: httpx.Client, path: str, where: str
     }
 
 
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        (f"/run/R1/logs/?attempt={10**30}", "attempt"),
+        (f"/wf/W1/version_diff/?a={10**30}&b=1", "a"),
+    ],
+)
+def test_integer_query_past_what_the_store_holds_is_422(
+    client: httpx.Client, path: str, param: str
+) -> None:
+    # the store's integers are 64-bit: a larger one reached SQLite and was a 500
+    r = client.get(path)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", param]
+
+
 def test_body_that_is_not_an_object(client: httpx.Client) -> None:
     r = client.post("/wf/", content=b"[1, 2]", headers=JSON)
     assert r.status_code == 422

@@ -43,7 +43,9 @@ async def get_run_logs(
     run_id: str,
     rt: RuntimeDep,
     node: Annotated[str | None, Query(description="only this node id")] = None,
-    attempt: Annotated[int | None, Query(ge=1, description="only this attempt number")] = None,
+    attempt: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="only this attempt number")
+    ] = None,
     page: PageDep = 1,
     page_size: LogPageSizeDep = 100,
 ) -> Response:

@@ -322,8 +322,8 @@ def _side_by_side(left: list[str], right: list[str]) -> list[dict[str, Any]]:
 async def version_diff(
     workflow_id: str,
     rt: RuntimeDep,
-    a: Annotated[int, Query(ge=1, description="Left version number")],
-    b: Annotated[int, Query(ge=1, description="Right version number")],
+    a: Annotated[int, Query(ge=1, le=1_000_000_000, description="Left version number")],
+    b: Annotated[int, Query(ge=1, le=1_000_000_000, description="Right version number")],
 ) -> Response:
     """The definitions of versions ``a`` and ``b`` as indented JSON, line by line."""
     versions = await rt.read(lambda c: wf_q.list_versions(c, workflow_id))
