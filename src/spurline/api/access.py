@@ -35,6 +35,7 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "GET /ui/static/{path:path}": None,
     "GET /ui/vendor/dagre/{path:path}": None,
     "GET /ui/vendor/apidocs/{path:path}": None,
+    "GET /ui/vendor/redoc.standalone.js": None,
     # the web UI's own reads (docs/ui.md)
     "GET /run_summaries/": V,
     "GET /run_counts/": V,

@@ -9,6 +9,7 @@ packages: dagre (graph layout) from ``xstatic-dagre``, Swagger UI and ReDoc from
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,20 @@ PAGES: dict[str, tuple[str, str]] = {
     "schedules": ("schedules.html", "Schedules"),
     "datasets": ("datasets.html", "Datasets"),
 }
+
+
+#: ReDoc's bundle draws its makers' logo from their CDN; the copy served here draws an
+#: empty inline image instead, so the page asks nothing of another host.
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_LOCAL_LOGO = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+
+@cache
+def redoc_bundle() -> bytes:
+    """fastapi-offline's ReDoc bundle with the CDN logo URL replaced (read once)."""
+    return (
+        (DOCS_ASSETS / "redoc.standalone.js").read_bytes().replace(REDOC_CDN_LOGO, REDOC_LOCAL_LOGO)
+    )
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -70,17 +85,7 @@ def install(app: FastAPI) -> None:
     async def ui_no_slash() -> Response:
         return RedirectResponse("/ui/", status_code=307)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger(request: Request) -> Response:
-        return _page(request, "swagger.html", title="Spurline API")
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> Response:
-        page = _page(request, "redoc.html", title="Spurline API")
-        # ReDoc's bundle shows a logo from its makers' CDN; images from elsewhere are
-        # refused so the page makes no outside request (the logo just stays hidden).
-        page.headers["Content-Security-Policy"] = "img-src 'self' data:"
-        return page
+    _install_api_docs(app)
 
     @app.get("/ui/runs/{run_id}", include_in_schema=False)
     async def run_page(request: Request, run_id: str) -> Response:
@@ -109,3 +114,26 @@ def install(app: FastAPI) -> None:
     @app.get("/ui/", include_in_schema=False, response_class=HTMLResponse)
     async def runs_page(request: Request) -> Response:
         return _page(request, "runs.html", title="Runs")
+
+
+def _install_api_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from packaged assets (docs/ui.md)."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(request: Request) -> Response:
+        return _page(request, "swagger.html", title="Spurline API")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> Response:
+        page = _page(request, "redoc.html", title="Spurline API")
+        # images from elsewhere are refused too, should a later bundle add one
+        page.headers["Content-Security-Policy"] = "img-src 'self' data:"
+        return page
+
+    @app.get("/ui/vendor/redoc.standalone.js", include_in_schema=False)
+    async def redoc_js() -> Response:
+        return Response(
+            redoc_bundle(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
