@@ -24,8 +24,9 @@ Scenarios (each prints one JSON line; medians and p95 in ms):
 - ``blocking_scaleout``: in that cluster, ``POST /wf/{id}/run/`` (blocking) of the
   same 3-node workflow, one at a time: the wait is woken by the run's events. CPU ms
   per run of the API, of the worker (with its pool) and of the PostgreSQL backends.
-- ``sse_500``: 500 SSE clients (in a child process, reading their streams) connected
-  to one embedded server (half on ``/events/``, half on one workflow's) while
+- ``sse_500``: 500 SSE clients (in a child process, reading their streams) connect
+  to one embedded server (half on ``/events/``, half on one workflow's) and receive
+  the stored events (time and server CPU of that); then, while they stay connected,
   ``GET /run/?page=1`` is timed, a run started every 10th request; then the same
   without the clients.
 - ``chain_python``: ms per node of the 50-node python chain (log capture on), and
@@ -38,6 +39,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import re
 import sys
 import tempfile
 import threading
@@ -57,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "worke
 from _compare import START_TIMEOUT_S, chain_per_node, env_with_src, load, ratios
 from _measure import summary_ms
 from _server import Server, cpu_seconds, descendants
-from tests.api._sse import read_events
+from tests.api._sse import collect, read_events
 
 WORKFLOW = {
     "nodes": [
@@ -262,10 +264,12 @@ def chain_python(runs: int, baseline: str | None) -> dict[str, Any]:
 
 
 def _hold_subscribers(
-    url: str, wf: str, subscribers: int, connected: Any, counts: Any
+    url: str, wf: str, newest: int, subscribers: int, caught_up: Any, counts: Any
 ) -> None:  # pragma: no cover - runs in a child process
     """``subscribers`` SSE clients on ``url`` (half on ``/events/``, half on one
-    workflow's), each reading its stream as a browser would, until killed."""
+    workflow's), each reading its stream as a browser would, until killed; each is
+    counted once it has received the stored events up to ``newest``."""
+    marker = re.compile(rb"id: %d\r?\n" % newest)
 
     async def hold() -> None:
         limits = httpx.Limits(max_connections=subscribers + 10)
@@ -275,16 +279,28 @@ def _hold_subscribers(
                 path = "/events/" if i % 2 else f"/events/?workflow_id={wf}"
                 async with ac.stream("GET", path) as r:
                     assert r.status_code == 200
-                    with counts.get_lock():
-                        counts.value += 1
-                        if counts.value == subscribers:
-                            connected.set()
-                    async for _ in r.aiter_raw():
-                        pass
+                    tail, seen = b"", False
+                    async for chunk in r.aiter_raw():
+                        if seen:
+                            continue
+                        tail += chunk
+                        if marker.search(tail):
+                            seen = True
+                            with counts.get_lock():
+                                counts.value += 1
+                                if counts.value == subscribers:
+                                    caught_up.set()
+                        tail = tail[-64:]
 
             await asyncio.gather(*(one(i) for i in range(subscribers)))
 
     asyncio.run(hold())
+
+
+def _newest_event_id(http: httpx.Client) -> int:
+    """The id of the newest stored event (the last event of the newest run)."""
+    run_id = http.get("/run/", params={"page": 1}).json()[0]["id"]
+    return max(int(e.id) for e in collect(http, f"/run/{run_id}/events/") if e.id)
 
 
 def _timed_lists(http: httpx.Client, wf: str, requests: int) -> list[float]:
@@ -310,14 +326,19 @@ def sse_500(subscribers: int, requests: int) -> dict[str, Any]:
         for i in range(20):
             _blocking(http, srv.url, wf, i)
         pid = srv.proc.pid if srv.proc else 0
-        connected, counts = ctx.Event(), ctx.Value("i", 0)
+        caught_up, counts = ctx.Event(), ctx.Value("i", 0)
+        newest = _newest_event_id(http)
         child = ctx.Process(
-            target=_hold_subscribers, args=(srv.url, wf, subscribers, connected, counts)
+            target=_hold_subscribers, args=(srv.url, wf, newest, subscribers, caught_up, counts)
         )
+        began = time.perf_counter()
+        cpu0 = _tree_cpu([pid])
         child.start()
         try:
-            if not connected.wait(120):
-                raise RuntimeError(f"only {counts.value} subscribers connected")
+            if not caught_up.wait(300):
+                raise RuntimeError(f"only {counts.value} subscribers caught up")
+            connect_s = time.perf_counter() - began
+            connect_cpu = _tree_cpu([pid]) - cpu0
             cpu0 = _tree_cpu([pid])
             times = _timed_lists(http, wf, requests)
             cpu_with = _tree_cpu([pid]) - cpu0
@@ -330,6 +351,11 @@ def sse_500(subscribers: int, requests: int) -> dict[str, Any]:
         cpu_without = _tree_cpu([pid]) - cpu0
     return {
         "subscribers": subscribers,
+        "connect_and_replay": {
+            "stored_events": newest,
+            "wall_s": round(connect_s, 3),
+            "server_cpu_s": round(connect_cpu, 3),
+        },
         "with_subscribers": {
             **summary_ms(times),
             "server_cpu_ms_per_request": round(cpu_with * 1000 / requests, 3),
