@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # A subscriber further behind than this is told to read from the store instead.
 _QUEUE_LIMIT = 10_000
 _READ_LIMIT = 5_000
+# With more subscribers than this, new events are read and fanned out at most once
+# per _FAN_OUT_GAP_S: waking hundreds of streams per commit costs more than the wait.
+_FAN_OUT_MANY = 32
+_FAN_OUT_GAP_S = 0.02
 
 
 @dataclass(eq=False)
@@ -262,6 +266,14 @@ class EventHub:
                 and not self._wanted(hints)
             ):
                 continue  # nobody wants these yet: a later read takes them
+            if len(self.subscribers) > _FAN_OUT_MANY:
+                # many subscribers: one write to each per _FAN_OUT_GAP_S at most, the
+                # commits of that time read and sent together
+                gap = read_at + _FAN_OUT_GAP_S - loop.time()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                self._wake.clear()  # this read takes what was signalled meanwhile
+                self._hints = []
             read_at = loop.time()
             try:
                 await self._deliver()
