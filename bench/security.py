@@ -23,31 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import _compare
 import httpx
+from _compare import START_TIMEOUT_S, chain_per_node, env_with_src, load, ratios
 from _measure import CheckFailed, blocking_run, call, create_workflow, summary_ms
-from _server import Server
 from _workflows import chain
-
-#: a loaded machine can take more than a minute to start a server and its pool
-START_TIMEOUT_S = 300
-
-
-def _load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def _env(src: str | None, **extra: str) -> dict[str, str]:
-    env = dict(extra)
-    if src:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
-    return env
 
 
 def _token(home: Path) -> str:
@@ -73,17 +57,16 @@ def _prepared_run(client: httpx.Client) -> str:
     return str(runs[0]["id"])
 
 
-def _servers(configs: dict[str, dict[str, str]]) -> dict[str, Server]:
-    return {name: Server(env=env) for name, env in configs.items()}
-
-
 def auth_get_run(baseline: str | None, requests: int) -> dict[str, Any]:
     """``GET /run/{id}/`` on servers running side by side, one request to each in turn
     (so machine load touches all alike): median ms and server CPU ms per request."""
-    configs = {"auth_off": _env(None), "auth_required": _env(None, SPURLINE_AUTH="required")}
+    configs = {
+        "auth_off": env_with_src(None),
+        "auth_required": env_with_src(None, SPURLINE_AUTH="required"),
+    }
     if baseline:
-        configs["baseline"] = _env(baseline)
-    servers = _servers(configs)
+        configs["baseline"] = env_with_src(baseline)
+    servers = _compare.servers(configs)
     headers: dict[str, dict[str, str]] = {name: {} for name in configs}
     headers["auth_required"] = {"Authorization": f"Bearer {_token(servers['auth_required'].home)}"}
     times: dict[str, list[float]] = {name: [] for name in configs}
@@ -125,41 +108,11 @@ def limits_chain(baseline: str | None, runs: int) -> dict[str, Any]:
     baseline code), servers side by side and runs alternating."""
     if not baseline:
         return {"skipped": "needs --baseline-src (code without the limits)"}
-    definition, expect = chain(50, "python")
-    servers = _servers({"limits": _env(None), "baseline": _env(baseline)})
-    walls: dict[str, list[float]] = {name: [] for name in servers}
-    cpu: dict[str, dict[str, float]] = {}
-    try:
-        clients, workflows = {}, {}
-        for name, srv in servers.items():
-            srv.start(timeout=START_TIMEOUT_S)
-            clients[name] = httpx.Client(base_url=srv.url, timeout=300)
-            workflows[name] = create_workflow(clients[name], "bench-limits", definition)
-            for i in range(2):  # warm-up: imports, plan cache, pool start
-                blocking_run(clients[name], workflows[name], 1000 + i, expect(1000 + i))
-        cpu0 = {name: srv.cpu() for name, srv in servers.items()}
-        for i in range(runs):
-            for name, c in clients.items():
-                walls[name].append(blocking_run(c, workflows[name], i, expect(i)))
-        for name, srv in servers.items():
-            now_cpu = srv.cpu()
-            cpu[name] = {k: (now_cpu[k] - cpu0[name][k]) * 1000 / runs / 52 for k in now_cpu}
-    finally:
-        for srv in servers.values():
-            srv.stop()
+    configs = {"limits": env_with_src(None), "baseline": env_with_src(baseline)}
     out: dict[str, Any] = {"params": {"runs": runs, "nodes": 52}}
-    for name in servers:
-        out[name] = {
-            "per_node_ms": round(statistics.median(walls[name]) * 1000 / 52, 4),
-            "server_cpu_ms_per_node": round(cpu[name]["server"], 4),
-            "workers_cpu_ms_per_node": round(cpu[name]["workers"], 4),
-        }
-    out["ratio_per_node"] = round(out["limits"]["per_node_ms"] / out["baseline"]["per_node_ms"], 3)
-    limits_cpu = out["limits"]["server_cpu_ms_per_node"] + out["limits"]["workers_cpu_ms_per_node"]
-    base_cpu = (
-        out["baseline"]["server_cpu_ms_per_node"] + out["baseline"]["workers_cpu_ms_per_node"]
-    )
-    out["ratio_cpu"] = round(limits_cpu / base_cpu, 3)
+    out.update(chain_per_node(configs, runs))
+    found = ratios(out, "limits", "baseline")
+    out["ratio_per_node"], out["ratio_cpu"] = found["ratio_per_node"], found["ratio_cpu"]
     return out
 
 
@@ -174,7 +127,7 @@ def main() -> int:
         ("auth_get_run", auth_get_run(baseline, args.requests)),
         ("limits_chain", limits_chain(baseline, args.runs)),
     ):
-        print(json.dumps({"scenario": name, "load": _load(), **result}), flush=True)
+        print(json.dumps({"scenario": name, "load": load(), **result}), flush=True)
     return 0
 
 

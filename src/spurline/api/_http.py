@@ -50,6 +50,17 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
+
+
 class BodyLimitMiddleware:
     """413 for request bodies over ``limit`` bytes, by header or while streaming."""
 
@@ -61,15 +72,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit():
-                if int(value) > self.limit:
-                    await self._reject(send)
-                    return
-                # the server delivers exactly Content-Length bytes of body, so there is
-                # nothing to count (and no wrapper on every message of every request)
-                await self.app(scope, receive, send)
-                return
+        length = _declared_length(scope)
+        if length is not None and length > self.limit:
+            await self._reject(send)
+            return
+        if length is not None or not _chunked(scope):
+            # Content-Length: the server delivers exactly that many bytes, nothing to
+            # count; neither header: HTTP/1.1 says there is no body (a GET, an event
+            # stream). Either way no wrapper on every message of the response.
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = too_large = False
 

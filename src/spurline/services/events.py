@@ -7,6 +7,12 @@ for commits of other processes (API servers, Celery workers), and, as a backstop
 looking every ``SPURLINE_EVENTS_POLL_S`` seconds (another process on the same SQLite
 file cannot notify). It then reads them once, in id order, and hands each to the
 subscribers whose filter matches: SSE clients and waiters for a run's end.
+
+A commit's signal says which runs and kinds of events it wrote (its hints): when
+no subscriber wants any of them, the hub does not read them then. Their ids stay
+after the newest handed out, so the next read (a wanted commit, an unknown one, or
+the poll, at the latest ``SPURLINE_EVENTS_POLL_S`` after the last read) takes and
+filters them: a blocking run's waiter is not woken by each of its tasks.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -31,6 +37,10 @@ log = logging.getLogger(__name__)
 # A subscriber further behind than this is told to read from the store instead.
 _QUEUE_LIMIT = 10_000
 _READ_LIMIT = 5_000
+# With more subscribers than this, new events are read and fanned out at most once
+# per _FAN_OUT_GAP_S: waking hundreds of streams per commit costs more than the wait.
+_FAN_OUT_MANY = 32
+_FAN_OUT_GAP_S = 0.02
 
 
 @dataclass(eq=False)
@@ -50,10 +60,14 @@ class Subscription:
 
     def matches(self, e: events.Event) -> bool:
         """Whether ``e`` passes this subscription's filter."""
+        return self.wants(e.run_id, e.workflow_id, e.kind)
+
+    def wants(self, run_id: str, workflow_id: str, kind: str) -> bool:
+        """Whether an event of that run, workflow and kind passes the filter."""
         return (
-            (self.run_id is None or e.run_id == self.run_id)
-            and (self.workflow_id is None or e.workflow_id == self.workflow_id)
-            and (not self.kinds or e.kind in self.kinds)
+            (self.run_id is None or run_id == self.run_id)
+            and (self.workflow_id is None or workflow_id == self.workflow_id)
+            and (not self.kinds or kind in self.kinds)
         )
 
     def put(self, e: events.Event) -> None:
@@ -98,6 +112,8 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._listener: _PgListener | None = None
+        # what the signals since the last look said: hints, or None (unknown: read)
+        self._hints: list[events.Hint] | None = []
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -116,11 +132,23 @@ class EventHub:
         if self._listener is not None:
             await asyncio.to_thread(self._listener.stop)
 
-    def wake_threadsafe(self) -> None:
-        """Say new events exist (callable from any thread)."""
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)
+    def wake_threadsafe(self, hints: list[events.Hint] | None = None) -> None:
+        """Say new events exist (callable from any thread); ``hints`` say what they
+        are, None when that is not known."""
+        loop = self._loop
+        if loop is not None and self._wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._signal, hints)
+
+    def _signal(self, hints: list[events.Hint] | None) -> None:
+        if hints is None or self._hints is None:
+            self._hints = None
+        else:
+            self._hints.extend(hints)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _wanted(self, hints: list[events.Hint]) -> bool:
+        return any(sub.wants(*h) for sub in self.subscribers for h in hints)
 
     # -- subscribing ---------------------------------------------------------------
     @asynccontextmanager
@@ -221,10 +249,32 @@ class EventHub:
 
     async def _pump(self) -> None:
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        read_at = loop.time()
         while True:
-            with suppress(TimeoutError):
+            polled = False
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except TimeoutError:
+                polled = True
             self._wake.clear()
+            hints, self._hints = self._hints, []
+            if (
+                not polled
+                and hints is not None
+                and loop.time() - read_at < self.poll_s
+                and not self._wanted(hints)
+            ):
+                continue  # nobody wants these yet: a later read takes them
+            if len(self.subscribers) > _FAN_OUT_MANY:
+                # many subscribers: one write to each per _FAN_OUT_GAP_S at most, the
+                # commits of that time read and sent together
+                gap = read_at + _FAN_OUT_GAP_S - loop.time()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                self._wake.clear()  # this read takes what was signalled meanwhile
+                self._hints = []
+            read_at = loop.time()
             try:
                 await self._deliver()
             except Exception:  # the next wake or poll tries again
@@ -249,9 +299,9 @@ class EventHub:
 
 class _PgListener:
     """A thread with its own PostgreSQL connection that ``LISTEN``s for event commits
-    and calls ``wake`` for each notification (and after reconnecting)."""
+    and calls ``wake`` with each notification's hints (None after reconnecting)."""
 
-    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, wake: Callable[[list[events.Hint] | None], None]) -> None:
         self.conninfo = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
@@ -267,10 +317,10 @@ class _PgListener:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {events.CHANNEL}")
-                    self.wake()  # catch up with what was committed while not listening
+                    self.wake(None)  # catch up with what was committed while not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self.wake()
+                        for n in conn.notifies(timeout=0.5, stop_after=1):
+                            self.wake(events.decode_hints(n.payload))
             except Exception as exc:
                 # never the URL: it may hold a password
                 log.warning(

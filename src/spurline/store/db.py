@@ -83,8 +83,8 @@ class WriteQueue:
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
         self.engine = engine
         self.max_group = max_group
-        # called (in the writer thread) after a commit that wrote events
-        self.on_events: Callable[[], None] | None = None
+        # called (in the writer thread) after a commit that wrote events, with their hints
+        self.on_events: Callable[[list[events.Hint]], None] | None = None
         # The writer keeps its connection between groups: checking one out of the pool
         # and resetting it on return cost ~40 us of a ~95 us empty transaction.
         self._conn: Connection | None = None
@@ -166,10 +166,10 @@ class WriteQueue:
         for (_, fut), result in zip(live, results, strict=True):
             fut.set_result(result)
 
-    def _announce(self, written: int) -> None:
+    def _announce(self, written: list[events.Hint]) -> None:
         if written and self.on_events is not None:
             try:
-                self.on_events()
+                self.on_events(written)
             except Exception:  # a listener's problem must not fail the write
                 log.exception("event listener failed")
 

@@ -8,7 +8,9 @@ exactly when its change was committed. Event ids grow in commit order: SQLite ha
 one writer at a time, and on PostgreSQL the insert happens under a transaction-level
 advisory lock held until the commit, so no transaction can commit a smaller id after
 a reader saw a bigger one. A ``NOTIFY spurline_events`` in the same transaction
-tells every listening process (:mod:`spurline.services.events`) to read the new events.
+tells every listening process (:mod:`spurline.services.events`) to read the new events;
+its payload says which runs and kinds they are (:data:`Hint`), so a process whose
+subscribers want none of them skips the read.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ _LOCK_KEY = 0x5350524C
 
 # Event kinds (the SSE ``event:`` field).
 RUN, TASK, ATTEMPT, LOG, BATCH = "run", "task", "attempt", "log", "batch"
+
+# What one commit wrote, for the hubs to decide whether to read it:
+# (run id, workflow id, kind) of its events, each once.
+Hint = tuple[str, str, str]
+# PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; past this, an empty
+# payload ("read to know") is sent.
+_MAX_PAYLOAD = 7900
 
 # run id -> workflow id; immutable pairs, so a bounded cache is always right.
 _workflows: OrderedDict[str, str] = OrderedDict()
@@ -191,14 +200,14 @@ def discard(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
-def flush(conn: Connection) -> int:
+def flush(conn: Connection) -> list[Hint]:
     """Insert the events queued on ``conn`` (the last step of its transaction).
 
-    Returns how many were written.
+    Returns the :data:`Hint` of what was written (empty when nothing was).
     """
     pending: list[dict[str, Any]] | None = conn.info.pop(_PENDING, None)
     if not pending:
-        return 0
+        return []
     missing = {e["run_id"] for e in pending if e["workflow_id"] is None}
     if missing:
         for rid, wid in conn.execute(
@@ -222,13 +231,28 @@ def flush(conn: Connection) -> int:
         )
         for e in pending
     ]
+    hints = list(dict.fromkeys((e["run_id"], e["workflow_id"], e["kind"]) for e in pending))
     if pg:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-        conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
-        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
-    else:
-        conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
-    return len(pending)
+        # one round trip for both: the notification leaves at commit whatever its place
+        conn.exec_driver_sql(_LOCK_AND_NOTIFY, (_LOCK_KEY, CHANNEL, encode_hints(hints)))
+    conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
+    return hints
+
+
+def encode_hints(hints: list[Hint]) -> str:
+    """The NOTIFY payload of ``hints``: JSON, or ``""`` (unknown) when too long."""
+    payload = orjson.dumps(hints).decode()
+    return payload if len(payload) <= _MAX_PAYLOAD else ""
+
+
+def decode_hints(payload: str) -> list[Hint] | None:
+    """The hints of a NOTIFY payload; None when it names none (read to know)."""
+    if not payload:
+        return None
+    try:
+        return [(str(r), str(w), str(k)) for r, w, k in orjson.loads(payload)]
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
 
 
 # Events and attempts are written on every node step: plain driver statements skip
@@ -246,6 +270,7 @@ _INSERT_ATTEMPTS = (
     f"VALUES ({', '.join('{}' for _ in _ATTEMPT_NAMES)})"
 )
 _TIME_COLS = frozenset({"ready_time", "start_time", "end_time"})
+_LOCK_AND_NOTIFY = "SELECT pg_advisory_xact_lock(%s), pg_notify(%s, %s)"
 
 
 def _sql(template: str, pg: bool) -> str:

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from spurline.engine.records import TaskRecord
 from spurline.engine.states import RunStatus
@@ -50,7 +51,9 @@ run_listeners: list[RunListener] = []
 #: Called with the tasks each conditional task write stored.
 task_listeners: list[TaskListener] = []
 
-_RUN_ROW = select(
+#: The run's columns the hook needs, as they are after the change: the status
+#: change's UPDATE returns them (no second read of the row).
+RUN_ROW_COLUMNS = (
     RUNS.c.id,
     RUNS.c.workflow_id,
     RUNS.c.parent_run_id,
@@ -58,7 +61,7 @@ _RUN_ROW = select(
     RUNS.c.start_time,
     RUNS.c.end_time,
     RUNS.c.message,
-).where(RUNS.c.id == bindparam("b_run_id"))
+)
 _ANY_TASK_STARTED = (
     select(TASKS.c.id)
     .where(TASKS.c.run_id == bindparam("b_run_id"), TASKS.c.start_time.is_not(None))
@@ -66,12 +69,13 @@ _ANY_TASK_STARTED = (
 )
 
 
-def after_transition(conn: Connection, run_id: str, status: RunStatus, at: datetime) -> None:
-    """Queue the notifications of ``status`` and tell the listeners (see module doc)."""
-    row = conn.execute(_RUN_ROW, {"b_run_id": run_id}).first()
-    if row is None:
-        return
+def after_transition(conn: Connection, row: Row[Any], status: RunStatus, at: datetime) -> None:
+    """Queue the notifications of ``status`` and tell the listeners (see module doc).
+
+    ``row`` holds :data:`RUN_ROW_COLUMNS` of the run after the change.
+    """
     run = row._asdict()
+    run_id = run["id"]
     if status in notifications.NOTIFIED_STATUSES and run["parent_run_id"] is None:
         del run["parent_run_id"]
         notifications.enqueue(conn, run, status, at)

@@ -40,7 +40,7 @@ from spurline.store._rows import (
     task_values,
 )
 from spurline.store.orm import RUN_METADATA, RUN_TAGS, RUNS, TASKS
-from spurline.store.run_events import after_transition, tasks_saved
+from spurline.store.run_events import RUN_ROW_COLUMNS, after_transition, tasks_saved
 from spurline.store.versions import versions
 
 
@@ -374,6 +374,7 @@ def _transition_statement(n_expect: int, changed: tuple[str, ...]) -> Update:
         update(RUNS)
         .where(RUNS.c.id == bindparam("b_id"), RUNS.c.status.in_(expect))
         .values({name: bindparam(f"b_{name}") for name in ("status", *changed)})
+        .returning(*RUN_ROW_COLUMNS)
     )
 
 
@@ -395,9 +396,11 @@ def transition_run(
     params = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
     params.update({f"b_{k}": v for k, v in changes.items()}, b_id=run_id, b_status=status.value)
     statement = _transition_statement(len(expect), tuple(sorted(changes)))
-    if conn.execute(statement, params).rowcount != 1:
+    row = conn.execute(statement, params).first()
+    if row is None:
         return False
-    after_transition(conn, run_id, status, changes.get("end_time") or now())
+    events.remember_workflow(run_id, row.workflow_id)
+    after_transition(conn, row, status, changes.get("end_time") or now())
     events.emit_run(conn, run_id, status.value, changes)
     return True
 
