@@ -227,6 +227,7 @@ def test_prune_removes_old_finished_runs_and_what_hangs_on_them(store: Store) ->
     ],
 )
 def test_prune_bad_input_is_a_usage_error(cli: Cli, args: list[str], message: str) -> None:
+    assert cli("db", "upgrade").returncode == 0
     r = cli("runs", "prune", *args)
     assert r.returncode == 2, r.stdout
     assert message in r.stderr

@@ -1,5 +1,9 @@
-"""``spurline tokens`` and ``spurline secrets``: admin tasks on the store this machine
-reaches through ``SPURLINE_DATABASE_URL`` (docs/security.md §1, §6).
+"""``spurline tokens`` and ``spurline secrets``: admin tasks (docs/security.md §1, §6).
+
+With ``--server`` they go through the client to that server (an admin token). Without,
+they work on the store this machine reaches (``SPURLINE_DATABASE_URL`` /
+``SPURLINE_HOME``) directly, not through the API: that is how the first admin token
+is made, before any token exists to call the API with.
 
 A token is printed once, by ``tokens create``; a secret's value never. Heavy modules
 are imported inside the commands (see ``cli.main``).
@@ -10,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,8 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from spurline.cli._connect import Target, call
 from spurline.cli._errors import CliError
-from spurline.exceptions import Conflict
 
 if TYPE_CHECKING:
     from spurline.services.auth import AuthService
@@ -26,8 +31,16 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
-tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
-secrets_app = typer.Typer(help="Set, list and delete secrets.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Create, list and revoke API tokens: on --server with an admin token, else in the "
+    "local store directly (how the first admin token is made).",
+    no_args_is_help=True,
+)
+secrets_app = typer.Typer(
+    help="Set, list and delete secrets: on --server with an admin token, else in the local "
+    "store (SPURLINE_SECRET_KEY needed here).",
+    no_args_is_help=True,
+)
 
 
 _ROLES = ("viewer", "operator", "admin")
@@ -41,6 +54,8 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _services() -> Iterator[tuple[AuthService, SecretService]]:
+    """The services on the local store, created (migrated) if need be: ``tokens create``
+    is a store's first step when auth is on."""
     from spurline.services.auth import AuthService
     from spurline.services.secrets import SecretService
     from spurline.settings import get_settings
@@ -57,52 +72,81 @@ def _services() -> Iterator[tuple[AuthService, SecretService]]:
 
 @tokens_app.command("create")
 def tokens_create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who holds it: the actor recorded on runs.")],
     role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
 ) -> None:
-    """Create a token and print it (the only time it is shown)."""
-    from spurline.services.auth import Role
-
+    """Create a token and print it (the only time it is shown). Without --server, in the
+    local store directly: the way to make the first admin token."""
     if role not in _ROLES:
         raise CliError(f"--role must be viewer, operator or admin, not {role!r}")
-    with _services() as (auth, _):
-        try:
-            record, token = auth.create_token(name, Role(role))
-        except Conflict as exc:
-            raise CliError(str(exc)) from None
+    target: Target = ctx.obj
+    if target.server is not None:
+        made = call(target, lambda c: c.create_token(name, role))
+        made_role, made_name, token = made["role"], made["name"], made["token"]
+    else:
+        from spurline.exceptions import Conflict
+        from spurline.services.auth import Role
+
+        with _services() as (auth, _):
+            try:
+                record, token = auth.create_token(name, Role(role))
+            except Conflict as exc:
+                raise CliError(str(exc)) from None
+        made_role, made_name = record.role, record.name
     err.print(
-        f"created {record.role} token {escape(record.name)!s}; it is shown once, store it now:",
+        f"created {made_role} token {escape(made_name)!s}; it is shown once, store it now:",
         highlight=False,
     )
     out.print(token, highlight=False, soft_wrap=True)
 
 
 @tokens_app.command("list")
-def tokens_list() -> None:
+def tokens_list(ctx: typer.Context) -> None:
     """List tokens: name, role, first characters, created, revoked (never the token)."""
-    with _services() as (auth, _):
-        records = auth.list_tokens()
+    target: Target = ctx.obj
+    if target.server is not None:
+        rows = [
+            (t["name"], t["role"], t["prefix"], _when(t["created_at"]), _when(t["revoked_at"]))
+            for t in call(target, lambda c: c.list_tokens())
+        ]
+    else:
+        with _services() as (auth, _):
+            records = auth.list_tokens()
+        rows = [
+            (r.name, str(r.role), r.prefix, _when(r.created_at), _when(r.revoked_at))
+            for r in records
+        ]
     table = Table("name", "role", "prefix", "created", "revoked")
-    for r in records:
-        revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else ""
-        table.add_row(
-            escape(r.name),
-            r.role,
-            r.prefix + "…",
-            r.created_at.isoformat(timespec="seconds"),
-            revoked,
-        )
+    for name, role, prefix, created, revoked in rows:
+        table.add_row(escape(name), role, prefix + "…", created, revoked)
     out.print(table)
 
 
+def _when(value: datetime | str | None) -> str:
+    """A time to the second; the API's are ISO 8601 text."""
+    if value is None:
+        return ""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.isoformat(timespec="seconds")
+
+
 @tokens_app.command("revoke")
-def tokens_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+def tokens_revoke(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The token's name.")]
+) -> None:
     """Revoke a token: requests with it get 401, its browser sessions end."""
-    with _services() as (auth, _):
-        try:
-            auth.revoke_token(name)
-        except Conflict as exc:
-            raise CliError(str(exc)) from None
+    target: Target = ctx.obj
+    if target.server is not None:
+        call(target, lambda c: c.revoke_token(name))
+    else:
+        from spurline.exceptions import Conflict
+
+        with _services() as (auth, _):
+            try:
+                auth.revoke_token(name)
+            except Conflict as exc:
+                raise CliError(str(exc)) from None
     out.print(f"revoked token {escape(name)}", highlight=False)
 
 
@@ -116,6 +160,7 @@ def secrets_generate_key() -> None:
 
 @secrets_app.command("set")
 def secrets_set(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The secret's name, e.g. OPENAI_API_KEY.")],
     value: Annotated[
         str | None,
@@ -131,29 +176,43 @@ def secrets_set(
             if not sys.stdin.isatty()
             else typer.prompt(f"value of {name}", hide_input=True)
         )
+    target: Target = ctx.obj
+    if target.server is not None:
+        call(target, lambda c: c.set_secret(name, value))
+        out.print(f"stored secret {escape(name)}", highlight=False)
+        return
     with _services() as (_, secrets):
         created = secrets.set(name, value)
     out.print(f"{'created' if created else 'replaced'} secret {escape(name)}", highlight=False)
 
 
 @secrets_app.command("list")
-def secrets_list() -> None:
+def secrets_list(ctx: typer.Context) -> None:
     """List secrets: names and dates, never values."""
-    with _services() as (_, secrets):
-        infos = secrets.list()
+    target: Target = ctx.obj
+    if target.server is not None:
+        rows = [
+            (s["name"], _when(s["created_at"]), _when(s["updated_at"]))
+            for s in call(target, lambda c: c.list_secrets())
+        ]
+    else:
+        with _services() as (_, secrets):
+            rows = [(i.name, _when(i.created_at), _when(i.updated_at)) for i in secrets.list()]
     table = Table("name", "created", "updated")
-    for i in infos:
-        table.add_row(
-            escape(i.name),
-            i.created_at.isoformat(timespec="seconds"),
-            i.updated_at.isoformat(timespec="seconds"),
-        )
+    for name, created, updated in rows:
+        table.add_row(escape(name), created, updated)
     out.print(table)
 
 
 @secrets_app.command("delete")
-def secrets_delete(name: Annotated[str, typer.Argument(help="The secret's name.")]) -> None:
+def secrets_delete(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The secret's name.")]
+) -> None:
     """Delete a secret."""
-    with _services() as (_, secrets):
-        secrets.delete(name)
+    target: Target = ctx.obj
+    if target.server is not None:
+        call(target, lambda c: c.delete_secret(name))
+    else:
+        with _services() as (_, secrets):
+            secrets.delete(name)
     out.print(f"deleted secret {escape(name)}", highlight=False)

@@ -271,6 +271,9 @@ def run_workflow(
     output: Annotated[
         Path | None, typer.Option(help="Write the batch results (JSONL) here (with --dataset).")
     ] = None,
+    tag: ops.TagOpt = None,
+    meta: ops.MetaOpt = None,
+    idempotency_key: ops.IdempotencyOpt = None,
 ) -> None:
     """Run a workflow and print its result; the run is recorded in the store (or on the
     server with --server). Ctrl-C cancels the run.
@@ -279,13 +282,18 @@ def run_workflow(
     else to a stored workflow with the same name and an identical definition; else to a
     new workflow: never over another workflow because it has the same name.
     Prints the OutputNode's output (every node's with --all, the whole run with
-    --json). With --dataset, runs a batch over the file's rows (one child run per row)
-    with a progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
+    --json). --tag and --meta are kept on the run (find it with 'runs list --tag');
+    the same --idempotency-key within 24 h gives the first run again. With --dataset,
+    runs a batch over the file's rows (one child run per row) with a progress bar and
+    prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
     another end state), 2 usage error, 130 interrupted (the run is canceled).
     """
     from spurline.cli import _run
 
-    options = _run.RunOptions(workflow, workflow_id, input_ or [], inputs, all_outputs, as_json)
+    start = _run.StartTags(tuple(tag or ()), ops.metadata_pairs(meta), idempotency_key)
+    options = _run.RunOptions(
+        workflow, workflow_id, input_ or [], inputs, all_outputs, as_json, start
+    )
     if dataset is not None:
         _run.run_batch(ctx.obj, options, dataset, concurrency, output)
     else:

@@ -122,6 +122,23 @@ class _Operations:
     delete_dataset = Operation(f.delete_dataset)
     get_output_file = Operation(f.get_output_file)
     download_output_file = Operation(f.download_output_file)
+    rerun_run = Operation(f.rerun_run)
+    prune_runs = Operation(f.prune_runs)
+    list_schedules = Operation(f.list_schedules)
+    get_schedule = Operation(f.get_schedule)
+    create_schedule = Operation(f.create_schedule)
+    toggle_schedule = Operation(f.toggle_schedule)
+    delete_schedule = Operation(f.delete_schedule)
+    list_webhooks = Operation(f.list_webhooks)
+    create_webhook = Operation(f.create_webhook)
+    delete_webhook = Operation(f.delete_webhook)
+    webhook_deliveries = Operation(f.webhook_deliveries)
+    list_tokens = Operation(f.list_tokens)
+    create_token = Operation(f.create_token)
+    revoke_token = Operation(f.revoke_token)
+    list_secrets = Operation(f.list_secrets)
+    set_secret = Operation(f.set_secret)
+    delete_secret = Operation(f.delete_secret)
 
 
 class Client(_Operations):
