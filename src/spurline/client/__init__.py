@@ -24,6 +24,7 @@ from spurline.client._errors import (
     RunNotCompleted,
     ServerError,
     ServerUnavailable,
+    TooLarge,
     Unauthorized,
 )
 from spurline.client._types import (
@@ -65,6 +66,7 @@ __all__ = [
     "ServerError",
     "ServerUnavailable",
     "Task",
+    "TooLarge",
     "Unauthorized",
     "VersionListItem",
     "Workflow",

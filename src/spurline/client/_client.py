@@ -173,17 +173,21 @@ class Client(_Operations):
 
     def _drive(self, flow: f.Flow[T]) -> T:
         reply: Any = None
+        failed: ServerUnavailable | None = None
         try:
             while True:
-                step = flow.send(reply)
+                # A transport failure goes into the flow, which may explain it (an upload
+                # over the limit) or let it out.
+                step = flow.send(reply) if failed is None else flow.throw(failed)
+                failed = reply = None
                 if isinstance(step, f.Sleep):
                     time.sleep(step.seconds)
-                    reply = None
                     continue
                 try:
                     reply = self._http.request(step.method, step.path, **_request_args(step))
                 except httpx.TransportError as exc:
-                    raise _unavailable(self.base_url, exc) from exc
+                    failed = _unavailable(self.base_url, exc)
+                    failed.__cause__ = exc
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -265,18 +269,20 @@ class AsyncClient(_Operations):
 
     async def _drive(self, flow: f.Flow[T]) -> T:
         reply: Any = None
+        failed: ServerUnavailable | None = None
         try:
             while True:
-                step = flow.send(reply)
+                step = flow.send(reply) if failed is None else flow.throw(failed)
+                failed = reply = None
                 if isinstance(step, f.Sleep):
                     await asyncio.sleep(step.seconds)
-                    reply = None
                     continue
                 try:
                     args = _request_args(step)
                     reply = await self._http.request(step.method, step.path, **args)
                 except httpx.TransportError as exc:
-                    raise _unavailable(self.base_url, exc) from exc
+                    failed = _unavailable(self.base_url, exc)
+                    failed.__cause__ = exc
         except StopIteration as stop:
             result: T = stop.value
             return result

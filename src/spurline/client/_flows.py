@@ -122,6 +122,7 @@ def check(call: Call, response: httpx.Response) -> httpx.Response:
         403: e.Forbidden,
         404: e.ApiError,
         409: e.Conflict,
+        413: e.TooLarge,
         422: e.Invalid,
         502: e.ServerUnavailable,
         503: e.ServerUnavailable,
@@ -593,9 +594,38 @@ def upload_dataset(
 
     Raises:
         Invalid: the content is not a dataset (the problem names the row).
+        TooLarge: the file is over the server's request limit (the message names both
+            sizes when the server cut the connection).
     """
     data = _drop_none({"name": name, "description": description})
-    return _json(Call("POST", "/ds/", files={"file": (filename, content)}, data=data))
+    call = Call("POST", "/ds/", files={"file": (filename, content)}, data=data)
+    try:
+        response = yield call
+    except e.ServerUnavailable as exc:
+        # A server refuses a body over its limit as soon as it reads the headers and
+        # closes the connection while the file is still being sent: the client sees a
+        # broken connection, not the 413. The server's advertised limit tells them apart.
+        health = yield Call("GET", "/health")
+        limit = health.json().get("max_body_bytes") if health.status_code == 200 else None
+        if isinstance(limit, int) and len(content) + _MULTIPART_SLACK > limit:
+            raise _too_large(filename, len(content), limit) from None
+        raise exc from None
+    if response.status_code == 413:
+        detail = _detail(response)
+        raise e.TooLarge(f"{filename} is too large for the server: {detail}", 413, detail)
+    return cast(Dataset, check(call, response).json())
+
+
+#: Bytes a multipart upload adds around the file (boundaries, part headers, name).
+_MULTIPART_SLACK = 1024
+
+
+def _too_large(filename: str, size: int, limit: int) -> e.TooLarge:
+    message = (
+        f"{filename} is {size:,} bytes, over the server's limit of {limit:,} bytes for a "
+        "request (SPURLINE_MAX_BODY_BYTES on the server)"
+    )
+    return e.TooLarge(message, 413, message)
 
 
 def list_datasets(page: int = 1, page_size: int = 10) -> Flow[Page[Dataset]]:
