@@ -54,7 +54,7 @@ def test_runs_show_prints_the_tasks_as_a_table(cli: Any) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{run['id']}  COMPLETED  100%  workflow hello (v1) ")
-    assert lines[2] == 'inputs: {"in":{"name":"Ada"}}'
+    assert lines[2:4] == ["type interactive", 'inputs: {"in":{"name":"Ada"}}']
     rows = [line for line in lines if line.startswith("│ ")]
     assert [row.split("│")[1].strip() for row in rows] == ["in", "greet", "shout", "out"]
     assert re.search(r"│ greet\s+│ PythonFuncNode\s+│ COMPLETED\s+│\s+\d+ │ {\"greeting\"", rows[1])

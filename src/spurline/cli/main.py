@@ -307,7 +307,7 @@ ops.register(app, runs.app)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending migrations."""
+    """Apply pending migrations (creating the store when there is none)."""
     from spurline.settings import get_settings, mask_url
     from spurline.store.db import Database
 
@@ -319,6 +319,13 @@ def db_upgrade() -> None:
         db.close()
     url = mask_url(settings.resolved_database_url())
     out.print(f"store at {url} is up to date", highlight=False)
+
+
+@app.command("init")
+def init() -> None:
+    """Create a store: SPURLINE_HOME or SPURLINE_DATABASE_URL when set, else ./.spurline
+    here (unless this folder or a parent already has one); up to date if it exists."""
+    db_upgrade()
 
 
 def main() -> None:
