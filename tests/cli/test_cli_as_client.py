@@ -271,6 +271,9 @@ def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
     ]
     assert jl("runs", "logs", run["id"], "--node", "p", "--attempt", "2") == logs[1:]
     assert jl("runs", "logs", run["id"], "--node", "in") == []
+    quiet = sp("runs", "logs", run["id"], "--node", "in")
+    assert (quiet.code, quiet.stdout) == (0, "")
+    assert quiet.stderr == f"run {run['id']} has no log lines of node in\n"
     # The run has ended: the stream replays its events, then ends.
     assert jl("runs", "logs", run["id"], "--follow") == logs
     events = jl("runs", "watch", run["id"])
@@ -289,6 +292,11 @@ def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
         (2, "FAILED", "ValueError: no luck 2"),
     ]
     assert [e["data"]["status"] for e in events if e["event"] == "run"][-1] == "FAILED"
+    # Piped, the table is printed once, at the end, under the run's header
+    watched = sp("runs", "watch", run["id"]).stdout.splitlines()
+    assert watched[0].startswith(f"{run['id']}  FAILED")
+    table = [x.strip() for x in watched].index("tasks")
+    assert watched[table + 1].startswith("┏") and watched[-1].startswith("└")
     shown = sp("runs", "show", run["id"])
     assert shown.code == 0, shown.stderr
     assert 'raise ValueError(f"no luck {n}")' in shown.stdout  # the task's traceback
