@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 
 def run_hello(cli: Any, name: str) -> dict[str, Any]:
@@ -134,3 +135,16 @@ def test_runs_list_parent_only_leaves_out_batch_rows(cli: Any, tmp_path: Path) -
     assert [(r["run_type"], r["parent_run_id"]) for r in parents] == [("batch", None)]
     children = [r for r in everything if r["parent_run_id"] == parents[0]["id"]]
     assert sorted(r["initial_inputs"]["in"]["name"] for r in children) == ["Ada", "Edsger", "Grace"]
+
+
+def test_an_unreachable_database_is_named_without_its_password(cli: Any) -> None:
+    pytest.importorskip("psycopg")
+    cli.env["SPURLINE_DATABASE_URL"] = "postgresql+psycopg://bob:sekret@127.0.0.1:1/x"
+    for args in (["runs", "list"], ["tokens", "list"]):
+        done = cli(*args)
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert done.stderr.startswith(
+            "error: cannot use the database postgresql+psycopg://bob:***@127.0.0.1:1/x: "
+            'connection to server at "127.0.0.1", port 1 failed: Connection refused'
+        )
+        assert "sekret" not in done.stderr and len(done.stderr.splitlines()) == 1
