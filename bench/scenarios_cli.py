@@ -23,6 +23,14 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _user_env() -> dict[str, str]:
+    """This environment as a user's shell has it: no SPURLINE_ settings, and byte-code
+    caching on (a sandbox may turn it off, which makes every start compile again)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPURLINE_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def cli_runs_list(runs: int, calls: int) -> dict[str, Any]:
     """``runs`` blocking runs on a fresh server, then ``calls`` times ``spurline runs list``
     (table) timed from start to exit; ``--json`` is checked once."""
@@ -34,7 +42,7 @@ def cli_runs_list(runs: int, calls: int) -> dict[str, Any]:
                 client, "POST", f"/wf/{wf}/run/", json={"initial_inputs": {"input_node": {"v": i}}}
             )
         command = [*spurline_command(), "--server", server.url, "runs", "list"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPURLINE_")}
+        env = _user_env()
         env["COLUMNS"] = "120"
         listed = subprocess.run(
             [*command, "--json"], env=env, capture_output=True, check=False, timeout=60
@@ -70,7 +78,7 @@ def fresh_make_run(repo: str, port: int, timeout_s: float = 600.0) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="spurline-fresh-") as tmp:
         clone = Path(tmp) / "fresh"
         subprocess.run(["git", "clone", "-q", repo, str(clone)], check=True, timeout=120)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPURLINE_")}
+        env = _user_env()
         env.pop("VIRTUAL_ENV", None)
         marks = {
             "venv": clone / ".venv" / "bin" / "python",
@@ -84,20 +92,19 @@ def fresh_make_run(repo: str, port: int, timeout_s: float = 600.0) -> dict[str, 
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
             start_new_session=True,
         )
         banner = None
         try:
             assert proc.stdout is not None
             os.set_blocking(proc.stdout.fileno(), False)
-            buffer = ""
+            buffer = b""
             while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
                 for name, path in marks.items():
                     if name not in seen and path.exists():
                         seen[name] = time.perf_counter() - t0
-                buffer += proc.stdout.read() or ""
-                if "Spurline on http://" in buffer:
+                buffer += proc.stdout.read() or b""
+                if b"Spurline on http://" in buffer:
                     banner = time.perf_counter() - t0
                     break
                 time.sleep(0.05)
