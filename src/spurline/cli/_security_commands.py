@@ -12,10 +12,10 @@ are imported inside the commands (see ``cli.main``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,8 +26,11 @@ from spurline.cli._connect import Target, call
 from spurline.cli._errors import CliError
 
 if TYPE_CHECKING:
+    from spurline.client import AsyncClient
     from spurline.services.auth import AuthService
     from spurline.services.secrets import SecretService
+
+T = TypeVar("T")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -70,6 +73,29 @@ def _services() -> Iterator[tuple[AuthService, SecretService]]:
         db.close()
 
 
+def _either(
+    ctx: typer.Context,
+    remote: Callable[[AsyncClient], Awaitable[T]],
+    local: Callable[[AuthService, SecretService], T],
+) -> T:
+    """``remote`` through the client when ``--server`` is given, else ``local`` on the
+    local store's services.
+
+    Raises:
+        CliError: the local store refused (a name taken, a token revoked already).
+    """
+    target: Target = ctx.obj
+    if target.server is not None:
+        return call(target, remote)
+    from spurline.exceptions import Conflict
+
+    with _services() as (auth, secrets):
+        try:
+            return local(auth, secrets)
+        except Conflict as exc:
+            raise CliError(str(exc)) from None
+
+
 @tokens_app.command("create")
 def tokens_create(
     ctx: typer.Context,
@@ -80,20 +106,18 @@ def tokens_create(
     local store directly: the way to make the first admin token."""
     if role not in _ROLES:
         raise CliError(f"--role must be viewer, operator or admin, not {role!r}")
-    target: Target = ctx.obj
-    if target.server is not None:
-        made = call(target, lambda c: c.create_token(name, role))
-        made_role, made_name, token = made["role"], made["name"], made["token"]
-    else:
-        from spurline.exceptions import Conflict
+
+    def local(auth: AuthService, _: SecretService) -> tuple[str, str, str]:
         from spurline.services.auth import Role
 
-        with _services() as (auth, _):
-            try:
-                record, token = auth.create_token(name, Role(role))
-            except Conflict as exc:
-                raise CliError(str(exc)) from None
-        made_role, made_name = record.role, record.name
+        record, token = auth.create_token(name, Role(role))
+        return str(record.role), record.name, token
+
+    async def remote(client: AsyncClient) -> tuple[str, str, str]:
+        made = await client.create_token(name, role)
+        return made["role"], made["name"], made["token"]
+
+    made_role, made_name, token = _either(ctx, remote, local)
     err.print(
         f"created {made_role} token {escape(made_name)!s}; it is shown once, store it now:",
         highlight=False,
@@ -104,19 +128,20 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(ctx: typer.Context) -> None:
     """List tokens: name, role, first characters, created, revoked (never the token)."""
-    target: Target = ctx.obj
-    if target.server is not None:
-        rows = [
+
+    async def remote(client: AsyncClient) -> list[tuple[str, ...]]:
+        return [
             (t["name"], t["role"], t["prefix"], _when(t["created_at"]), _when(t["revoked_at"]))
-            for t in call(target, lambda c: c.list_tokens())
+            for t in await client.list_tokens()
         ]
-    else:
-        with _services() as (auth, _):
-            records = auth.list_tokens()
-        rows = [
+
+    def local(auth: AuthService, _: SecretService) -> list[tuple[str, ...]]:
+        return [
             (r.name, str(r.role), r.prefix, _when(r.created_at), _when(r.revoked_at))
-            for r in records
+            for r in auth.list_tokens()
         ]
+
+    rows = _either(ctx, remote, local)
     table = Table("name", "role", "prefix", "created", "revoked")
     for name, role, prefix, created, revoked in rows:
         table.add_row(escape(name), role, prefix + "…", created, revoked)
@@ -136,17 +161,7 @@ def tokens_revoke(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="The token's name.")]
 ) -> None:
     """Revoke a token: requests with it get 401, its browser sessions end."""
-    target: Target = ctx.obj
-    if target.server is not None:
-        call(target, lambda c: c.revoke_token(name))
-    else:
-        from spurline.exceptions import Conflict
-
-        with _services() as (auth, _):
-            try:
-                auth.revoke_token(name)
-            except Conflict as exc:
-                raise CliError(str(exc)) from None
+    _either(ctx, lambda c: c.revoke_token(name), lambda auth, _: auth.revoke_token(name))
     out.print(f"revoked token {escape(name)}", highlight=False)
 
 
@@ -176,28 +191,30 @@ def secrets_set(
             if not sys.stdin.isatty()
             else typer.prompt(f"value of {name}", hide_input=True)
         )
-    target: Target = ctx.obj
-    if target.server is not None:
-        call(target, lambda c: c.set_secret(name, value))
-        out.print(f"stored secret {escape(name)}", highlight=False)
-        return
-    with _services() as (_, secrets):
-        created = secrets.set(name, value)
-    out.print(f"{'created' if created else 'replaced'} secret {escape(name)}", highlight=False)
+    text = value
+
+    async def remote(client: AsyncClient) -> str:
+        await client.set_secret(name, text)
+        return "stored"  # the API does not say whether it was there before
+
+    def local(_: AuthService, secrets: SecretService) -> str:
+        return "created" if secrets.set(name, text) else "replaced"
+
+    out.print(f"{_either(ctx, remote, local)} secret {escape(name)}", highlight=False)
 
 
 @secrets_app.command("list")
 def secrets_list(ctx: typer.Context) -> None:
     """List secrets: names and dates, never values."""
-    target: Target = ctx.obj
-    if target.server is not None:
-        rows = [
-            (s["name"], _when(s["created_at"]), _when(s["updated_at"]))
-            for s in call(target, lambda c: c.list_secrets())
-        ]
-    else:
-        with _services() as (_, secrets):
-            rows = [(i.name, _when(i.created_at), _when(i.updated_at)) for i in secrets.list()]
+
+    async def remote(client: AsyncClient) -> list[tuple[str, ...]]:
+        found = await client.list_secrets()
+        return [(i["name"], _when(i["created_at"]), _when(i["updated_at"])) for i in found]
+
+    def local(_: AuthService, secrets: SecretService) -> list[tuple[str, ...]]:
+        return [(i.name, _when(i.created_at), _when(i.updated_at)) for i in secrets.list()]
+
+    rows = _either(ctx, remote, local)
     table = Table("name", "created", "updated")
     for name, created, updated in rows:
         table.add_row(escape(name), created, updated)
@@ -209,10 +226,5 @@ def secrets_delete(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="The secret's name.")]
 ) -> None:
     """Delete a secret."""
-    target: Target = ctx.obj
-    if target.server is not None:
-        call(target, lambda c: c.delete_secret(name))
-    else:
-        with _services() as (_, secrets):
-            secrets.delete(name)
+    _either(ctx, lambda c: c.delete_secret(name), lambda _, secrets: secrets.delete(name))
     out.print(f"deleted secret {escape(name)}", highlight=False)
