@@ -158,6 +158,9 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the banner: a script that waits for "Spurline on http://"
+        # and connects at once is queued, not refused (uvicorn listens again, harmlessly).
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
