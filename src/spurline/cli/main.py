@@ -357,28 +357,45 @@ def _invoked(argv: list[str]) -> str | None:
     return None
 
 
-@contextmanager
-def _only_invoked(argv: list[str]) -> Iterator[None]:
-    """Typer builds every command's parser on each call, about 40 ms of a 0.3 s command:
-    keep only the group or command ``argv`` invokes while it runs. The whole tree stays
-    for help, completion, and a name that matches nothing (Typer's own error)."""
-    name = _invoked(argv)
-    completing = any(k.startswith("_SPURLINE_COMPLETE") for k in os.environ)
-    groups = [g for g in app.registered_groups if g.name == name]
+def _named(group: typer.Typer, name: str | None) -> tuple[list[Any], list[Any]]:
+    """The groups and commands of ``group`` called ``name``."""
+    groups = [g for g in group.registered_groups if g.name == name]
     commands = [
         c
-        for c in app.registered_commands
+        for c in group.registered_commands
         if (c.name or getattr(c.callback, "__name__", "").replace("_", "-")) == name
     ]
-    if completing or not (groups or commands):
+    return groups, commands
+
+
+@contextmanager
+def _only_invoked(argv: list[str]) -> Iterator[None]:
+    """Typer builds the parser of every command on each call (reading each function's
+    annotations): about 50 ms of a 0.3 s command. Keep only the group and the command
+    ``argv`` invokes while it runs. The whole tree stays for help, completion, and a
+    name that matches nothing (Typer's own error)."""
+    if any(k.startswith("_SPURLINE_COMPLETE") for k in os.environ):
         yield
         return
-    saved = app.registered_groups, app.registered_commands
-    app.registered_groups, app.registered_commands = groups, commands
+    saved: list[tuple[typer.Typer, list[Any], list[Any]]] = []
+    group, name = app, _invoked(argv)
+    rest = argv[argv.index(name) + 1 :] if name else []
+    while name is not None:
+        groups, commands = _named(group, name)
+        if not (groups or commands):
+            break
+        saved.append((group, group.registered_groups, group.registered_commands))
+        group.registered_groups, group.registered_commands = groups, commands
+        if not groups or groups[0].typer_instance is None:
+            break
+        group = groups[0].typer_instance
+        name = next((a for a in rest if not a.startswith("-")), None)
+        rest = rest[rest.index(name) + 1 :] if name else []
     try:
         yield
     finally:
-        app.registered_groups, app.registered_commands = saved
+        for group, groups, commands in reversed(saved):
+            group.registered_groups, group.registered_commands = groups, commands
 
 
 def main() -> None:
