@@ -116,12 +116,12 @@ def _when(option: str, text: str | None) -> str | None:
     if text is None:
         return None
     age = _AGE.fullmatch(text.strip())
-    if age:
-        seconds = float(age.group(1)) * _UNIT_S[age.group(2)]
-        return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
     try:
+        if age:
+            seconds = float(age.group(1)) * _UNIT_S[age.group(2)]
+            return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
         when = datetime.fromisoformat(text.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CliError(
             f"{option} takes an ISO 8601 time (2026-12-01T09:00, UTC unless it has an "
             f"offset) or an age (12h, 7d), not {text!r}"
