@@ -249,12 +249,16 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_age(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize(
-    "text", ["-1d", "0d", "30", "d", "30 days", "1e3d", "30D", "", "99999999999999999999w"]
-)
+@pytest.mark.parametrize("text", ["-1d", "0d", "30", "d", "30 days", "1e3d", "30D", ""])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="is not a positive duration"):
         parse_age(text)
+
+
+def test_an_age_beyond_any_date_is_refused() -> None:
+    # its cutoff would be before year 1: a clear error, not an OverflowError (a 500)
+    with pytest.raises(ValueError, match="is longer than 1000 years"):
+        parse_age("99999999999999999999w")
 
 
 def test_prune_statuses() -> None:
