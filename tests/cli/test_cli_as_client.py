@@ -8,10 +8,12 @@ The commands go through the console script's entry point in this process (fast);
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from tests.conftest import REPO, LiveServer
 from tests.flows import links, node, review_flow
 
 from spurline.cli.main import main
-from spurline.settings import get_settings
+from spurline.settings import Settings, get_settings
 
 HELLO = REPO / "examples" / "hello.json"
 FAILING = {
@@ -176,7 +178,79 @@ def exercise(sp: Spurline, tmp: Path) -> dict[str, str]:
     assert [r["run_type"] for r in parents] == ["batch", "batch", "interactive"]
     assert js("datasets", "delete", ds["id"]) == {"id": ds["id"], "deleted": True}
     assert sp("datasets", "show", ds["id"]).stderr == f"error: no dataset {ds['id']}\n"
+    operate(sp, js, tmp, wf, run["id"], second["id"])
     return {"workflow": wf, "batch": summary.group(1)}
+
+
+def operate(
+    sp: Spurline, js: Callable[..., Any], tmp: Path, wf: str, done: str, canceled: str
+) -> None:
+    """Tags, metadata and idempotency keys at start; finding runs by them; reruns,
+    schedules, webhooks and prune (docs/operations.md). ``done`` is a COMPLETED run
+    of ``wf``, ``canceled`` a CANCELED one."""
+    start = ["run", "--workflow", wf, "-i", "name=Bob", "--tag", "nightly", "--tag", "cli"]
+    tagged = js(*start, "--meta", "team=data", "--meta", "env=test", "--idempotency-key", "k-1")
+    assert (tagged["tags"], tagged["metadata"]) == (
+        ["nightly", "cli"],
+        {"team": "data", "env": "test"},
+    )
+    assert js(*start, "--idempotency-key", "k-1")["id"] == tagged["id"]  # the first run again
+    found = js("runs", "list", "--tag", "nightly", "--meta", "team=data", "--since", "1h")
+    assert [r["id"] for r in found] == [tagged["id"]]
+    assert js("runs", "list", "--meta", "team=ops") == []
+    assert js("runs", "list", "--until", "2000-01-01T00:00", "--workflow-id", wf) == []
+    bad = sp("runs", "list", "--since", "yesterday")
+    assert (bad.code, bad.stderr.startswith("error: --since takes an ISO 8601 time")) == (2, True)
+
+    # reruns: a new run linked both ways, with changed inputs and its own tags
+    new = js("runs", "rerun", done, "--inputs", '{"in": {"name": "Eve"}}', "--tag", "again")
+    assert (new["rerun_of"], new["status"], new["tags"]) == (done, "COMPLETED", ["again"])
+    assert new["outputs"]["out"]["greeting"] == "Hi, Eve!"
+    assert js("runs", "show", done)["reruns"] == [new["id"]]
+    shown = sp("runs", "show", new["id"])
+    assert f"rerun of {done}" in shown.stdout and "tags: again" in shown.stdout
+    assert "type interactive" in shown.stdout
+    assert sp("runs", "rerun", "Rnope").stderr == "error: no run Rnope\n"
+
+    # schedules (created disabled: nothing fires during the test)
+    every = ["--name", "hourly", "--every", "3600", "--inputs", '{"in": {"name": "S"}}']
+    made = js("schedules", "create", wf, *every, "--disabled")
+    assert (made["interval_seconds"], made["enabled"], made["workflow_id"]) == (3600, False, wf)
+    assert [x["id"] for x in js("schedules", "list", "--workflow-id", wf)] == [made["id"]]
+    assert js("schedules", "show", made["id"]) == made
+    assert js("schedules", "toggle", made["id"])["enabled"] is True
+    assert js("runs", "list", "--schedule", made["id"]) == []
+    assert js("schedules", "delete", made["id"]) == {"id": made["id"], "deleted": True}
+    gone = sp("schedules", "show", made["id"])
+    assert (gone.code, gone.stderr) == (2, f"error: no schedule {made['id']}\n")
+    bad = sp("schedules", "create", wf, "--name", "b", "--cron", "61 * * * *")
+    assert bad.code == 2 and "cron_expression '61 * * * *' is not valid" in bad.stderr
+
+    # webhooks: the secret is never shown
+    secret = "whsec_" + base64.b64encode(b"s" * 32).decode()
+    (tmp / "secret.txt").write_text(secret)
+    hook = js(
+        "webhooks", "create", "http://127.0.0.1:9/hook", "--secret-file", str(tmp / "secret.txt"),
+        "--event", "failed", "--workflow-id", wf,
+    )  # fmt: skip
+    assert (hook["events"], hook["workflow_id"]) == (["FAILED"], wf)
+    listed = sp("webhooks", "list", "--json")
+    assert [h["id"] for h in json.loads(listed.stdout)] == [hook["id"]]
+    assert secret not in listed.stdout
+    assert js("webhooks", "deliveries", hook["id"]) == []
+    assert js("webhooks", "delete", hook["id"]) == {"id": hook["id"], "deleted": True}
+
+    # prune: counts first, then the CANCELED run goes (the others stay)
+    assert js("runs", "prune", "--older-than", "1w", "--dry-run")["runs"] == 0
+    time.sleep(1.1)
+    report = js("runs", "prune", "--older-than", "1s", "--status", "canceled")
+    assert (report["runs"], report["dry_run"]) == (1, False)
+    assert sp("runs", "show", canceled).stderr == f"error: no run {canceled}\n"
+    assert js("runs", "show", done)["id"] == done
+    bad = sp("runs", "prune", "--older-than", "-1d")
+    assert bad.code == 2 and bad.stderr.startswith("error: --older-than: '-1d' is not a positive")
+    bad = sp("runs", "prune", "--older-than", "1d", "--status", "RUNNING")
+    assert bad.stderr.startswith("error: --status: cannot prune runs with status RUNNING")
 
 
 def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
@@ -197,6 +271,9 @@ def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
     ]
     assert jl("runs", "logs", run["id"], "--node", "p", "--attempt", "2") == logs[1:]
     assert jl("runs", "logs", run["id"], "--node", "in") == []
+    quiet = sp("runs", "logs", run["id"], "--node", "in")
+    assert (quiet.code, quiet.stdout) == (0, "")
+    assert quiet.stderr == f"run {run['id']} has no log lines of node in\n"
     # The run has ended: the stream replays its events, then ends.
     assert jl("runs", "logs", run["id"], "--follow") == logs
     events = jl("runs", "watch", run["id"])
@@ -215,6 +292,11 @@ def observe(sp: Spurline, js: Callable[..., Any], tmp: Path) -> None:
         (2, "FAILED", "ValueError: no luck 2"),
     ]
     assert [e["data"]["status"] for e in events if e["event"] == "run"][-1] == "FAILED"
+    # Piped, the table is printed once, at the end, under the run's header
+    watched = sp("runs", "watch", run["id"]).stdout.splitlines()
+    assert watched[0].startswith(f"{run['id']}  FAILED")
+    table = [x.strip() for x in watched].index("tasks")
+    assert watched[table + 1].startswith("┏") and watched[-1].startswith("└")
     shown = sp("runs", "show", run["id"])
     assert shown.code == 0, shown.stderr
     assert 'raise ValueError(f"no luck {n}")' in shown.stdout  # the task's traceback
@@ -255,3 +337,29 @@ def test_every_command_on_the_local_store_from_another_directory(
     assert sp("db", "upgrade").code == 0
     exercise(sp, tmp_path)
     assert not (tmp_path / "elsewhere" / ".spurline").exists()
+
+
+def test_an_upload_over_the_limit_names_the_file_and_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server refuses the body as soon as it reads the headers and drops the
+    # connection while the file is still being sent; the client explains that.
+    big = tmp_path / "big.csv"
+    big.write_text("name\n" + "abc\n" * 100_000)
+    with LiveServer(Settings(home=tmp_path / "srv", max_body_bytes=100_000)) as srv:
+        sp = make_spurline(monkeypatch, capsys, tmp_path / "elsewhere", SPURLINE_URL=srv.url)
+        done = sp("datasets", "upload", str(big))
+    assert (done.code, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: big.csv is 400,005 bytes, over the server's limit of 100,000 bytes for a "
+        "request (SPURLINE_MAX_BODY_BYTES on the server)\n"
+    )
+    # The local store (the app in this process) answers 413 itself.
+    local = make_spurline(
+        monkeypatch, capsys, tmp_path / "elsewhere",
+        SPURLINE_HOME=str(tmp_path / "home"), SPURLINE_MAX_BODY_BYTES="100000",
+    )  # fmt: skip
+    assert local("db", "upgrade").code == 0
+    done = local("datasets", "upload", str(big))
+    assert done.code == 2
+    assert done.stderr.startswith("error: big.csv is too large for the server: request body is")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 
 def run_hello(cli: Any, name: str) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def test_runs_show_prints_the_tasks_as_a_table(cli: Any) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{run['id']}  COMPLETED  100%  workflow hello (v1) ")
-    assert lines[2] == 'inputs: {"in":{"name":"Ada"}}'
+    assert lines[2:4] == ["type interactive", 'inputs: {"in":{"name":"Ada"}}']
     rows = [line for line in lines if line.startswith("│ ")]
     assert [row.split("│")[1].strip() for row in rows] == ["in", "greet", "shout", "out"]
     assert re.search(r"│ greet\s+│ PythonFuncNode\s+│ COMPLETED\s+│\s+\d+ │ {\"greeting\"", rows[1])
@@ -134,3 +135,16 @@ def test_runs_list_parent_only_leaves_out_batch_rows(cli: Any, tmp_path: Path) -
     assert [(r["run_type"], r["parent_run_id"]) for r in parents] == [("batch", None)]
     children = [r for r in everything if r["parent_run_id"] == parents[0]["id"]]
     assert sorted(r["initial_inputs"]["in"]["name"] for r in children) == ["Ada", "Edsger", "Grace"]
+
+
+def test_an_unreachable_database_is_named_without_its_password(cli: Any) -> None:
+    pytest.importorskip("psycopg")
+    cli.env["SPURLINE_DATABASE_URL"] = "postgresql+psycopg://bob:sekret@127.0.0.1:1/x"
+    for args in (["runs", "list"], ["tokens", "list"]):
+        done = cli(*args)
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert done.stderr.startswith(
+            "error: cannot use the database postgresql+psycopg://bob:***@127.0.0.1:1/x: "
+            'connection to server at "127.0.0.1", port 1 failed: Connection refused'
+        )
+        assert "sekret" not in done.stderr and len(done.stderr.splitlines()) == 1

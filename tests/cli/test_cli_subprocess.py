@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import LiveServer
+from tests.conftest import REPO, LiveServer
 from tests.flows import seconds_until_dead, sleeper_flow, wait_for_pid
 
 from spurline import __version__
@@ -102,9 +102,15 @@ def test_the_store_is_found_from_subfolders_and_never_made_by_a_read(tmp_path: P
     assert missing.returncode == 2
     assert missing.stderr == (
         f"error: no Spurline store at {deep / '.spurline' / 'spurline.db'} (looked for "
-        f".spurline/ in {deep} and its parents); set SPURLINE_HOME or SPURLINE_DATABASE_URL, "
-        "pass --server URL, or create one with 'spurline db upgrade'\n"
+        f".spurline/ in {deep} and its parents); create one here with 'spurline init', set "
+        "SPURLINE_HOME or SPURLINE_DATABASE_URL, or pass --server URL\n"
     )
+    assert not (deep / ".spurline").exists()
+    # nor by a run: the store of whatever folder it runs in is not one it may create
+    hello = str(REPO / "examples" / "hello.json")
+    ran = spurline("run", hello, "-i", "name=Ada", cwd=deep, env=clean_env())
+    assert (ran.returncode, ran.stdout) == (2, "")
+    assert ran.stderr == missing.stderr
     assert not (deep / ".spurline").exists()
     assert spurline("db", "upgrade", cwd=project, env=clean_env()).returncode == 0
     found = spurline("workflows", "list", "--json", cwd=deep, env=clean_env())

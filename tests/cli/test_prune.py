@@ -227,6 +227,7 @@ def test_prune_removes_old_finished_runs_and_what_hangs_on_them(store: Store) ->
     ],
 )
 def test_prune_bad_input_is_a_usage_error(cli: Cli, args: list[str], message: str) -> None:
+    assert cli("db", "upgrade").returncode == 0
     r = cli("runs", "prune", *args)
     assert r.returncode == 2, r.stdout
     assert message in r.stderr
@@ -252,6 +253,12 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="is not a positive duration"):
         parse_age(text)
+
+
+def test_an_age_beyond_any_date_is_refused() -> None:
+    # its cutoff would be before year 1: a clear error, not an OverflowError (a 500)
+    with pytest.raises(ValueError, match="is longer than 1000 years"):
+        parse_age("99999999999999999999w")
 
 
 def test_prune_statuses() -> None:

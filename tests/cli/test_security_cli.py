@@ -4,13 +4,14 @@ shown without their password (docs/security.md §1, §2, §7)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
-from tests.conftest import Cli, LiveServer
+from tests.conftest import Cli, LiveServer, serving
 
-from spurline.settings import is_loopback_bind, mask_url
+from spurline.settings import Settings, is_loopback_bind, mask_url
 
 
 def test_tokens_create_list_revoke(cli: Cli) -> None:
@@ -73,3 +74,32 @@ def test_db_upgrade_never_prints_the_password(server: LiveServer, backend: str) 
     assert "pa55word-xyz" not in done.stdout + done.stderr
     assert ":***@" in done.stdout
     assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_tokens_and_secrets_on_a_server_with_an_admin_token(tmp_path: Path) -> None:
+    from spurline.services.auth import Role
+    from spurline.services.secrets import generate_key
+
+    with serving(tmp_path / "srv", "sqlite", auth="required", secret_key=generate_key()) as srv:
+        _, admin = srv.runtime.auth.create_token("root", Role.ADMIN)
+        # another store here: only the server's may change
+        cli = Cli(Settings(home=tmp_path / "here"))
+        remote = ["--server", srv.url, "--token", admin]
+        made = cli(*remote, "tokens", "create", "bob", "--role", "viewer")
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        assert token.startswith("spl_") and "created viewer token bob" in made.stderr
+        listed = cli(*remote, "tokens", "list")
+        assert "bob" in listed.stdout and "root" in listed.stdout and token not in listed.stdout
+        denied = cli("--server", srv.url, "--token", token, "tokens", "list")
+        assert denied.returncode == 2 and denied.stderr.startswith("error: ")
+        assert cli(*remote, "tokens", "revoke", "bob").returncode == 0
+        assert cli(*remote, "tokens", "revoke", "bob").returncode == 2
+
+        stored = cli(*remote, "secrets", "set", "API_KEY", stdin="s3cr3t-value\n")
+        assert stored.returncode == 0, stored.stderr
+        listed = cli(*remote, "secrets", "list")
+        assert "API_KEY" in listed.stdout and "s3cr3t-value" not in listed.stdout
+        assert cli(*remote, "secrets", "delete", "API_KEY").returncode == 0
+        assert "API_KEY" not in cli(*remote, "secrets", "list").stdout
+        assert not (tmp_path / "here").exists()

@@ -157,6 +157,7 @@ SHAPES = {
     sc.OutputFile: "OutputFileResponseSchema",
     sc.Attempt: "AttemptResponseSchema",
     sc.LogLine: "LogLineResponseSchema",
+    sc.PruneReport: "PruneResponse",
 }
 
 

@@ -75,6 +75,8 @@ ROUTE_ROLES: dict[str, Role | None] = {
     "DELETE /trigger/{trigger_id}/": A,
     "POST /trigger/{trigger_id}/": None,
     "POST /run/{run_id}/rerun/": OP,
+    # retention deletes runs in bulk: admin, like deleting one run
+    "POST /run/prune/": A,
     # webhooks are admin; a signed pause link is its own authority
     "GET /metrics": V,
     "GET /notifications/webhooks/": A,

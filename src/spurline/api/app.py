@@ -138,8 +138,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     _document_security(app, mode)
 
     @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, str | int]:
+        # The body limit lets a client explain a refused upload (docs/client.md).
+        return {"status": "ok", "max_body_bytes": settings.max_body_bytes}
 
     return app
 

@@ -386,6 +386,35 @@ class RerunRequest(StartOptionsFields):
     )
 
 
+class PruneRequest(BaseModel):
+    """Body of ``POST /run/prune/`` (docs/operations.md, Retention)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than: str = Field(
+        max_length=40,
+        description="Prune runs that ended more than this long ago: a number and a unit "
+        "s, m, h, d or w (30d)",
+    )
+    statuses: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Only runs with these statuses (COMPLETED, FAILED, CANCELED); empty: all three",
+    )
+    dry_run: bool = Field(default=False, description="Count what would be pruned; delete nothing")
+
+
+class PruneResponse(BaseModel):
+    """What a prune removed (with ``dry_run``: would remove)."""
+
+    runs: int = Field(description="Top-level runs")
+    runs_with_children: int = Field(description="Runs including their child runs")
+    output_files: int = Field(description="Output files removed (0 on a dry run)")
+    datasets: int = Field(description="Datasets no run refers to, uploaded before the cutoff")
+    batches: int = Field(description="Transactions used")
+    dry_run: bool
+
+
 def _in_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)

@@ -46,15 +46,24 @@ def missing_store(settings: Settings) -> str | None:
     path = settings.sqlite_path()
     if path is None or path.is_file():
         return None
-    where = (
-        f"SPURLINE_HOME is {settings.home}"
-        if settings.home_given
-        else f"looked for {settings.home.name}/ in {settings.home.parent} and its parents"
-    )
+    if settings.home_given:
+        return (
+            f"no Spurline store at {path} (SPURLINE_HOME is {settings.home}); create it with "
+            "'spurline init', point SPURLINE_HOME or SPURLINE_DATABASE_URL at another, "
+            "or pass --server URL"
+        )
     return (
-        f"no Spurline store at {path} ({where}); set SPURLINE_HOME or SPURLINE_DATABASE_URL, "
-        "pass --server URL, or create one with 'spurline db upgrade'"
+        f"no Spurline store at {path} (looked for {settings.home.name}/ in "
+        f"{settings.home.parent} and its parents); create one here with 'spurline init', "
+        "set SPURLINE_HOME or SPURLINE_DATABASE_URL, or pass --server URL"
     )
+
+
+def may_create(settings: Settings) -> bool:
+    """Whether ``spurline run`` may create the store: only where it was named
+    (``SPURLINE_HOME``, ``SPURLINE_DATABASE_URL``), never the ``./.spurline`` of
+    whatever folder the command happens to run in (docs/client.md)."""
+    return settings.home_given or settings.database_url is not None
 
 
 @asynccontextmanager
@@ -64,14 +73,14 @@ async def local_client(
     """A client of the API served in this process over ``settings``' store.
 
     Args:
-        create: make (and migrate) the store when it does not exist; otherwise a
-            missing store is an error.
+        create: make (and migrate) the store when it does not exist and its place
+            was named (:func:`may_create`); otherwise a missing store is an error.
         token: sent as a Bearer token (when ``SPURLINE_AUTH=required`` applies here too).
 
     Raises:
         CliError: the store does not exist and ``create`` is false.
     """
-    problem = None if create else missing_store(settings)
+    problem = None if create and may_create(settings) else missing_store(settings)
     if problem:
         raise CliError(problem)
     from spurline.api.app import create_app

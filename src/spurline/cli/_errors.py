@@ -99,11 +99,31 @@ def _missing_extra(exc: BaseException) -> CliError | None:
     )
 
 
+def _store_unreachable(exc: BaseException) -> CliError | None:
+    """The store's database could not be used (down, wrong host, no such database):
+    name it, password masked, and the driver's reason (docs/deployment.md)."""
+    import sys
+
+    if "sqlalchemy" not in sys.modules:  # no database was touched
+        return None
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    from spurline.settings import get_settings, mask_url
+
+    url = mask_url(get_settings().resolved_database_url())
+    reason = str(exc.orig or exc).strip()
+    reason = reason.removeprefix("connection failed: ")
+    first = (reason.splitlines() or [type(exc.orig or exc).__name__])[0]
+    return CliError(f"cannot use the database {url}: {first}", code=NOT_COMPLETED)
+
+
 def describe(exc: BaseException) -> CliError:
     """The message and exit status for any exception that reached the command line."""
     if isinstance(exc, CliError):
         return exc
-    known = _client_error(exc) or _missing_extra(exc)
+    known = _client_error(exc) or _missing_extra(exc) or _store_unreachable(exc)
     if known is not None:
         return known
     if isinstance(exc, FieldInvalid):

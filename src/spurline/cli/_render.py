@@ -35,6 +35,14 @@ def print_json(console: Console, data: Any) -> None:
         console.file.flush()
 
 
+def deleted(console: Console, what: str, ident: str, as_json: bool) -> None:
+    """Report a deletion: ``{"id", "deleted": true}`` with ``--json``, else a line."""
+    if as_json:
+        print_json(console, {"id": ident, "deleted": True})
+    else:
+        console.print(f"deleted {what} {escape(ident)}", highlight=False)
+
+
 def _status(value: str) -> str:
     return f"[{STATUS_STYLE.get(value, 'default')}]{value}[/]"
 
@@ -98,10 +106,41 @@ def run_header(view: dict[str, Any]) -> list[str]:
     ]
     if view.get("parent_run_id"):
         lines.append(f"parent run {view['parent_run_id']}")
+    lines.extend(_origin(view))
     if view["message"]:
         lines.append(f"message: {escape(view['message'])}")
     if view["initial_inputs"]:
         lines.append(f"inputs: {escape(orjson.dumps(view['initial_inputs']).decode())}")
+    return lines
+
+
+def _origin(view: dict[str, Any]) -> list[str]:
+    """Who started the run and how, its lineage, tags and metadata (docs/operations.md)."""
+    lines = []
+    started = f"type {escape(view['run_type'])}"
+    if view.get("started_by"):
+        started += f"  started by {escape(view['started_by'])}"
+    if view.get("schedule_id"):
+        started += f"  schedule {view['schedule_id']}"
+        if view.get("scheduled_for"):
+            started += f" (fire of {_time(view['scheduled_for'])})"
+    lines.append(started)
+    if view.get("rerun_of"):
+        lines.append(f"rerun of {view['rerun_of']}")
+    if view.get("reruns"):
+        lines.append(f"reruns: {', '.join(view['reruns'])}")
+    if view.get("retried_by") or view.get("canceled_by"):
+        who = [
+            f"{k} by {escape(view[f'{k}_by'])}"
+            for k in ("retried", "canceled")
+            if view.get(f"{k}_by")
+        ]
+        lines.append("  ".join(who))
+    if view.get("tags"):
+        lines.append(f"tags: {escape(', '.join(view['tags']))}")
+    if view.get("metadata"):
+        pairs = ", ".join(f"{k}={v}" for k, v in sorted(view["metadata"].items()))
+        lines.append(f"metadata: {escape(pairs)}")
     return lines
 
 

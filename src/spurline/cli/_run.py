@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 #: Seconds between progress bar refreshes.
 REFRESH_S = 0.2
+#: Body fields of a start that come from --tag, --meta, --idempotency-key.
+_START_FIELDS = {"tags", "metadata", "idempotency_key"}
 
 
 def default_user() -> str:
@@ -52,7 +54,7 @@ def default_user() -> str:
         return "cli"
 
 
-async def _cancel_on_interrupt(client: AsyncClient, run_id: str, follow: Awaitable[T]) -> T:
+async def cancel_on_interrupt(client: AsyncClient, run_id: str, follow: Awaitable[T]) -> T:
     """Await ``follow``; on Ctrl-C (asyncio cancels the main task) cancel the run."""
     from spurline.client import Conflict
 
@@ -69,10 +71,23 @@ async def _cancel_on_interrupt(client: AsyncClient, run_id: str, follow: Awaitab
         raise Interrupted(dict(run)) from None
 
 
+@dataclass(frozen=True)
+class StartTags:
+    """``--tag``, ``--meta`` and ``--idempotency-key`` of ``spurline run``."""
+
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, str] | None = None
+    idempotency_key: str | None = None
+
+
 async def start_and_wait(
-    client: AsyncClient, workflow_id: str, initial_inputs: dict[str, Any]
+    client: AsyncClient,
+    workflow_id: str,
+    initial_inputs: dict[str, Any],
+    start: StartTags | None = None,
 ) -> Run:
-    """Start a run and follow it until it ends or pauses.
+    """Start a run (with ``start``'s tags, metadata and idempotency key) and follow it
+    until it ends or pauses.
 
     Raises:
         CliError: the inputs do not fit the InputNode (no run is created).
@@ -81,11 +96,20 @@ async def start_and_wait(
     from spurline.client import Invalid
 
     try:
-        run = await client.start_run(workflow_id, initial_inputs or None)
+        start = start or StartTags()
+        run = await client.start_run(
+            workflow_id,
+            initial_inputs or None,
+            tags=start.tags,
+            metadata=start.metadata,
+            idempotency_key=start.idempotency_key,
+        )
     except Invalid as exc:
         lines = problem_lines(exc.problems)
+        if any(_START_FIELDS & {str(x) for x in p.get("loc") or ()} for p in exc.problems):
+            raise CliError("--tag, --meta or --idempotency-key was rejected", lines) from None
         raise CliError("the inputs do not fit the workflow's InputNode", lines) from None
-    return await _cancel_on_interrupt(client, run["id"], client.wait_run(run["id"]))
+    return await cancel_on_interrupt(client, run["id"], client.wait_run(run["id"]))
 
 
 async def _follow_batch(client: AsyncClient, run_id: str, rows: int, console: Console) -> Run:
@@ -118,6 +142,7 @@ async def batch(
     dataset: Path,
     concurrency: int,
     console: Console,
+    start: StartTags | None = None,
 ) -> tuple[Run, bytes]:
     """Upload ``dataset``, run the workflow once per row with a progress bar on
     ``console``; the parent run and the results (JSON lines, one per row).
@@ -134,12 +159,20 @@ async def batch(
         raise CliError(f"cannot read dataset {dataset}: {exc.strerror or exc}") from None
     try:
         ds = await client.upload_dataset(content, dataset.name, dataset.stem)
-        run = await client.start_batch_run(workflow_id, ds["id"], concurrency)
+        start = start or StartTags()
+        run = await client.start_batch_run(
+            workflow_id,
+            ds["id"],
+            concurrency,
+            tags=start.tags,
+            metadata=start.metadata,
+            idempotency_key=start.idempotency_key,
+        )
     except Invalid as exc:
         lines = problem_lines(exc.problems)
         raise CliError(f"cannot run the workflow over {dataset}", lines) from None
     follow = _follow_batch(client, run["id"], ds["row_count"], console)
-    run = await _cancel_on_interrupt(client, run["id"], follow)
+    run = await cancel_on_interrupt(client, run["id"], follow)
     results = await client.download_output_file(run["output_file_id"] or "")
     return run, results
 
@@ -159,6 +192,7 @@ class RunOptions:
     inputs_file: Path | None
     all_outputs: bool
     as_json: bool
+    start: StartTags = StartTags()
 
 
 async def _workflow(
@@ -197,7 +231,7 @@ def run_one(target: Target, options: RunOptions) -> None:
     async def body(client: AsyncClient) -> tuple[WorkflowFile, Run]:
         chosen, wf_id = await _workflow(client, options, wf)
         initial = checked if checked is not None else inputs_for(chosen)
-        return chosen, await start_and_wait(client, wf_id, initial)
+        return chosen, await start_and_wait(client, wf_id, initial, options.start)
 
     chosen, run = call(target, body, create=True)
     _report(chosen, run, options)
@@ -237,7 +271,7 @@ def run_batch(
 
     async def body(client: AsyncClient) -> tuple[Run, bytes]:
         _, wf_id = await _workflow(client, options, wf)
-        return await batch(client, wf_id, dataset, concurrency, err)
+        return await batch(client, wf_id, dataset, concurrency, err, options.start)
 
     run, results = call(target, body, create=True)
     where = f"output file {run['output_file_id']} (save it with --output FILE)"

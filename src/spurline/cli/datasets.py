@@ -100,7 +100,4 @@ def datasets_delete(ctx: typer.Context, dataset_id: str, as_json: JsonOpt = Fals
     from spurline.cli import _render
 
     call(ctx.obj, lambda client: client.delete_dataset(dataset_id))
-    if as_json:
-        _render.print_json(out, {"id": dataset_id, "deleted": True})
-    else:
-        out.print(f"deleted dataset {escape(dataset_id)}", highlight=False)
+    _render.deleted(out, "dataset", dataset_id, as_json)

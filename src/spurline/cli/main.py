@@ -14,7 +14,10 @@ commands: PythonFuncNode worker processes re-import the ``spurline`` script as t
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -158,6 +161,9 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the banner: a script that waits for "Spurline on http://"
+        # and connects at once is queued, not refused (uvicorn listens again, harmlessly).
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -271,6 +277,9 @@ def run_workflow(
     output: Annotated[
         Path | None, typer.Option(help="Write the batch results (JSONL) here (with --dataset).")
     ] = None,
+    tag: ops.TagOpt = None,
+    meta: ops.MetaOpt = None,
+    idempotency_key: ops.IdempotencyOpt = None,
 ) -> None:
     """Run a workflow and print its result; the run is recorded in the store (or on the
     server with --server). Ctrl-C cancels the run.
@@ -279,13 +288,18 @@ def run_workflow(
     else to a stored workflow with the same name and an identical definition; else to a
     new workflow: never over another workflow because it has the same name.
     Prints the OutputNode's output (every node's with --all, the whole run with
-    --json). With --dataset, runs a batch over the file's rows (one child run per row)
-    with a progress bar and prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
+    --json). --tag and --meta are kept on the run (find it with 'runs list --tag');
+    the same --idempotency-key within 24 h gives the first run again. With --dataset,
+    runs a batch over the file's rows (one child run per row) with a progress bar and
+    prints a summary. Exit status: 0 COMPLETED, 1 FAILED (or
     another end state), 2 usage error, 130 interrupted (the run is canceled).
     """
     from spurline.cli import _run
 
-    options = _run.RunOptions(workflow, workflow_id, input_ or [], inputs, all_outputs, as_json)
+    start = _run.StartTags(tuple(tag or ()), ops.metadata_pairs(meta), idempotency_key)
+    options = _run.RunOptions(
+        workflow, workflow_id, input_ or [], inputs, all_outputs, as_json, start
+    )
     if dataset is not None:
         _run.run_batch(ctx.obj, options, dataset, concurrency, output)
     else:
@@ -299,7 +313,7 @@ ops.register(app, runs.app)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending migrations."""
+    """Apply pending migrations (creating the store when there is none)."""
     from spurline.settings import get_settings, mask_url
     from spurline.store.db import Database
 
@@ -313,10 +327,82 @@ def db_upgrade() -> None:
     out.print(f"store at {url} is up to date", highlight=False)
 
 
+@app.command("init")
+def init() -> None:
+    """Create the store (where SPURLINE_HOME or SPURLINE_DATABASE_URL say, else ./.spurline).
+
+    A .spurline/ in this folder or a parent is the store already, and is brought up to
+    date; so is an existing one anywhere.
+    """
+    db_upgrade()
+
+
+#: Root options that take a value (``--server URL``), as :func:`_invoked` skips them.
+_VALUED = ("--server", "--token")
+
+
+def _invoked(argv: list[str]) -> str | None:
+    """The top-level command ``argv`` names (``runs`` in ``--server U runs list``), or
+    None when it names none before an option of the root (``--help``, ``--version``)."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _VALUED:
+            next(args, None)
+        elif arg.startswith(tuple(f"{v}=" for v in _VALUED)):
+            continue
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+def _named(group: typer.Typer, name: str | None) -> tuple[list[Any], list[Any]]:
+    """The groups and commands of ``group`` called ``name``."""
+    groups = [g for g in group.registered_groups if g.name == name]
+    commands = [
+        c
+        for c in group.registered_commands
+        if (c.name or getattr(c.callback, "__name__", "").replace("_", "-")) == name
+    ]
+    return groups, commands
+
+
+@contextmanager
+def _only_invoked(argv: list[str]) -> Iterator[None]:
+    """Typer builds the parser of every command on each call (reading each function's
+    annotations): about 50 ms of a 0.3 s command. Keep only the group and the command
+    ``argv`` invokes while it runs. The whole tree stays for help, completion, and a
+    name that matches nothing (Typer's own error)."""
+    if any(k.startswith("_SPURLINE_COMPLETE") for k in os.environ):
+        yield
+        return
+    saved: list[tuple[typer.Typer, list[Any], list[Any]]] = []
+    group, name = app, _invoked(argv)
+    rest = argv[argv.index(name) + 1 :] if name else []
+    while name is not None:
+        groups, commands = _named(group, name)
+        if not (groups or commands):
+            break
+        saved.append((group, group.registered_groups, group.registered_commands))
+        group.registered_groups, group.registered_commands = groups, commands
+        if not groups or groups[0].typer_instance is None:
+            break
+        group = groups[0].typer_instance
+        name = next((a for a in rest if not a.startswith("-")), None)
+        rest = rest[rest.index(name) + 1 :] if name else []
+    try:
+        yield
+    finally:
+        for group, groups, commands in reversed(saved):
+            group.registered_groups, group.registered_commands = groups, commands
+
+
 def main() -> None:
     """The ``spurline`` executable: runs the command, reports any error in one message."""
     try:
-        app(prog_name="spurline")
+        with _only_invoked(sys.argv[1:]):
+            app(prog_name="spurline")
     except Interrupted as exc:
         err.print(
             f"interrupted: run {exc.run['id']} {exc.run['status']} "

@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
 from rich.markup import escape
 
 from spurline.cli._connect import call
-from spurline.cli._output import out
+from spurline.cli._output import err, out
 
 if TYPE_CHECKING:
     from spurline.client import AsyncClient, Event, LogLine
@@ -66,22 +65,30 @@ async def _logs(
 ) -> None:
     """Print the run's stored lines, or with ``follow`` its stream's lines until it ends."""
 
-    def show(line: LogLine) -> None:
-        if (node is None or line["node_id"] == node) and (
-            attempt is None or line["attempt"] == attempt
+    def show(line: LogLine) -> bool:
+        if (node is not None and line["node_id"] != node) or (
+            attempt is not None and line["attempt"] != attempt
         ):
-            if as_json:
-                out.print_json(data=line, indent=None, highlight=False)
-            else:
-                out.print(log_line(line), highlight=False, soft_wrap=True)
+            return False
+        if as_json:
+            out.print_json(data=line, indent=None, highlight=False)
+        else:
+            out.print(log_line(line), highlight=False, soft_wrap=True)
+        return True
 
+    shown = 0
     if not follow:
         for line in await client.run_logs_all(run_id, node, attempt):
-            show(line)
-        return
-    async for event in client.run_events(run_id):
-        if event.event == "log" and event.id is not None:
-            show(event_log_line(event))
+            shown += show(line)
+    else:
+        async for event in client.run_events(run_id):
+            if event.event == "log" and event.id is not None:
+                shown += show(event_log_line(event))
+    if not shown:  # on stderr: stdout stays empty (valid, empty JSON lines)
+        which = "".join(
+            [f" of node {node}" if node else "", f" in attempt {attempt}" if attempt else ""]
+        )
+        err.print(f"run {run_id} has no log lines{which}", highlight=False)
 
 
 async def _watch(client: AsyncClient, run_id: str, as_json: bool) -> None:
@@ -94,6 +101,18 @@ async def _watch(client: AsyncClient, run_id: str, as_json: bool) -> None:
             out.print_json(data=data, indent=None, highlight=False)
         return
     run = await client.get_run(run_id)  # NotFound: exit 2
+    if not out.is_terminal:
+        # Piped: no live redrawing (Live leaves its last frame without a line end);
+        # the final table once the run has ended, under its header.
+        async for event in client.run_events(run_id):
+            if event.event == "end":
+                run = await client.get_run(run_id)
+        for line in _render.run_header(dict(run)):
+            out.print(line, highlight=False, soft_wrap=True)
+        out.print(_render.tasks_table(dict(run)))
+        return
+    from rich.live import Live
+
     with Live(_render.tasks_table(dict(run)), console=out, auto_refresh=False) as live:
         async for event in client.run_events(run_id):
             if event.event in ("run", "task", "batch", "end"):

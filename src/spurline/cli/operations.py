@@ -1,51 +1,45 @@
-"""``spurline runs prune`` and ``spurline webhooks ...`` (docs/operations.md).
+"""``spurline runs prune`` and ``spurline webhooks ...`` (docs/operations.md), through the
+client: on a server (``--server``, admin token) or on the local store (docs/client.md).
 
-Both work on the store directly, as the other commands do; heavy modules are
-imported inside the commands (see ``cli.main``). Mistakes are one line on stderr
-with exit status 2.
+Mistakes are one line on stderr with exit status 2.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from spurline.cli._connect import call
 from spurline.cli._errors import CliError, problem_lines
-from spurline.exceptions import InputsInvalid
+from spurline.cli._output import out
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
+    from spurline.client import Invalid
 
-out = Console()
-T = TypeVar("T")
 webhooks_app = typer.Typer(help="Manage notification webhooks.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+#: A 422's field, as the option that gave it.
+_PRUNE_OPTIONS = {"older_than": "--older-than", "statuses": "--status"}
 
 
-def _with_runtime(action: Callable[[Runtime], Awaitable[T]]) -> T:
-    from spurline.runtime import Runtime
-    from spurline.settings import get_settings
-
-    async def go() -> T:
-        rt = Runtime(get_settings())
-        try:
-            return await action(rt)
-        finally:
-            await rt.close()
-
-    return asyncio.run(go())
+def _prune_problem(exc: Invalid) -> CliError:
+    """The server's 422 for a prune, named by the option at fault."""
+    for p in exc.problems:
+        loc = [str(x) for x in p.get("loc") or ()]
+        option = _PRUNE_OPTIONS.get(loc[1] if len(loc) > 1 else "")
+        if option:
+            msg = str(p.get("msg", "")).removeprefix("Value error, ")
+            return CliError(f"{option}: {msg}")
+    return CliError("the prune was rejected", problem_lines(exc.problems))
 
 
 def prune(
+    ctx: typer.Context,
     older_than: Annotated[
         str,
         typer.Option(
@@ -64,31 +58,24 @@ def prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete old finished runs with their child runs, tasks, logs, pause records and
-    output files, then the datasets no run refers to. Never an active or paused run."""
+    output files, then the datasets no run refers to. Never an active or paused run.
+    Against a server it runs there (POST /run/prune/, admin token)."""
     from spurline.cli import _render
-    from spurline.services import retention
+    from spurline.client import Invalid
 
+    statuses = [s.upper() for s in status or []]
     try:
-        age = retention.parse_age(older_than)
-    except ValueError as exc:
-        raise CliError(f"--older-than: {exc}") from None
-    try:
-        statuses = retention.check_statuses(status or [])
-    except ValueError as exc:
-        raise CliError(f"--status: {exc}") from None
-    report = _with_runtime(
-        lambda rt: retention.prune(
-            rt, age, statuses, dry_run=dry_run, batch_size=rt.settings.prune_batch_size
-        )
-    )
+        report = call(ctx.obj, lambda c: c.prune_runs(older_than, statuses, dry_run))
+    except Invalid as exc:
+        raise _prune_problem(exc) from None
     if as_json:
-        _render.print_json(out, report.__dict__)
+        _render.print_json(out, report)
         return
     verb = "would prune" if dry_run else "pruned"
-    files = "" if dry_run else f", {report.output_files} output files"
+    files = "" if dry_run else f", {report['output_files']} output files"
     out.print(
-        f"{verb} {report.runs} runs ({report.runs_with_children} with their child runs)"
-        f"{files}, {report.datasets} unused datasets",
+        f"{verb} {report['runs']} runs ({report['runs_with_children']} with their child runs)"
+        f"{files}, {report['datasets']} unused datasets",
         highlight=False,
     )
 
@@ -108,6 +95,7 @@ def _secret(secret_file: Path | None) -> str:
 
 @webhooks_app.command("create")
 def create(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="Where events are POSTed (http or https).")],
     secret_file: Annotated[
         Path | None,
@@ -126,62 +114,83 @@ def create(
 ) -> None:
     """Subscribe a URL to run events (as POST /notifications/webhooks/)."""
     from spurline.cli import _render
+    from spurline.client import Invalid
 
     secret = _secret(secret_file)
     events = [e.upper() for e in event] if event else None
     try:
-        hook = _with_runtime(
-            lambda rt: rt.notifications.create(url, secret, events, workflow_id, description)
+        hook = call(
+            ctx.obj, lambda c: c.create_webhook(url, secret, events, workflow_id, description)
         )
-    except InputsInvalid as exc:
+    except Invalid as exc:
         raise CliError("the webhook is not valid", problem_lines(exc.problems)) from None
     if as_json:
         _render.print_json(out, hook)
     else:
-        out.print(f"webhook {hook.id} -> {escape(hook.url)}", highlight=False)
+        out.print(f"webhook {hook['id']} -> {escape(hook['url'])}", highlight=False)
 
 
 @webhooks_app.command("list")
-def list_hooks(as_json: JsonOpt = False) -> None:
+def list_hooks(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every notification webhook."""
+    from rich.table import Table
+
     from spurline.cli import _render
 
-    hooks = _with_runtime(lambda rt: rt.notifications.webhooks())
+    hooks = call(ctx.obj, lambda c: c.list_webhooks())
     if as_json:
         _render.print_json(out, hooks)
         return
     table = Table("id", "url", "events", "workflow", "enabled")
     for h in hooks:
-        table.add_row(h.id, h.url, ",".join(h.events), h.workflow_id or "(all)", str(h.enabled))
+        table.add_row(
+            h["id"],
+            escape(h["url"]),
+            ",".join(h["events"]),
+            h["workflow_id"] or "(all)",
+            "yes" if h["enabled"] else "no",
+        )
     out.print(table)
 
 
 @webhooks_app.command("delete")
-def delete(webhook_id: str) -> None:
+def delete(ctx: typer.Context, webhook_id: str, as_json: JsonOpt = False) -> None:
     """Delete a webhook and its delivery log."""
-    _with_runtime(lambda rt: rt.notifications.delete(webhook_id))
-    out.print(f"webhook {webhook_id} deleted", highlight=False)
+    from spurline.cli import _render
+
+    call(ctx.obj, lambda c: c.delete_webhook(webhook_id))
+    _render.deleted(out, "webhook", webhook_id, as_json)
 
 
 @webhooks_app.command("deliveries")
 def deliveries(
+    ctx: typer.Context,
     webhook_id: str,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """A webhook's delivery log, newest first."""
+    from rich.table import Table
+
     from spurline.cli import _render
 
-    items, total = _with_runtime(
-        lambda rt: rt.notifications.deliveries(webhook_id, page, page_size)
-    )
+    found = call(ctx.obj, lambda c: c.webhook_deliveries(webhook_id, page, page_size))
     if as_json:
-        _render.print_json(out, items)
+        _render.print_json(out, found.items)
         return
-    table = Table("id", "run", "event", "status", "attempts", "last error", title=f"{total} in all")
-    for d in items:
-        table.add_row(d.id, d.run_id, d.event, d.status, str(d.attempts), d.last_error or "")
+    table = Table(
+        "id", "run", "event", "status", "attempts", "last error", title=f"{found.total} in all"
+    )
+    for d in found.items:
+        table.add_row(
+            d["id"],
+            d["run_id"],
+            d["event"],
+            d["status"],
+            str(d["attempts"]),
+            escape(d["last_error"] or ""),
+        )
     out.print(table)
 
 

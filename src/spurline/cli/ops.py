@@ -1,46 +1,40 @@
-"""``spurline schedules …`` and ``spurline runs rerun``: operations on the store
-(docs/operations.md).
+"""``spurline schedules …`` and ``spurline runs rerun``: operations through the client,
+on a server (``--server``) or on the local store (docs/operations.md, docs/client.md).
 
-Schedule commands only write the store; the servers' schedulers fire them. ``rerun``
-executes the new run in this process and waits for it, as ``spurline runs retry`` does.
+Schedule commands only change schedules; the servers' schedulers fire them. ``rerun``
+starts the new run and follows it to its end, as ``spurline runs retry`` does (on the
+local store it executes in this process); Ctrl-C cancels it.
 Exit status: 0 success, 1 a rerun that did not complete, 2 bad usage or unknown id.
-Heavy modules are imported inside the commands (see ``cli.main``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from spurline.cli._connect import call
 from spurline.cli._errors import NOT_COMPLETED, CliError
-from spurline.engine.states import RunStatus
-from spurline.exceptions import Conflict
+from spurline.cli._output import err, out
 
 if TYPE_CHECKING:
-    from spurline.runtime import Runtime
-    from spurline.store.schedules import ScheduleRecord
+    from spurline.client import AsyncClient, Run
 
-T = TypeVar("T")
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
 schedules_app = typer.Typer(
     help="Schedules: start runs of a workflow on a cron expression or an interval.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
 MetaOpt = Annotated[
     list[str] | None, typer.Option("--meta", help="Metadata key=value (repeatable).")
+]
+IdempotencyOpt = Annotated[
+    str | None,
+    typer.Option(help="The same key within 24 h answers with the first run, never a second."),
 ]
 
 
@@ -80,27 +74,9 @@ def _inputs_json(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
-    from spurline.runtime import Runtime
-    from spurline.settings import get_settings
-
-    async def go() -> T:
-        rt = Runtime(get_settings())
-        try:
-            return await fn(rt)
-        finally:
-            await rt.close()
-
-    return asyncio.run(go())
-
-
-def _view(s: ScheduleRecord) -> dict[str, Any]:
-    from spurline.services.schedules import schedule_view
-
-    return schedule_view(s)
-
-
 def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None) -> None:
+    from rich.table import Table
+
     from spurline.cli import _render
 
     if as_json:
@@ -119,8 +95,8 @@ def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None)
             v["workflow_id"],
             escape(when),
             "yes" if v["enabled"] else "no",
-            _at(v["next_run_at"]),
-            _at(v["last_run_at"]),
+            _render.short_time(v["next_run_at"]) or "-",
+            _render.short_time(v["last_run_at"]) or "-",
             escape(v["disabled_reason"] or ""),
         )
     out.print(table)
@@ -128,12 +104,9 @@ def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None)
         out.print(f"{len(views)} of {total} schedules", highlight=False)
 
 
-def _at(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else "-"
-
-
 @schedules_app.command("create")
 def create(
+    ctx: typer.Context,
     workflow_id: str,
     name: Annotated[str, typer.Option(help="The schedule's name.")],
     cron: Annotated[
@@ -155,59 +128,58 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a schedule of a workflow (give --cron or --every)."""
-    from spurline.services.schedules import ScheduleFields
-
-    fields = ScheduleFields(
-        workflow_id=workflow_id,
-        name=name,
-        cron_expression=cron,
-        interval_seconds=every,
-        timezone=tz,
-        initial_inputs=_inputs_json(inputs),
-        enabled=not disabled,
-        misfire_policy=misfire.value,
-        tags=tuple(tag or ()),
-        metadata=metadata_pairs(meta),
-    )
-    _print([_view(_with_runtime(lambda rt: rt.schedules.create(fields)))], as_json)
+    fields = {
+        "workflow_id": workflow_id,
+        "name": name,
+        "cron_expression": cron,
+        "interval_seconds": every,
+        "timezone": tz,
+        "initial_inputs": _inputs_json(inputs),
+        "enabled": not disabled,
+        "misfire_policy": misfire.value,
+        "tags": list(tag or ()),
+        "metadata": metadata_pairs(meta),
+    }
+    made = call(ctx.obj, lambda c: c.create_schedule(fields))
+    _print([made], as_json)
 
 
 @schedules_app.command("list")
 def list_(
+    ctx: typer.Context,
     workflow_id: Annotated[str | None, typer.Option(help="Only this workflow's.")] = None,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Schedules, newest first, with their next and last fire."""
-    from spurline.store import schedules as q
-
-    found, total = _with_runtime(
-        lambda rt: rt.read(lambda c: q.list_schedules(c, page, page_size, workflow_id))
-    )
-    _print([_view(s) for s in found], as_json, total)
+    found = call(ctx.obj, lambda c: c.list_schedules(page, page_size, workflow_id))
+    _print(found.items, as_json, found.total)
 
 
 @schedules_app.command("show")
-def show(schedule_id: str, as_json: JsonOpt = False) -> None:
+def show(ctx: typer.Context, schedule_id: str, as_json: JsonOpt = False) -> None:
     """One schedule."""
-    _print([_view(_with_runtime(lambda rt: rt.schedules.get(schedule_id)))], as_json)
+    _print([call(ctx.obj, lambda c: c.get_schedule(schedule_id))], as_json)
 
 
 @schedules_app.command("toggle")
-def toggle(schedule_id: str, as_json: JsonOpt = False) -> None:
+def toggle(ctx: typer.Context, schedule_id: str, as_json: JsonOpt = False) -> None:
     """Enable a disabled schedule, or disable an enabled one."""
-    _print([_view(_with_runtime(lambda rt: rt.schedules.toggle(schedule_id)))], as_json)
+    _print([call(ctx.obj, lambda c: c.toggle_schedule(schedule_id))], as_json)
 
 
 @schedules_app.command("delete")
-def delete(schedule_id: str) -> None:
+def delete(ctx: typer.Context, schedule_id: str, as_json: JsonOpt = False) -> None:
     """Delete a schedule (its runs stay)."""
-    _with_runtime(lambda rt: rt.schedules.delete(schedule_id))
-    err.print(f"schedule {schedule_id} deleted", highlight=False)
+    from spurline.cli import _render
+
+    call(ctx.obj, lambda c: c.delete_schedule(schedule_id))
+    _render.deleted(out, "schedule", schedule_id, as_json)
 
 
 def rerun(
+    ctx: typer.Context,
     run_id: str,
     from_node: Annotated[
         str | None, typer.Option(help="Run this node and what depends on it again; reuse the rest.")
@@ -220,54 +192,44 @@ def rerun(
     ] = None,
     tag: TagOpt = None,
     meta: MetaOpt = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option(help="The same key within 24 h returns the first run.")
-    ] = None,
+    idempotency_key: IdempotencyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a new run like a finished one (COMPLETED, FAILED or CANCELED) here."""
+    """Start a new run like a finished one (COMPLETED, FAILED or CANCELED) and follow it
+    to its end; Ctrl-C cancels it."""
     from spurline.cli import _render
-    from spurline.engine.records import StartOptions
-    from spurline.nodes._sandbox import shutdown_default_pool
-    from spurline.runtime import Runtime
-    from spurline.services.reruns import RerunRequest
-    from spurline.services.reruns import rerun as do_rerun
-    from spurline.settings import get_settings
+    from spurline.cli._run import cancel_on_interrupt
+    from spurline.client import Conflict
 
-    request = RerunRequest(
-        initial_inputs=_inputs_json(inputs),
-        latest_version=latest,
-        from_node=from_node,
-        options=StartOptions(
-            tags=tuple(tag or ()), metadata=metadata_pairs(meta), idempotency_key=idempotency_key
-        ),
-    )
+    initial = _inputs_json(inputs)
+    metadata = metadata_pairs(meta)
 
-    async def go() -> dict[str, Any]:
-        rt = Runtime(get_settings())
-        try:
-            await rt.start(recover=False)
-            run, _ = await do_rerun(rt.runs, run_id, request)
-            await rt.wait(run.id, timeout=math.inf)
-            return rt.view(await rt.snapshot(run.id))
-        finally:
-            await rt.close()
-            shutdown_default_pool()  # see cli._workflows.run_once
+    async def body(client: AsyncClient) -> Run:
+        new = await client.rerun_run(
+            run_id,
+            initial,
+            latest_version=latest,
+            from_node=from_node,
+            tags=tag or (),
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        return await cancel_on_interrupt(client, new["id"], client.wait_run(new["id"]))
 
     try:
-        view = asyncio.run(go())
+        view = call(ctx.obj, body)
     except Conflict as exc:
-        raise CliError(str(exc)) from None
-    status = RunStatus(view["status"])
+        raise CliError(exc.message) from None
+    status = view["status"]
     if as_json:
         _render.print_json(out, view)
-    elif status is RunStatus.COMPLETED:
+    elif status == "COMPLETED":
         _render.print_json(out, view["outputs"] or {})
-    ok = status in (RunStatus.COMPLETED, RunStatus.PAUSED)
+    ok = status in ("COMPLETED", "PAUSED")
     color = "green" if ok else "red"
     tail = f": {escape(view['message'])}" if view["message"] else ""
     err.print(
-        f"[{color}]run {view['id']} (rerun of {run_id}) {status.value}[/{color}]{tail}",
+        f"[{color}]run {view['id']} (rerun of {run_id}) {status}[/{color}]{tail}",
         highlight=False,
     )
     if not ok:

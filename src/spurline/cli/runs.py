@@ -4,6 +4,8 @@ local store, through the client."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +14,7 @@ from rich.markup import escape
 
 from spurline.cli import control, observe
 from spurline.cli._connect import call
+from spurline.cli._errors import CliError
 from spurline.cli._output import out
 
 if TYPE_CHECKING:
@@ -45,15 +48,51 @@ def runs_list(
     parent_only: Annotated[
         bool, typer.Option("--parent-only", help="Leave out child runs (batch rows, loops).")
     ] = False,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Runs with this tag (repeat: all of them).")
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="Runs with metadata key=value (repeat: all of them)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Runs started at or after: an ISO 8601 time (UTC unless it has an offset) "
+            "or an age such as 12h, 7d."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Runs started at or before (as --since).")
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Runs started by this schedule.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Runs, newest first (as GET /run/)."""
+    """Runs, newest first (as GET /run/), filtered by status, workflow, type, tags,
+    metadata, start time and schedule (docs/operations.md, Finding runs)."""
     from spurline.cli import _render
+    from spurline.cli.ops import metadata_pairs
+
+    metadata = metadata_pairs(meta)
+    start_date = _when("--since", since)
+    end_date = _when("--until", until)
 
     async def body(client: AsyncClient) -> Page[Run]:
         statuses = [s.value for s in status or []]
         return await client.list_runs(
-            page, page_size, statuses, workflow_id, run_type, parent_only=parent_only
+            page,
+            page_size,
+            statuses,
+            workflow_id,
+            run_type,
+            parent_only=parent_only,
+            start_date=start_date,
+            end_date=end_date,
+            tags=tag or (),
+            metadata=metadata,
+            schedule_id=schedule,
         )
 
     found = call(ctx.obj, body)
@@ -61,6 +100,33 @@ def runs_list(
         _render.print_json(out, found.items)
     else:
         out.print(_render.runs_table(list(found.items), page, found.total))  # type: ignore[arg-type]
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _when(option: str, text: str | None) -> str | None:
+    """``--since``/``--until`` as RFC 3339: an ISO 8601 time (UTC when it has no offset)
+    or an age (``12h``: twelve hours ago).
+
+    Raises:
+        CliError: neither.
+    """
+    if text is None:
+        return None
+    age = _AGE.fullmatch(text.strip())
+    try:
+        if age:
+            seconds = float(age.group(1)) * _UNIT_S[age.group(2)]
+            return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+        when = datetime.fromisoformat(text.strip())
+    except (ValueError, OverflowError):
+        raise CliError(
+            f"{option} takes an ISO 8601 time (2026-12-01T09:00, UTC unless it has an "
+            f"offset) or an age (12h, 7d), not {text!r}"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
 @app.command("show")
@@ -114,10 +180,7 @@ def runs_delete(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> No
     from spurline.cli import _render
 
     call(ctx.obj, lambda client: client.delete_run(run_id))
-    if as_json:
-        _render.print_json(out, {"id": run_id, "deleted": True})
-    else:
-        out.print(f"deleted run {escape(run_id)}", highlight=False)
+    _render.deleted(out, "run", run_id, as_json)
 
 
 control.register(app)

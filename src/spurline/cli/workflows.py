@@ -176,7 +176,4 @@ def workflows_delete(ctx: typer.Context, workflow_id: str, as_json: JsonOpt = Fa
     from spurline.cli import _render
 
     call(ctx.obj, lambda client: client.delete_workflow(workflow_id))
-    if as_json:
-        _render.print_json(out, {"id": workflow_id, "deleted": True})
-    else:
-        out.print(f"deleted workflow {escape(workflow_id)}", highlight=False)
+    _render.deleted(out, "workflow", workflow_id, as_json)

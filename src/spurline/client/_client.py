@@ -122,6 +122,23 @@ class _Operations:
     delete_dataset = Operation(f.delete_dataset)
     get_output_file = Operation(f.get_output_file)
     download_output_file = Operation(f.download_output_file)
+    rerun_run = Operation(f.rerun_run)
+    prune_runs = Operation(f.prune_runs)
+    list_schedules = Operation(f.list_schedules)
+    get_schedule = Operation(f.get_schedule)
+    create_schedule = Operation(f.create_schedule)
+    toggle_schedule = Operation(f.toggle_schedule)
+    delete_schedule = Operation(f.delete_schedule)
+    list_webhooks = Operation(f.list_webhooks)
+    create_webhook = Operation(f.create_webhook)
+    delete_webhook = Operation(f.delete_webhook)
+    webhook_deliveries = Operation(f.webhook_deliveries)
+    list_tokens = Operation(f.list_tokens)
+    create_token = Operation(f.create_token)
+    revoke_token = Operation(f.revoke_token)
+    list_secrets = Operation(f.list_secrets)
+    set_secret = Operation(f.set_secret)
+    delete_secret = Operation(f.delete_secret)
 
 
 class Client(_Operations):
@@ -156,17 +173,21 @@ class Client(_Operations):
 
     def _drive(self, flow: f.Flow[T]) -> T:
         reply: Any = None
+        failed: ServerUnavailable | None = None
         try:
             while True:
-                step = flow.send(reply)
+                # A transport failure goes into the flow, which may explain it (an upload
+                # over the limit) or let it out.
+                step = flow.send(reply) if failed is None else flow.throw(failed)
+                failed = reply = None
                 if isinstance(step, f.Sleep):
                     time.sleep(step.seconds)
-                    reply = None
                     continue
                 try:
                     reply = self._http.request(step.method, step.path, **_request_args(step))
                 except httpx.TransportError as exc:
-                    raise _unavailable(self.base_url, exc) from exc
+                    failed = _unavailable(self.base_url, exc)
+                    failed.__cause__ = exc
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -248,18 +269,20 @@ class AsyncClient(_Operations):
 
     async def _drive(self, flow: f.Flow[T]) -> T:
         reply: Any = None
+        failed: ServerUnavailable | None = None
         try:
             while True:
-                step = flow.send(reply)
+                step = flow.send(reply) if failed is None else flow.throw(failed)
+                failed = reply = None
                 if isinstance(step, f.Sleep):
                     await asyncio.sleep(step.seconds)
-                    reply = None
                     continue
                 try:
                     args = _request_args(step)
                     reply = await self._http.request(step.method, step.path, **args)
                 except httpx.TransportError as exc:
-                    raise _unavailable(self.base_url, exc) from exc
+                    failed = _unavailable(self.base_url, exc)
+                    failed.__cause__ = exc
         except StopIteration as stop:
             result: T = stop.value
             return result

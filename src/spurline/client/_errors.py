@@ -9,6 +9,7 @@ what they can handle (see docs/client.md).
     ├── Conflict              409: the resource is not in a state that allows this
     ├── Unauthorized          401: no token, or a token the server does not know
     ├── Forbidden             403: the token's role may not do this
+    ├── TooLarge              413: the request body is over the server's limit
     ├── RunNotCompleted       a blocking run ended FAILED/CANCELED or paused; .run
     ├── ServerError           500 and other unexpected statuses
     └── ServerUnavailable     no answer: connection refused, timeout, 502/503/504
@@ -70,6 +71,11 @@ class Unauthorized(ApiError):
 
 class Forbidden(ApiError):
     """403: the token's role does not allow the request."""
+
+
+class TooLarge(ApiError):
+    """413: the request body (an upload) is larger than the server accepts
+    (``SPURLINE_MAX_BODY_BYTES``)."""
 
 
 class RunNotCompleted(ApiError):

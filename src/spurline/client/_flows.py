@@ -29,6 +29,7 @@ from spurline.client._types import (
     Page,
     PausedRun,
     PauseRecord,
+    PruneReport,
     Run,
     Task,
     VersionListItem,
@@ -36,6 +37,8 @@ from spurline.client._types import (
 )
 
 T = TypeVar("T")
+#: An object of the API not typed here (schedules, webhooks, tokens, secrets).
+JsonObject = dict[str, Any]
 
 #: Run statuses after which a run does not change by itself.
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELED"})
@@ -119,6 +122,7 @@ def check(call: Call, response: httpx.Response) -> httpx.Response:
         403: e.Forbidden,
         404: e.ApiError,
         409: e.Conflict,
+        413: e.TooLarge,
         422: e.Invalid,
         502: e.ServerUnavailable,
         503: e.ServerUnavailable,
@@ -165,9 +169,17 @@ def list_runs(
     workflow_id: str | None = None,
     run_type: str | None = None,
     parent_only: bool = False,
+    *,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    tags: Sequence[str] = (),
+    metadata: Mapping[str, str] | None = None,
+    schedule_id: str | None = None,
 ) -> Flow[Page[Run]]:
     """Runs, newest first (``GET /run/``); ``status`` keeps runs in any of those statuses,
-    ``parent_only`` leaves out child runs."""
+    ``parent_only`` leaves out child runs; ``start_date``/``end_date`` (RFC 3339 with an
+    offset) bound the start time; ``tags`` and ``metadata`` must all match; ``schedule_id``
+    keeps the runs of one schedule (docs/operations.md, Finding runs)."""
     params = _drop_none(
         {
             "page": page,
@@ -176,6 +188,11 @@ def list_runs(
             "workflow_id": workflow_id,
             "run_type": run_type,
             "parent_only": "true" if parent_only else None,
+            "start_date": start_date,
+            "end_date": end_date,
+            "tag": list(tags),
+            "metadata": [f"{k}={v}" for k, v in (metadata or {}).items()],
+            "schedule_id": schedule_id,
         }
     )
     return _page(Call("GET", "/run/", params=params))
@@ -379,18 +396,85 @@ def paused_runs(page: int = 1, page_size: int = 10) -> Flow[Page[PausedRun]]:
     return _page(Call("GET", "/wf/paused_workflows/", params=params))
 
 
+def _start_options(
+    tags: Sequence[str], metadata: Mapping[str, str] | None, idempotency_key: str | None
+) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "tags": list(tags),
+            "metadata": dict(metadata) if metadata else None,
+            "idempotency_key": idempotency_key,
+        }
+    )
+
+
 def start_run(
-    workflow_id: str, initial_inputs: NodeValues | None = None, parent_run_id: str | None = None
+    workflow_id: str,
+    initial_inputs: NodeValues | None = None,
+    parent_run_id: str | None = None,
+    *,
+    tags: Sequence[str] = (),
+    metadata: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> Flow[Run]:
     """Start a run of the workflow's current version; answers at once with the run.
+    ``tags`` and ``metadata`` are kept on the run; the same ``idempotency_key`` within
+    24 h answers with the first run instead of starting another (docs/operations.md).
 
     Raises:
         NotFound: no such workflow.
         Invalid: the inputs do not fit the InputNode (no run is created).
     """
-    body = {"initial_inputs": initial_inputs, "parent_run_id": parent_run_id}
+    body = {
+        "initial_inputs": initial_inputs,
+        "parent_run_id": parent_run_id,
+        **_start_options(tags, metadata, idempotency_key),
+    }
     path = f"/wf/{_seg(workflow_id)}/start_run/"
     return _json(Call("POST", path, "workflow", workflow_id, json=body))
+
+
+def rerun_run(
+    run_id: str,
+    initial_inputs: NodeValues | None = None,
+    *,
+    latest_version: bool = False,
+    from_node: str | None = None,
+    tags: Sequence[str] = (),
+    metadata: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> Flow[Run]:
+    """Start a new run like a finished one (``POST /run/{id}/rerun/``): the same inputs
+    unless ``initial_inputs``, the run's version unless ``latest_version``, from
+    ``from_node`` on reusing the other nodes' outputs. The new run names the original in
+    ``rerun_of`` (docs/operations.md, Reruns).
+
+    Raises:
+        NotFound: no such run.
+        Conflict: the run has not finished.
+        Invalid: bad inputs or ``from_node``.
+    """
+    body = {
+        "initial_inputs": initial_inputs,
+        "latest_version": latest_version,
+        "from_node": from_node,
+        **_start_options(tags, metadata, idempotency_key),
+    }
+    return _json(Call("POST", f"/run/{_seg(run_id)}/rerun/", "run", run_id, json=body))
+
+
+def prune_runs(
+    older_than: str, statuses: Sequence[str] = (), dry_run: bool = False
+) -> Flow[PruneReport]:
+    """Delete runs that ended more than ``older_than`` ago (``30d``, ``12h`` …) with their
+    child runs, tasks, logs and output files, then unused datasets (``POST /run/prune/``,
+    admin); with ``dry_run`` only count them (docs/operations.md, Retention).
+
+    Raises:
+        Invalid: a bad duration or a status that is not COMPLETED, FAILED or CANCELED.
+    """
+    body = {"older_than": older_than, "statuses": list(statuses), "dry_run": dry_run}
+    return _json(Call("POST", "/run/prune/", json=body))
 
 
 def run_workflow(workflow_id: str, initial_inputs: NodeValues | None = None) -> Flow[NodeValues]:
@@ -433,14 +517,27 @@ def wait_run(run_id: str, timeout: float | None = None, stop_at_pause: bool = Tr
         pause = min(pause * 1.5, POLL_MAX_S)
 
 
-def start_batch_run(workflow_id: str, dataset_id: str, mini_batch_size: int = 10) -> Flow[Run]:
-    """Run the workflow once per row of a dataset; the batch's parent run.
+def start_batch_run(
+    workflow_id: str,
+    dataset_id: str,
+    mini_batch_size: int = 10,
+    *,
+    tags: Sequence[str] = (),
+    metadata: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> Flow[Run]:
+    """Run the workflow once per row of a dataset; the batch's parent run. ``tags``,
+    ``metadata`` and ``idempotency_key`` as for :func:`start_run`.
 
     Raises:
         NotFound: no such workflow or dataset.
         Invalid: a column the InputNode needs is missing.
     """
-    body = {"dataset_id": dataset_id, "mini_batch_size": mini_batch_size}
+    body = {
+        "dataset_id": dataset_id,
+        "mini_batch_size": mini_batch_size,
+        **_start_options(tags, metadata, idempotency_key),
+    }
     path = f"/wf/{_seg(workflow_id)}/start_batch_run/"
     return _json(Call("POST", path, "workflow", workflow_id, json=body))
 
@@ -497,9 +594,38 @@ def upload_dataset(
 
     Raises:
         Invalid: the content is not a dataset (the problem names the row).
+        TooLarge: the file is over the server's request limit (the message names both
+            sizes when the server cut the connection).
     """
     data = _drop_none({"name": name, "description": description})
-    return _json(Call("POST", "/ds/", files={"file": (filename, content)}, data=data))
+    call = Call("POST", "/ds/", files={"file": (filename, content)}, data=data)
+    try:
+        response = yield call
+    except e.ServerUnavailable as exc:
+        # A server refuses a body over its limit as soon as it reads the headers and
+        # closes the connection while the file is still being sent: the client sees a
+        # broken connection, not the 413. The server's advertised limit tells them apart.
+        health = yield Call("GET", "/health")
+        limit = health.json().get("max_body_bytes") if health.status_code == 200 else None
+        if isinstance(limit, int) and len(content) + _MULTIPART_SLACK > limit:
+            raise _too_large(filename, len(content), limit) from None
+        raise exc from None
+    if response.status_code == 413:
+        detail = _detail(response)
+        raise e.TooLarge(f"{filename} is too large for the server: {detail}", 413, detail)
+    return cast(Dataset, check(call, response).json())
+
+
+#: Bytes a multipart upload adds around the file (boundaries, part headers, name).
+_MULTIPART_SLACK = 1024
+
+
+def _too_large(filename: str, size: int, limit: int) -> e.TooLarge:
+    message = (
+        f"{filename} is {size:,} bytes, over the server's limit of {limit:,} bytes for a "
+        "request (SPURLINE_MAX_BODY_BYTES on the server)"
+    )
+    return e.TooLarge(message, 413, message)
 
 
 def list_datasets(page: int = 1, page_size: int = 10) -> Flow[Page[Dataset]]:
@@ -527,3 +653,121 @@ def download_output_file(file_id: str) -> Flow[bytes]:
     call = Call("GET", f"/of/{_seg(file_id)}/download/", "output file", file_id)
     response = yield from request(call)
     return response.content
+
+
+# -- operations: schedules, webhooks (docs/operations.md) ------------------------------
+
+
+def list_schedules(
+    page: int = 1, page_size: int = 10, workflow_id: str | None = None
+) -> Flow[Page[JsonObject]]:
+    """Schedules, newest first, optionally of one workflow (``GET /wf/schedules/``)."""
+    params = _drop_none({"page": page, "page_size": page_size, "workflow_id": workflow_id})
+    call = Call("GET", "/wf/schedules/", params=params)
+    response = yield from request(call)
+    body = response.json()
+    return Page(body["schedules"], body["total"], body["page"], body["page_size"])
+
+
+def get_schedule(schedule_id: str) -> Flow[JsonObject]:
+    """One schedule with its next and last fire. Raises NotFound."""
+    return _json(Call("GET", f"/wf/schedules/{_seg(schedule_id)}/", "schedule", schedule_id))
+
+
+def create_schedule(fields: Mapping[str, Any]) -> Flow[JsonObject]:
+    """Create a schedule (``POST /wf/schedules/``); ``fields`` as the request body:
+    ``workflow_id``, ``name``, ``cron_expression`` or ``interval_seconds`` …
+
+    Raises:
+        NotFound: no such workflow. Invalid: a bad cron expression, time zone or inputs.
+    """
+    workflow_id = str(fields.get("workflow_id", ""))
+    return _json(Call("POST", "/wf/schedules/", "workflow", workflow_id, json=dict(fields)))
+
+
+def toggle_schedule(schedule_id: str) -> Flow[JsonObject]:
+    """Enable a disabled schedule, or disable an enabled one. Raises NotFound."""
+    path = f"/wf/schedules/{_seg(schedule_id)}/toggle/"
+    return _json(Call("POST", path, "schedule", schedule_id))
+
+
+def delete_schedule(schedule_id: str) -> Flow[None]:
+    """Delete a schedule (its runs stay). Raises NotFound."""
+    path = f"/wf/schedules/{_seg(schedule_id)}/"
+    return _none(Call("DELETE", path, "schedule", schedule_id))
+
+
+def list_webhooks() -> Flow[list[JsonObject]]:
+    """Every notification webhook, oldest first (admin); secrets are never shown."""
+    return _json(Call("GET", "/notifications/webhooks/"))
+
+
+def create_webhook(
+    url: str,
+    secret: str,
+    events: Sequence[str] | None = None,
+    workflow_id: str | None = None,
+    description: str | None = None,
+) -> Flow[JsonObject]:
+    """Subscribe ``url`` to run events (all four unless ``events``), of one workflow or
+    of all; ``secret`` signs the deliveries. Raises Invalid, NotFound (workflow)."""
+    body = _drop_none(
+        {
+            "url": url,
+            "secret": secret,
+            "events": list(events) if events else None,
+            "workflow_id": workflow_id,
+            "description": description,
+        }
+    )
+    what = "workflow" if workflow_id else ""
+    return _json(Call("POST", "/notifications/webhooks/", what, workflow_id or "", json=body))
+
+
+def delete_webhook(webhook_id: str) -> Flow[None]:
+    """Delete a webhook and its delivery log. Raises NotFound."""
+    path = f"/notifications/webhooks/{_seg(webhook_id)}/"
+    return _none(Call("DELETE", path, "webhook", webhook_id))
+
+
+def webhook_deliveries(
+    webhook_id: str, page: int = 1, page_size: int = 20
+) -> Flow[Page[JsonObject]]:
+    """A webhook's delivery log, newest first. Raises NotFound."""
+    path = f"/notifications/webhooks/{_seg(webhook_id)}/deliveries/"
+    params = {"page": page, "page_size": page_size}
+    return _page(Call("GET", path, "webhook", webhook_id, params))
+
+
+# -- tokens and secrets (admin, docs/security.md) --------------------------------------
+
+
+def list_tokens() -> Flow[list[JsonObject]]:
+    """Every token: name, role, first characters, dates (never the token)."""
+    return _json(Call("GET", "/tokens/"))
+
+
+def create_token(name: str, role: str) -> Flow[JsonObject]:
+    """A new token (``token`` is shown this once). Raises Conflict (name taken), Invalid."""
+    return _json(Call("POST", "/tokens/", json={"name": name, "role": role}))
+
+
+def revoke_token(name: str) -> Flow[None]:
+    """Revoke a token by name. Raises NotFound, Conflict."""
+    return _none(Call("DELETE", f"/tokens/{_seg(name)}/", "token", name))
+
+
+def list_secrets() -> Flow[list[JsonObject]]:
+    """Every secret's name and dates, never a value."""
+    return _json(Call("GET", "/secrets/"))
+
+
+def set_secret(name: str, value: str) -> Flow[None]:
+    """Store a secret, encrypted on the server. Raises Invalid, ServerUnavailable (503:
+    the server has no ``SPURLINE_SECRET_KEY``)."""
+    return _none(Call("PUT", f"/secrets/{_seg(name)}/", json={"value": value}))
+
+
+def delete_secret(name: str) -> Flow[None]:
+    """Delete a secret. Raises NotFound."""
+    return _none(Call("DELETE", f"/secrets/{_seg(name)}/", "secret", name))

@@ -140,6 +140,17 @@ class OutputFile(TypedDict):
     updated_at: str
 
 
+class PruneReport(TypedDict):
+    """What a prune removed, or would remove (``PruneResponse``, docs/operations.md)."""
+
+    runs: int
+    runs_with_children: int
+    output_files: int
+    datasets: int
+    batches: int
+    dry_run: bool
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list and the size of the whole list.

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+#: The longest age accepted: 1000 years, in seconds.
+_MAX_AGE_S = 1000 * 366 * 86400
 #: Pause between two batches: lets queued writes and reads of the API in.
 _BETWEEN_BATCHES_S = 0.01
 
@@ -46,7 +48,10 @@ def parse_age(text: str) -> timedelta:
             f"{text!r} is not a positive duration: use a number and a unit "
             "s, m, h, d or w, e.g. 30d"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _MAX_AGE_S:  # a cutoff before year 1 cannot be computed
+        raise ValueError(f"{text!r} is longer than 1000 years")
+    return timedelta(seconds=seconds)
 
 
 def check_statuses(statuses: Sequence[str]) -> list[RunStatus]:

@@ -24,6 +24,8 @@ from spurline.api.schemas import (
     ErrorResponse,
     LlmCallSchema,
     ProblemsResponse,
+    PruneRequest,
+    PruneResponse,
     RerunRequest,
     RunResponseSchema,
     RunSummarySchema,
@@ -33,6 +35,7 @@ from spurline.api.schemas import (
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
 from spurline.engine.views import run_summary
+from spurline.services import retention
 from spurline.services.reruns import RerunRequest as RerunChanges
 from spurline.services.reruns import rerun
 from spurline.store import runs as q
@@ -128,6 +131,33 @@ async def rerun_run(
     run, _ = await rerun(rt.runs, run_id, request)
     view = rt.view(await rt.snapshot(run.id))
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
+
+
+@router.post(
+    "/prune/",
+    response_model=PruneResponse,
+    responses={422: {"model": ProblemsResponse, "description": "Bad duration or status"}},
+)
+async def prune_runs(body: PruneRequest, rt: RuntimeDep) -> Response:
+    """Delete runs that ended more than ``older_than`` ago with their child runs, tasks,
+    logs, pause records and output files, then the datasets no run refers to; never an
+    active or paused run. Works in batches of ``SPURLINE_PRUNE_BATCH_SIZE`` runs, one
+    short transaction each, so the server keeps answering (docs/operations.md)."""
+    problems = []
+    try:
+        age = retention.parse_age(body.older_than)
+    except ValueError as exc:
+        problems.append({"loc": ("body", "older_than"), "msg": str(exc), "type": "value_error"})
+    try:
+        statuses = retention.check_statuses(body.statuses)
+    except ValueError as exc:
+        problems.append({"loc": ("body", "statuses"), "msg": str(exc), "type": "value_error"})
+    if problems:
+        raise RequestValidationError(problems)
+    report = await retention.prune(
+        rt, age, statuses, dry_run=body.dry_run, batch_size=rt.settings.prune_batch_size
+    )
+    return OrjsonResponse(PruneResponse.model_validate(report, from_attributes=True).model_dump())
 
 
 @router.get("/{run_id}/", response_model=RunResponseSchema, responses=NOT_FOUND)
