@@ -49,12 +49,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The browser tests need Debian's chromium (never a downloaded browser); without it they
-# skip, and this says so loudly.
+# skip, and this says so loudly. Two pytest processes, each taking whole files (module
+# fixtures such as a shared server are made once): on this 2-core machine, shared with
+# other work, 23 min (load 3-5) where one process took 52 min (load 5-9).
 test: lint typecheck $(STAMP)
 	@command -v chromium >/dev/null || [ -n "$$SPURLINE_TEST_CHROMIUM" ] || printf '\n%s\n%s\n\n' \
 	  '!!! NO CHROMIUM FOUND: the web UI browser tests (tests/ui) will be SKIPPED.' \
 	  '!!! Install it with: apt-get install -y chromium  (or set SPURLINE_TEST_CHROMIUM)' >&2
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # Re-take the UI screenshots shown in the README (docs/ui-*.png).
 screenshots: $(STAMP)
