@@ -202,10 +202,16 @@ class Runtime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self.notifications.close()
-        await self.executor.close()
-        await self.hub.close()
-        self.db.close()
+        # each part is closed even when one before it fails: a hub left open keeps a
+        # PostgreSQL listener thread reconnecting for ever
+        try:
+            await self.notifications.close()
+            await self.executor.close()
+        finally:
+            try:
+                await self.hub.close()
+            finally:
+                self.db.close()
 
     # -- delegations kept for routes and commands ------------------------------
     async def read(self, fn: Callable[[Connection], T]) -> T:

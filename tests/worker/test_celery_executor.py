@@ -167,17 +167,17 @@ def test_a_waiter_enqueues_again_a_run_whose_worker_died(tmp_path: Path) -> None
             rt.db.writer.run(lambda c: run_q.insert_run(c, run, tasks))
             # a hub of its own, never started: woken by nothing, the waiter must find
             # the lapsed lease by its own checks
+            hub = EventHub(rt.db)
             waiter = CeleryExecutor(
-                rt.db,
-                rt.engine,
-                settings.model_copy(update={"lease_s": 0.5}),
-                "waiter",
-                EventHub(rt.db),
+                rt.db, rt.engine, settings.model_copy(update={"lease_s": 0.5}), "waiter", hub
             )
             try:
                 status = asyncio.run(waiter.wait(run.id, 20))
             finally:
                 asyncio.run(waiter.close())
+                # its PostgreSQL listener thread would outlive the test's database and
+                # log reconnect failures into later tests
+                asyncio.run(hub.close())
     finally:
         cleanup()
     assert status is RunStatus.COMPLETED

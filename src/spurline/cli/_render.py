@@ -203,6 +203,17 @@ def _ms(start: str | None, end: str | None) -> str:
     return f"{gap.total_seconds() * 1000:.0f}"
 
 
+def result_of(view: dict[str, Any]) -> Any:
+    """What ``spurline run`` prints of a COMPLETED run: its OutputNode's output, or
+    every node's output when the version has no OutputNode with one."""
+    outputs = view["outputs"] or {}
+    definition = (view.get("workflow_version") or {}).get("definition") or {}
+    for node in definition.get("nodes", []):
+        if node.get("node_type") == "OutputNode" and node.get("id") in outputs:
+            return outputs[node["id"]]
+    return outputs
+
+
 def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     """A plain table; cells are escaped here."""
     tab = Table(title=title, title_justify="left")

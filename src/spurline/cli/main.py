@@ -281,8 +281,9 @@ def run_workflow(
     meta: ops.MetaOpt = None,
     idempotency_key: ops.IdempotencyOpt = None,
 ) -> None:
-    """Run a workflow and print its result; the run is recorded in the store (or on the
-    server with --server). Ctrl-C cancels the run.
+    """Run a workflow and print its result (Ctrl-C cancels the run).
+
+    The run is recorded in the store, or on the server with --server.
 
     The file goes to the workflow given with --workflow or by the file's top-level "id";
     else to a stored workflow with the same name and an identical definition; else to a

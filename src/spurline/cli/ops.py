@@ -82,7 +82,12 @@ def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None)
     if as_json:
         _render.print_json(out, views if total is not None else views[0])
         return
-    table = Table("id", "name", "workflow", "when", "enabled", "next run", "last run", "note")
+    table = Table()
+    for name in ("id", "name", "workflow", "when", "enabled", "next run", "last run", "note"):
+        # ids are copied into the next command: whole, never folded or cut
+        key = {"id": "id", "workflow": "workflow_id"}.get(name)
+        width = max((len(v[key]) for v in views), default=0) if key else None
+        table.add_column(name, no_wrap=key is not None, min_width=width)
     for v in views:
         when = (
             f"{v['cron_expression']} ({v['timezone']})"
@@ -223,8 +228,8 @@ def rerun(
     status = view["status"]
     if as_json:
         _render.print_json(out, view)
-    elif status == "COMPLETED":
-        _render.print_json(out, view["outputs"] or {})
+    elif status == "COMPLETED":  # as ``spurline run`` prints a run
+        _render.print_json(out, _render.result_of(dict(view)))
     ok = status in ("COMPLETED", "PAUSED")
     color = "green" if ok else "red"
     tail = f": {escape(view['message'])}" if view["message"] else ""
