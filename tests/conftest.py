@@ -9,6 +9,7 @@ deployment: PostgreSQL, ``SPURLINE_EXECUTOR=celery``, and a Celery worker.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -35,6 +36,28 @@ from spurline.settings import Settings
 POSTGRES_URL = os.environ.get("SPURLINE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 DEPLOYMENTS = [*BACKENDS, *(["postgres+celery"] if POSTGRES_URL and REDIS_URL else [])]
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Undo what a test's in-process command did to logging (``--log-level`` adds a
+    handler on the stream pytest captured for that test): a later test's log line
+    would go to that closed stream and print a "Logging error" traceback."""
+    manager = logging.Logger.manager
+    before = {
+        name: (list(lg.handlers), lg.level, lg.propagate)
+        for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]
+        if isinstance(lg, logging.Logger)
+    }
+    yield
+    for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]:
+        if not isinstance(lg, logging.Logger):
+            continue
+        handlers, level, propagate = before.get(name, ([], logging.NOTSET, True))
+        for handler in [h for h in lg.handlers if h not in handlers]:
+            lg.removeHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -27,6 +27,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "COLUMNS": "200", **extra}
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spurline(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [SPURLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
@@ -51,6 +55,9 @@ def test_ctrl_c_cancels_the_run_and_says_so(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background by a non-interactive
+        # shell inherits SIGINT ignored, and so would the command
+        preexec_fn=_sigint_default,
     )
     try:
         worker = wait_for_pid(pid_file)
