@@ -113,7 +113,9 @@ def test_streamed_lines_past_the_log_cap_stop_with_one_marker(
     fake_llm: FakeLLM, tmp_path: Any
 ) -> None:
     answer = json.dumps({"line": "x " * 1500})
-    fake_llm.push(Reply(content=answer, chunk_delay_s=0.01))
+    # the same answer to a retried call too: a call cut short on a loaded machine is
+    # retried, and the fake's default answer is too short to reach the cap
+    fake_llm.push(*[Reply(content=answer, chunk_delay_s=0.01)] * 3)
     definition = llm_flow({"output_schema": {"line": "string"}})
     with (
         serving(tmp_path, "sqlite", log_cap_bytes=1024) as srv,
