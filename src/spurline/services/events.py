@@ -107,6 +107,7 @@ class EventHub:
         self.db = db
         self.poll_s = poll_s
         self.subscribers: set[Subscription] = set()
+        self._wanting: tuple[Subscription, ...] = ()  # the subscribers, for other threads
         self._last: int | None = None  # newest event handed out; None while idle
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +136,12 @@ class EventHub:
     def wake_threadsafe(self, hints: list[events.Hint] | None = None) -> None:
         """Say new events exist (callable from any thread); ``hints`` say what they
         are, None when that is not known."""
+        # Most commits are wanted by nobody (a blocking run's waiter wants only its
+        # run's end): deciding here spares the event loop a wake-up per commit. The
+        # tuple is replaced whole on (un)subscribing, so reading it here is safe.
+        wanting = self._wanting
+        if hints is not None and not any(s.wants(*h) for s in wanting for h in hints):
+            return
         loop = self._loop
         if loop is not None and self._wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._signal, hints)
@@ -170,10 +177,12 @@ class EventHub:
             self._listener = _PgListener(self.db.url, self.wake_threadsafe)
         sub = Subscription(run_id, workflow_id, kinds)
         self.subscribers.add(sub)
+        self._wanting = tuple(self.subscribers)
         try:
             yield sub
         finally:
             self.subscribers.discard(sub)
+            self._wanting = tuple(self.subscribers)
             if not self.subscribers:
                 self._last = None
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from sqlalchemy import ColumnElement, Connection, func, select
 from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
 from spurline.engine.states import TaskStatus
+from spurline.store._raw import db_time, executemany, placeholders
 from spurline.store.orm import ATTEMPTS, EVENTS, RUNS
 
 CHANNEL = "spurline_events"
@@ -156,13 +158,23 @@ def insert_attempts(conn: Connection, attempts: list[AttemptRecord]) -> None:
         return
     pg = conn.dialect.name == "postgresql"
     rows = [
-        tuple(
-            _db_time(v, pg) if name in _TIME_COLS else getattr(v, "value", v)
-            for name, v in ((n, getattr(a, n)) for n in _ATTEMPT_NAMES)
+        (
+            a.id,
+            a.task_id,
+            a.run_id,
+            a.node_id,
+            a.number,
+            a.status.value,
+            db_time(a.ready_time, pg),
+            db_time(a.start_time, pg),
+            db_time(a.end_time, pg),
+            a.error,
+            a.traceback,
+            a.started_by,
         )
         for a in attempts
     ]
-    conn.exec_driver_sql(_sql(_INSERT_ATTEMPTS, pg), rows)
+    executemany(conn, _sql_insert_attempts(pg), rows)
     for a in attempts:
         emit_logs(conn, a.run_id, a.task_id, a.node_id, a.number, a.logs)
         data = attempt_data(a)
@@ -226,7 +238,7 @@ def flush(conn: Connection) -> list[Hint]:
             e["task_id"],
             e["node_id"],
             e["attempt"],
-            _db_time(e["time"], pg),
+            db_time(e["time"], pg),
             orjson.dumps(e["data"]).decode(),
         )
         for e in pending
@@ -235,7 +247,7 @@ def flush(conn: Connection) -> list[Hint]:
     if pg:
         # one round trip for both: the notification leaves at commit whatever its place
         conn.exec_driver_sql(_LOCK_AND_NOTIFY, (_LOCK_KEY, CHANNEL, encode_hints(hints)))
-    conn.exec_driver_sql(_sql(_INSERT_EVENTS, pg), rows)
+    executemany(conn, placeholders(_INSERT_EVENTS, pg), rows)
     return hints
 
 
@@ -264,26 +276,31 @@ _INSERT_EVENTS = (
     f"INSERT INTO run_events ({', '.join(_EVENT_NAMES)}) VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, "
     "{}, {}, {json})"
 )
-_ATTEMPT_NAMES = tuple(c.name for c in ATTEMPTS.c)
+# the order of insert_attempts' row tuples
+_ATTEMPT_NAMES = (
+    "id",
+    "task_id",
+    "run_id",
+    "node_id",
+    "number",
+    "status",
+    "ready_time",
+    "start_time",
+    "end_time",
+    "error",
+    "traceback",
+    "started_by",
+)
 _INSERT_ATTEMPTS = (
     f"INSERT INTO task_attempts ({', '.join(_ATTEMPT_NAMES)}) "
     f"VALUES ({', '.join('{}' for _ in _ATTEMPT_NAMES)})"
 )
-_TIME_COLS = frozenset({"ready_time", "start_time", "end_time"})
 _LOCK_AND_NOTIFY = "SELECT pg_advisory_xact_lock(%s), pg_notify(%s, %s)"
 
 
-def _sql(template: str, pg: bool) -> str:
-    mark = "%s" if pg else "?"
-    return template.replace("{json}", "CAST(%s AS jsonb)" if pg else "?").replace("{}", mark)
-
-
-def _db_time(value: datetime | None, pg: bool) -> Any:
-    """What :class:`~spurline.store.orm.UtcDateTime` would bind: aware on PostgreSQL,
-    naive UTC text on SQLite."""
-    if value is None or pg:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+@lru_cache(maxsize=2)
+def _sql_insert_attempts(pg: bool) -> str:
+    return placeholders(_INSERT_ATTEMPTS, pg)
 
 
 _EVENT_COLS = list(EVENTS.c)

@@ -31,6 +31,7 @@ from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskR
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
 from spurline.store import events
+from spurline.store._raw import db_json, db_time, executemany, placeholders
 from spurline.store._rows import (
     RUN_COLS,
     TASK_COLS,
@@ -309,16 +310,14 @@ _SAVED_FIELDS = (
 )
 
 
-@lru_cache(maxsize=8)
-def _save_tasks_statement(n_expect: int) -> Update:
-    # One statement for every save: built and compiled once, then run with one row of
-    # parameters per task (executemany), instead of one statement built per task.
-    expect: list[BindParameter[str]] = [bindparam(f"b_expect{i}") for i in range(n_expect)]
-    return (
-        update(TASKS)
-        .where(TASKS.c.id == bindparam("b_id"), TASKS.c.status.in_(expect))
-        .values({name: bindparam(f"b_{name}") for name in _SAVED_FIELDS})
-    )
+@lru_cache(maxsize=16)
+def _save_tasks_sql(n_expect: int, pg: bool) -> str:
+    # Written once per shape and run with one row of values per task (executemany) on
+    # the driver's cursor: this runs at every node step (see store/_raw.py).
+    json = ("inputs", "outputs")
+    sets = ", ".join(f"{n} = {{json}}" if n in json else f"{n} = {{}}" for n in _SAVED_FIELDS)
+    expect = ", ".join("{}" for _ in range(n_expect))
+    return placeholders(f"UPDATE tasks SET {sets} WHERE id = {{}} AND status IN ({expect})", pg)
 
 
 def save_tasks(
@@ -335,25 +334,26 @@ def save_tasks(
     events.insert_attempts(conn, list(attempts))
     if not tasks or not expect:
         return 0
-    allowed = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
+    pg = conn.dialect.name == "postgresql"
+    allowed = tuple(s.value for s in sorted(expect))
     rows = [
-        {
-            "b_id": t.id,
-            "b_status": t.status.value,
-            "b_start_time": t.start_time,
-            "b_end_time": t.end_time,
-            "b_inputs": t.inputs,
-            "b_outputs": t.outputs,
-            "b_error": t.error,
-            "b_attempts": t.attempts,
-            "b_traceback": t.traceback,
-            "b_ready_time": t.ready_time,
-            **allowed,
-        }
+        (
+            t.status.value,
+            db_time(t.start_time, pg),
+            db_time(t.end_time, pg),
+            db_json(t.inputs),
+            db_json(t.outputs),
+            t.error,
+            t.attempts,
+            t.traceback,
+            db_time(t.ready_time, pg),
+            t.id,
+            *allowed,
+        )
         for t in tasks
     ]
     # Both SQLite and psycopg report the rows matched by all the parameter sets.
-    written: int = conn.execute(_save_tasks_statement(len(allowed)), rows).rowcount
+    written = executemany(conn, _save_tasks_sql(len(allowed), pg), rows)
     if written == len(tasks):
         tasks_saved(tasks)
         events.emit_tasks(conn, tasks)
