@@ -5,14 +5,16 @@ nested deeper than the worker's slots complete on one ``spurline worker
 
 Real processes: ``spurline serve`` and ``spurline worker`` subprocesses on a fresh
 PostgreSQL database and a Redis queue of their own (``tests/worker/_cluster.py``).
-Every leaf node appends one line to an execution log before it returns, so a
-completed node executed twice shows up as a duplicate line.
+Every leaf node appends a line to an execution log when it starts and another
+when it ends: a completed node executed twice shows up as a duplicate start, and on
+one slot no two leaf executions may overlap.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 from collections import Counter
@@ -34,6 +36,8 @@ ROWS = 344
 #: Sub-workflows nested inside one another, a loop at the bottom.
 DEPTH = 3
 ITERATIONS = 3
+#: Nested runs started at once.
+ROOTS = 3
 
 
 def _dataset() -> bytes:
@@ -48,13 +52,40 @@ def _dataset() -> bytes:
     return out.getvalue().encode()
 
 
+def _leaf(log: Path, prelude: str, key: str, result: str) -> str:
+    """PythonFuncNode code: ``prelude``, then ``result`` returned, between the lines
+    ``{key} start {time}`` and ``{key} end {time}`` appended to ``log``."""
+
+    def line(what: str) -> str:
+        return (
+            f"with open({str(log)!r}, 'a') as f:\n    f.write(f'{key} {what} {{time.time()}}\\n')\n"
+        )
+
+    return f"import time\n{prelude}\n{line('start')}out = {result}\n{line('end')}return out"
+
+
+def _executions(log: Path) -> Counter[str]:
+    return Counter(
+        line.rsplit(" ", 2)[0] for line in log.read_text().splitlines() if " start " in line
+    )
+
+
+def _overlapping(log: Path) -> list[tuple[str, str]]:
+    """Pairs of leaf executions that ran at the same time."""
+    spans: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        key, _, at = line.rsplit(" ", 2)
+        spans.setdefault(key, []).append(float(at))
+    ordered = sorted(spans.items(), key=lambda kv: kv[1][0])
+    return [(a, b) for (a, sa), (b, sb) in itertools.pairwise(ordered) if sb[0] < sa[-1]]
+
+
 def _row_workflow(tag: str, log: Path) -> dict[str, Any]:
-    code = (
-        "p = input_model.In\n"
-        f"with open({str(log)!r}, 'a') as f:\n"
-        f"    f.write(f'{tag} {{p.n}}\\n')\n"
-        "kg = None if p.body_mass_g is None else p.body_mass_g / 1000\n"
-        "return {'n': p.n, 'species': p.species, 'kg': kg}"
+    code = _leaf(
+        log,
+        "p = input_model.In\nkg = None if p.body_mass_g is None else p.body_mass_g / 1000",
+        f"{tag} {{p.n}}",
+        "{'n': p.n, 'species': p.species, 'kg': kg}",
     )
     schema = {"n": "int", "species": "str", "body_mass_g": "float"}
     return {
@@ -79,12 +110,7 @@ def _nested(depth: int, log: Path) -> dict[str, Any]:
     """``depth`` SubworkflowNodes inside one another around a ForLoopNode whose body
     logs ``tag index`` and returns ``{"v": index * 10}``; outputs ``{"results": [...]}``."""
     if depth == 0:
-        code = (
-            "p = input_model.Iter\n"
-            f"with open({str(log)!r}, 'a') as f:\n"
-            "    f.write(f'{p.In.tag} {p.index}\\n')\n"
-            "return {'v': p.index * 10}"
-        )
+        code = _leaf(log, "p = input_model.Iter", "{p.In.tag} {p.index}", "{'v': p.index * 10}")
         return {
             "nodes": [
                 {"id": "in", "title": "In", "node_type": "InputNode", "config": {}},
@@ -149,7 +175,9 @@ def _create(http: httpx.Client, api: str, name: str, definition: dict[str, Any])
     return str(r.json()["id"])
 
 
-def _three_batches(http: httpx.Client, api: str, log: Path, timeout: float) -> float:
+def _three_batches(
+    http: httpx.Client, api: str, log: Path, timeout: float, *, one_slot: bool
+) -> float:
     """Start 3 batches of the 344 rows at once; check their files; return the seconds
     from the first start until all three were final."""
     r = http.post(f"{api}/ds/", files={"file": ("penguins.csv", _dataset())})
@@ -183,18 +211,21 @@ def _three_batches(http: httpx.Client, api: str, log: Path, timeout: float) -> f
         assert [line["row"] for line in lines] == list(range(ROWS))
         assert {line["status"] for line in lines} == {"COMPLETED"}
         assert [line["outputs"] for line in lines] == expected
-    executions = Counter(log.read_text().splitlines())
-    assert executions == Counter(f"{tag} {n}" for tag in tags for n in range(ROWS))
+    assert _executions(log) == Counter(f"{tag} {n}" for tag in tags for n in range(ROWS))
+    if one_slot:
+        assert _overlapping(log) == []
     return took
 
 
-def _nested_runs(http: httpx.Client, api: str, log: Path, roots: int, timeout: float) -> float:
-    """Start ``roots`` runs of a 3-deep sub-workflow at once; check their outputs;
+def _nested_runs(
+    http: httpx.Client, api: str, log: Path, timeout: float, *, one_slot: bool
+) -> float:
+    """Start ``ROOTS`` runs of a 3-deep sub-workflow at once; check their outputs;
     return the seconds until all were final."""
     wf = _create(http, api, "nested", _nested(DEPTH, log))
     started = time.monotonic()
     run_ids = []
-    for i in range(roots):
+    for i in range(ROOTS):
         body = {"initial_inputs": {"in": {"tag": f"root{i}"}}}
         r = http.post(f"{api}/wf/{wf}/start_run/", json=body)
         assert r.status_code in (200, 202), r.text
@@ -206,8 +237,10 @@ def _nested_runs(http: httpx.Client, api: str, log: Path, roots: int, timeout: f
         results = [{"v": i * 10} for i in range(ITERATIONS)]
         # every level's OutputNode passes its child's output up unchanged
         assert view["outputs"]["out"] == {"results": results}
-    executions = Counter(log.read_text().splitlines())
-    assert executions == Counter(f"root{r} {i}" for r in range(roots) for i in range(ITERATIONS))
+    expected = Counter(f"root{r} {i}" for r in range(ROOTS) for i in range(ITERATIONS))
+    assert _executions(log) == expected
+    if one_slot:
+        assert _overlapping(log) == []
     return took
 
 
@@ -242,18 +275,18 @@ def _log(tmp_path: Path, name: str) -> Path:
 
 def test_three_batches_complete_on_one_slot(tmp_path: Path) -> None:
     with _deployment(tmp_path, workers=1) as (http, api):
-        took = _three_batches(http, api, _log(tmp_path, "rows.log"), timeout=100)
+        took = _three_batches(http, api, _log(tmp_path, "rows.log"), 100, one_slot=True)
     print(f"3 x {ROWS} rows on --concurrency 1: {took:.1f} s")
 
 
 def test_deep_nesting_completes_on_one_slot(tmp_path: Path) -> None:
     with _deployment(tmp_path, workers=1) as (http, api):
-        took = _nested_runs(http, api, _log(tmp_path, "nested.log"), roots=3, timeout=40)
+        took = _nested_runs(http, api, _log(tmp_path, "nested.log"), 40, one_slot=True)
     print(f"3 runs nested {DEPTH} deep on --concurrency 1: {took:.1f} s")
 
 
 def test_embedded_executor_completes_both(tmp_path: Path) -> None:
     with _deployment(tmp_path, workers=0, SPURLINE_EXECUTOR="local") as (http, api):
-        batches = _three_batches(http, api, _log(tmp_path, "rows.log"), timeout=100)
-        nested = _nested_runs(http, api, _log(tmp_path, "nested.log"), roots=3, timeout=40)
+        batches = _three_batches(http, api, _log(tmp_path, "rows.log"), 100, one_slot=False)
+        nested = _nested_runs(http, api, _log(tmp_path, "nested.log"), 40, one_slot=False)
     print(f"embedded: 3 x {ROWS} rows {batches:.1f} s, nested {nested:.1f} s")
