@@ -198,7 +198,12 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[
-        int, typer.Option(min=1, max=1000, help="Runs this process executes at once.")
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Runs this process works on at once (runs waiting on child runs do not count).",
+        ),
     ] = 8,
     loglevel: Annotated[
         LogLevel | None,

@@ -196,6 +196,11 @@ class LocalExecutor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def execution(self, run_id: str) -> asyncio.Task[RunStatus] | None:
+        """The task executing the run in this process, or None."""
+        task = self._tasks.get(run_id)
+        return None if task is None or task.done() else task
+
     def active(self) -> list[str]:
         """Ids of runs executing in this process."""
         return [rid for rid, t in self._tasks.items() if not t.done()]

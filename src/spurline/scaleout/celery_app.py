@@ -3,9 +3,10 @@
 Delivery settings and why:
 
 * ``task_acks_late``: a message is acknowledged when its run has stopped here
-  (completed, failed, paused, canceled or handed over), not when it is received,
-  so a worker killed mid-run leaves the message unacknowledged and the broker
-  delivers it again (RabbitMQ at once; Redis after ``visibility_timeout``).
+  (completed, failed, paused, canceled or handed over) or gave its slot back to
+  wait on child runs (docs/reliability.md#no-starvation), not when it is
+  received, so a worker killed mid-run leaves the message unacknowledged and the
+  broker delivers it again (RabbitMQ at once; Redis after ``visibility_timeout``).
 * ``worker_prefetch_multiplier=1``: a worker reserves only as many messages as
   it has free slots, so queued runs go to whichever worker frees up first
   instead of waiting behind a busy one.

@@ -5,6 +5,8 @@ executes the runs the worker receives (:meth:`CeleryExecutor.run_here`), with a
 :class:`~spurline.engine.runs.LocalExecutor` on the worker's event loop; the
 Runtime's run watch (``SPURLINE_CONTROL_POLL_S``) sees through :meth:`active` and
 :meth:`interrupt` which of them were canceled or taken over elsewhere and stops them.
+A run executing here that waits on other runs gives its slot back meanwhile
+(:mod:`spurline.scaleout.slots`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
 from spurline.engine.states import RunStatus
 from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
+from spurline.scaleout.slots import RunSlot, Slots, waiting_on_runs
 from spurline.settings import Settings
 from spurline.store import leases
 from spurline.store.db import Database
@@ -63,6 +66,8 @@ class CeleryExecutor:
         self.owner = owner
         self.app = make_celery(settings)
         self.runner = LocalExecutor(engine)
+        #: runs doing work at once here; a worker sets its ``--concurrency``
+        self.slots = Slots()
 
     # -- Executor protocol ------------------------------------------------------
     async def submit(self, run_id: str) -> None:
@@ -109,8 +114,14 @@ class CeleryExecutor:
         :class:`~spurline.services.events.EventHub`), not by polling. Once a lease
         length, the waiter also enqueues the run again if its lease lapsed: a child
         run, which the orphan takeover leaves to its parent, then still completes
-        when the worker executing it died.
+        when the worker executing it died. Called by a run executing on this worker
+        (a parent waiting on a child), the waiting run gives its slot back until the
+        wait ends (docs/reliability.md#no-starvation).
         """
+        async with waiting_on_runs():
+            return await self._wait(run_id, timeout)
+
+    async def _wait(self, run_id: str, timeout: float) -> RunStatus | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         status_now = partial(self.runner.engine.persistence.run_status, run_id)
@@ -157,25 +168,63 @@ class CeleryExecutor:
     async def run_here(self, run_id: str) -> RunStatus | None:
         """Claim a run received from the queue and execute it in this process.
 
-        Returns the status it stopped in, or None when it was not claimed (a
-        duplicate message, a run already finished) or was stopped because its
-        lease was lost to another process.
+        Waits for a free slot first. Returns the status it stopped in; RUNNING when
+        it goes on executing here without a slot, waiting on other runs (the queue
+        task that brought it may end, so the pool thread serves its children;
+        docs/reliability.md#no-starvation); None when it was not claimed (a duplicate
+        message, a run already finished) or was stopped because its lease was lost to
+        another process.
         """
-        claimed = await self.db.writer.arun(
-            partial(
-                leases.claim,
-                run_id=run_id,
-                owner=self.owner,
-                at=now(),
-                lease_s=self.settings.lease_s,
+        slot = await self.slots.take()
+        try:
+            claimed = await self.db.writer.arun(
+                partial(
+                    leases.claim,
+                    run_id=run_id,
+                    owner=self.owner,
+                    at=now(),
+                    lease_s=self.settings.lease_s,
+                )
             )
-        )
+        except BaseException:
+            slot.end()
+            raise
         if not claimed:
+            slot.end()
             return None
-        await self.runner.submit(run_id)
-        while True:
-            status = await self.runner.wait(run_id, 1.0)
-            if status is not None:
-                return status
-            if run_id not in self.runner.active():
-                return None
+        if run_id in self.runner.active():
+            # Submitted again while still executing here (a pause resolved as it
+            # stopped): its execution goes on once more, on the slot it has.
+            slot.end()
+            await self.runner.submit(run_id)
+            return RunStatus.RUNNING
+        token = slot.bind()
+        try:
+            await self.runner.submit(run_id)
+        finally:
+            slot.unbind(token)
+        execution = self.runner.execution(run_id)
+        if execution is None:
+            slot.end()
+        else:
+            execution.add_done_callback(lambda _: slot.end())
+        return await self._until_stopped_or_parked(run_id, slot)
+
+    async def _until_stopped_or_parked(self, run_id: str, slot: RunSlot) -> RunStatus | None:
+        parked = asyncio.ensure_future(slot.parked.wait())
+        ended: asyncio.Future[RunStatus | None] | None = None
+        try:
+            while True:
+                ended = asyncio.ensure_future(self.runner.wait(run_id, 1.0))
+                await asyncio.wait({ended, parked}, return_when=asyncio.FIRST_COMPLETED)
+                if not ended.done():
+                    return RunStatus.RUNNING
+                status = ended.result()
+                if status is not None:
+                    return status
+                if run_id not in self.runner.active():
+                    return None
+        finally:
+            for waiter in (parked, ended):
+                if waiter is not None:
+                    waiter.cancel()

@@ -1,7 +1,9 @@
 """The worker process: one asyncio event loop, in its own thread, hosting a Runtime.
 
 Celery's ``threads`` pool calls the task in one of ``--concurrency`` threads; the
-task hands the run id to this loop and blocks until the run stops here. So a
+task hands the run id to this loop and blocks until the run stops here, or until it
+waits on other runs: then it gives its slot back and the task returns, so the
+thread can take the children it waits for (docs/reliability.md#no-starvation). So a
 worker process executes up to ``concurrency`` runs at once on one event loop with
 one store connection pool, one group-commit writer, one lease heartbeat and one
 PythonFuncNode process pool, exactly as an API process does in embedded mode.
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 from spurline.engine.states import RunStatus
 from spurline.runtime import Runtime
 from spurline.scaleout.executor import CeleryExecutor
+from spurline.scaleout.slots import Slots
 from spurline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,11 @@ class WorkerHost:
     Args:
         settings: the process settings; the executor is forced to ``celery`` since
             runs this worker starts (child runs, takeovers) must go through the queue.
+        concurrency: runs doing work at once (``--concurrency``); None for no bound
+            but the Celery pool's.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, concurrency: int | None = None) -> None:
         self.settings = settings.model_copy(update={"executor": "celery"})
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -47,6 +52,7 @@ class WorkerHost:
         self._closing = False
         self._running: set[concurrent.futures.Future[RunStatus | None]] = set()
         self.runtime: Runtime = self._call(self._open())
+        self._executor(self.runtime).slots = Slots(concurrency)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -63,8 +69,9 @@ class WorkerHost:
 
     def execute(self, run_id: str) -> str | None:
         """Execute a run received from the queue (from a Celery pool thread); blocks
-        until it stops here. Returns its status, or None when it was not claimed or
-        the worker is shutting down (the run's lease then lapses and it is taken over).
+        until it stops here or waits on other runs without a slot (then ``RUNNING``).
+        Returns its status, or None when it was not claimed or the worker is shutting
+        down (the run's lease then lapses and it is taken over).
         """
         if self._closing:
             return None
@@ -77,11 +84,13 @@ class WorkerHost:
             return None
         finally:
             self._running.discard(future)
-        log.info(
-            "run %s",
-            "not claimed" if status is None else status.value,
-            extra={"run_id": run_id},
-        )
+        if status is None:
+            what = "not claimed"
+        elif status is RunStatus.RUNNING:
+            what = "waiting on other runs; its slot is free for them"
+        else:
+            what = status.value
+        log.info("run %s", what, extra={"run_id": run_id})
         return None if status is None else status.value
 
     def close(self) -> None:

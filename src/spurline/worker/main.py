@@ -25,12 +25,13 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
 
     Args:
         settings: store, broker and queue settings.
-        concurrency: runs executed at once by this process (Celery pool threads).
+        concurrency: runs doing work at once in this process (Celery pool threads);
+            runs waiting on child runs do not count (docs/reliability.md#no-starvation).
         loglevel: Celery's log level.
     """
     if not logging.getLogger().handlers:  # not configured by the CLI (spurline.oplog)
         logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    host = WorkerHost(settings)
+    host = WorkerHost(settings, concurrency)
     if settings.metrics_port is not None:
         # this process's counters (runs it executed, nodes, webhooks); docs/operations.md
         from prometheus_client import start_http_server
