@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from tests.conftest import free_port
 from tests.flows import FINAL, process_alive, start, wait_status
+from tests.worker._cluster import Cluster, services_down
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -134,13 +136,10 @@ def test_forked_children_die_with_the_time_limit(tmp_path: Path) -> None:
         assert time.monotonic() - ended < 10
 
 
-def test_user_code_dies_with_a_killed_server(tmp_path: Path) -> None:
-    """kill -9 of the server mid-node: its user code goes at once; a restarted server
-    takes the run over and runs the node again only after that (the second try finds
-    the first try's marker and returns)."""
-    folder = tmp_path / "markers"
-    folder.mkdir()
-    code = f"""
+def _second_try_returns(folder: Path) -> str:
+    """Code whose first try forks a child and spins for ever (both writing markers);
+    a second try writes its own marker and returns."""
+    return f"""
 import os, time
 folder = {str(folder)!r}
 if os.path.exists(folder + '/first'):
@@ -155,22 +154,57 @@ open(folder + '/worker-' + str(os.getpid()), 'w').close()
 while True:
     time.sleep(0.05)
 """
-    home = tmp_path / "home"
-    with _serve(home) as (proc, client):
-        wf = _workflow(client, code, timeout_s=120)
-        run_id = start(client, wf, {"in": {"n": 0}})
-        pids = _wait_markers(folder, "child", 1, 30) + _wait_markers(folder, "worker", 1, 30)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        took = _wait_gone(pids, 5)
-        print(f"\nuser code gone {took:.2f} s after the server's kill -9")
+
+
+def _kill_mid_node(victim: subprocess.Popen[bytes], folder: Path) -> None:
+    """kill -9 ``victim`` once the node and its child run; its user code must go at once,
+    before any other process could take the run over."""
+    pids = _wait_markers(folder, "child", 1, 30) + _wait_markers(folder, "worker", 1, 30)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    took = _wait_gone(pids, 5)
+    print(f"\nuser code gone {took:.2f} s after the kill -9")
     assert not _markers(folder, "second")
-    with _serve(home) as (_, client):
-        run = wait_status(client, run_id, FINAL, 45)
+
+
+def _ran_once_more(run: dict[str, Any], folder: Path) -> None:
     assert run["status"] == "COMPLETED", run
     assert run["outputs"]["code"] == {"tries": 2}
     assert len(_markers(folder, "second")) == 1
     assert len(_markers(folder, "worker")) == 1
+
+
+def test_user_code_dies_with_a_killed_server(tmp_path: Path) -> None:
+    """kill -9 of ``spurline serve`` mid-node; a restarted server takes the run over
+    and runs the node again, only after the first try is gone."""
+    folder = tmp_path / "markers"
+    folder.mkdir()
+    home = tmp_path / "home"
+    with _serve(home) as (proc, client):
+        wf = _workflow(client, _second_try_returns(folder), timeout_s=120)
+        run_id = start(client, wf, {"in": {"n": 0}})
+        _kill_mid_node(proc, folder)
+    with _serve(home) as (_, client):
+        _ran_once_more(wait_status(client, run_id, FINAL, 45), folder)
+
+
+def test_user_code_dies_with_a_killed_celery_worker(tmp_path: Path) -> None:
+    """The same with ``spurline worker`` (PostgreSQL, Redis): the worker is killed
+    mid-node, another worker finishes the run."""
+    if why := services_down():
+        pytest.skip(why)
+    folder = tmp_path / "markers"
+    folder.mkdir()
+    with Cluster(tmp_path, SPURLINE_LEASE_S="2", SPURLINE_QUEUE_WAIT_S="20") as cluster:
+        victim = cluster.start_worker(concurrency=2)
+        api = cluster.start_api()
+        cluster.ready()
+        with httpx.Client(base_url=api, timeout=30) as client:
+            wf = _workflow(client, _second_try_returns(folder), timeout_s=120)
+            run_id = start(client, wf, {"in": {"n": 0}})
+            _kill_mid_node(victim, folder)
+            cluster.start_worker(concurrency=2)
+            _ran_once_more(wait_status(client, run_id, FINAL, 50), folder)
 
 
 def test_a_fork_bomb_leaves_no_strays(tmp_path: Path) -> None:
