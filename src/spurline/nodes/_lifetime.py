@@ -93,6 +93,8 @@ def _watch_owner(sentinel: int) -> None:
 
 
 def _die_with_worker() -> None:
+    # The signal comes when the thread that forked exits: code forking from a thread
+    # of its own loses the child with that thread, as it would lose it with the call.
     if os.getpid() == _worker_pid or not _worker_pid:
         return
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -2,8 +2,10 @@
 
 User code runs in worker processes of a pebble ``ProcessPool``, so a runaway loop
 or a crash in user code fails that task and never the server: a call past its time
-limit, or one canceled, has its worker process killed and replaced. This isolates
-faults; it is not a security sandbox (user code has full Python).
+limit, or one canceled, has its worker process killed and replaced, together with
+every process the code forked; and the workers die with the process that owns the
+pool (:mod:`spurline.nodes._lifetime`). This isolates faults; it is not a security
+sandbox (user code has full Python).
 """
 
 from __future__ import annotations
