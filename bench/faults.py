@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import subprocess
 import tempfile
 import time
@@ -115,14 +116,17 @@ def concurrent_reads(runs: int, requests: int, in_flight: int) -> dict[str, Any]
         "scenario": "concurrent_reads",
         "params": {"runs": runs, "requests": requests, "in_flight": in_flight},
     }
-    db, version = _seeded_store(home)
-    out["seed_s"] = round(_seed(db, version, runs), 2)
-    ids = _run_ids(db)
-    db.close()
-    with Server(home=home) as srv:
-        cpu0 = srv.cpu()["server"]
-        out.update(asyncio.run(_load(srv.port, ids, requests, in_flight)))
-        out["server_cpu_s"] = round(srv.cpu()["server"] - cpu0, 2)
+    try:
+        db, version = _seeded_store(home)
+        out["seed_s"] = round(_seed(db, version, runs), 2)
+        ids = _run_ids(db)
+        db.close()
+        with Server(home=home) as srv:
+            cpu0 = srv.cpu()["server"]
+            out.update(asyncio.run(_load(srv.port, ids, requests, in_flight)))
+            out["server_cpu_s"] = round(srv.cpu()["server"] - cpu0, 2)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     out["goal"] = "p99 < 1000 ms"
     out["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return out
