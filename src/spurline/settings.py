@@ -25,6 +25,8 @@ class Settings(BaseSettings):
             is taken over and enqueued again (covers a lost message).
         max_body_bytes: request bodies above this get 413 (default 10 MiB).
         python_workers: processes in the PythonFuncNode pool.
+        python_burst_workers: more processes the pool starts while every regular one
+            is busy (docs/reliability.md#orphans-and-hogging).
         python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
         lease_s: how long a run's lease lasts without a heartbeat (docs/runs-api.md#running).
         control_poll_s: how often a process checks that the runs it executes were not
@@ -87,6 +89,7 @@ class Settings(BaseSettings):
     queue_wait_s: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     python_workers: int = Field(default=2, ge=1)
+    python_burst_workers: int = Field(default=2, ge=0)
     python_timeout_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)

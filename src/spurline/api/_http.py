@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,18 +18,30 @@ from spurline.api._dialect import is_pyspur
 from spurline.api._dialect import render as render_pyspur
 
 
+def render_json(content: Any) -> bytes:
+    """``content`` as the JSON body :class:`OrjsonResponse` sends (the PySpur dialect
+    under ``/api``); safe to call in a worker thread, which keeps big bodies off the
+    event loop (docs/reliability.md#orphans-and-hogging)."""
+    if is_pyspur():
+        return render_pyspur(content)
+    # OPT_NON_STR_KEYS makes orjson check every key (3.4x slower on a 1,000-task
+    # run); it is needed only when a payload has non-string keys, which is rare.
+    try:
+        return orjson.dumps(content)
+    except TypeError:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 class OrjsonResponse(JSONResponse):
     """JSON via orjson: datetimes as RFC 3339, several times faster than json."""
 
     def render(self, content: Any) -> bytes:
-        if is_pyspur():
-            return render_pyspur(content)
-        # OPT_NON_STR_KEYS makes orjson check every key (3.4x slower on a 1,000-task
-        # run); it is needed only when a payload has non-string keys, which is rare.
-        try:
-            return orjson.dumps(content)
-        except TypeError:
-            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return render_json(content)
+
+
+def json_bytes_response(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A 200 whose JSON ``body`` is already rendered (see :func:`render_json`)."""
+    return Response(body, media_type="application/json", headers=headers)
 
 
 class SlashRouter(APIRouter):

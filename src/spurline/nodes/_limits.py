@@ -246,8 +246,8 @@ def _check_path(path: Any) -> None:
 def _check_signal(event: str, target: int) -> None:
     me = os.getpid()
     if event == "os.killpg" or target <= 0:
-        if target == me and event == "os.killpg":
-            return
+        # the worker leads its own group (spurline.nodes._lifetime): killing it is the
+        # pool's job on a time limit, not the code's
         raise _refuse("signalling a process group")
     if target != me and not _is_descendant(target, me):
         raise _refuse(f"signalling process {target}")

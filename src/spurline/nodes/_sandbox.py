@@ -2,18 +2,22 @@
 
 User code runs in worker processes of a pebble ``ProcessPool``, so a runaway loop
 or a crash in user code fails that task and never the server: a call past its time
-limit, or one canceled, has its worker process killed and replaced. This isolates
-faults; it is not a security sandbox (user code has full Python).
+limit, or one canceled, has its worker process killed and replaced, together with
+every process the code forked; and the workers die with the process that owns the
+pool (:mod:`spurline.nodes._lifetime`). This isolates faults; it is not a security
+sandbox (user code has full Python).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import multiprocessing
 import textwrap
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -25,7 +29,7 @@ from pebble import ProcessExpired, ProcessPool
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.logcap import CODE_FILENAME, Entry, LogCapture, captured, code_traceback
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON
-from spurline.nodes import _limits
+from spurline.nodes import _lifetime, _limits
 
 if TYPE_CHECKING:  # worker processes import this module: keep pydantic out of them
     from spurline.engine.nodetype import NodeContext
@@ -153,8 +157,36 @@ def _call(
     return "ok", result, None
 
 
+def _start_worker(limits: _limits.Limits | None) -> None:
+    """Start-up of a pool worker: bound to its owner first, then limited."""
+    _lifetime.bind_worker()
+    if limits is not None:
+        _limits.apply(limits)
+
+
+# how long a burst lane stays up with nothing to do before its processes are stopped
+BURST_IDLE_S = 30.0
+
+
+class _Lane:
+    """One pebble pool of ``size`` workers and the calls it holds (``busy``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+        self.pool: ProcessPool | None = None
+        self.idle_timer: threading.Timer | None = None
+
+
 class PythonPool:
-    """A lazily started pebble pool shared by every run in this process."""
+    """A lazily started pool of processes shared by every run in this process.
+
+    ``workers`` processes are the regular lane; when every one of them holds a call,
+    up to ``burst`` more start (the burst lane, stopped after ``BURST_IDLE_S`` idle),
+    so a few runaway nodes cannot hold every slot; past that, calls wait for the
+    first free slot, and waiting is not charged to their time limit
+    (docs/reliability.md#orphans-and-hogging).
+    """
 
     def __init__(
         self,
@@ -162,31 +194,86 @@ class PythonPool:
         cap_bytes: int = 1 << 20,
         max_lines: int = 10_000,
         limits: _limits.Limits | None = None,
+        burst: int = 0,
     ) -> None:
         self.workers = workers
         self.limits = limits
         self.cap = (cap_bytes, max_lines)
-        self._pool: ProcessPool | None = None
+        self._lanes = [_Lane(workers)] + ([_Lane(burst)] if burst > 0 else [])
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[_Lane]]] = deque()
         self._lock = threading.Lock()
 
-    def _get(self) -> ProcessPool:
+    def _get(self, lane: _Lane) -> ProcessPool:
         with self._lock:
-            if self._pool is not None and not self._pool.active:
+            if lane.pool is not None and not lane.pool.active:
                 # A pool pebble declared broken: stop its workers, start afresh.
-                self._pool.stop()  # type: ignore[no-untyped-call]
-                self._pool = None
-            if self._pool is None:
+                lane.pool.stop()  # type: ignore[no-untyped-call]
+                lane.pool = None
+            if lane.pool is None:
                 # forkserver: workers start from a clean process, not a copy of the
                 # server with its threads and open database handles.
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([__name__])
-                self._pool = ProcessPool(
-                    max_workers=self.workers,
+                lane.pool = ProcessPool(
+                    max_workers=lane.size,
                     context=ctx,
-                    initializer=_limits.apply if self.limits else None,
-                    initargs=(self.limits,) if self.limits else (),
+                    initializer=_start_worker,
+                    initargs=(self.limits,),
                 )
-            return self._pool
+            return lane.pool
+
+    async def _take(self) -> _Lane:
+        """A slot: a lane with a free process, waiting for one when all are busy."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for lane in self._lanes:
+                if lane.busy < lane.size:
+                    lane.busy += 1
+                    if lane.idle_timer is not None:
+                        lane.idle_timer.cancel()
+                        lane.idle_timer = None
+                    return lane
+            waiter: asyncio.Future[_Lane] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiters.remove((loop, waiter))
+            if waiter.done() and not waiter.cancelled():
+                self._give_back(waiter.result())  # handed a slot as it was canceled
+            raise
+
+    def _give_back(self, lane: _Lane) -> None:
+        """Hand ``lane``'s slot to the first waiting call, else free it."""
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                if waiter.done():
+                    continue
+                with contextlib.suppress(RuntimeError):  # its loop is closed
+                    loop.call_soon_threadsafe(self._deliver, waiter, lane)
+                    return
+            lane.busy -= 1
+            if lane is not self._lanes[0] and lane.busy == 0 and lane.pool is not None:
+                lane.idle_timer = threading.Timer(BURST_IDLE_S, self._stop_idle, (lane,))
+                lane.idle_timer.daemon = True
+                lane.idle_timer.start()
+
+    def _deliver(self, waiter: asyncio.Future[_Lane], lane: _Lane) -> None:
+        if waiter.done():
+            self._give_back(lane)  # canceled meanwhile: the next one gets it
+        else:
+            waiter.set_result(lane)
+
+    def _stop_idle(self, lane: _Lane) -> None:
+        with self._lock:
+            pool = lane.pool if lane.busy == 0 else None
+            if pool is not None:
+                lane.pool = None
+        if pool is not None:
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool.join()
 
     async def call(
         self,
@@ -199,21 +286,42 @@ class PythonPool:
         """Run ``code`` in a worker; return its output dict.
 
         ``timeout_s`` counts from when a worker process starts the code, not from
-        the call: time queued for a free process is not run time. With ``ctx``, the
+        the call: time waiting for a free process is not run time. With ``ctx``, the
         start time and the captured lines go to the attempt it records.
 
         Raises:
-            NodeTimeout: past ``timeout_s`` seconds (the worker is killed).
+            NodeTimeout: past ``timeout_s`` seconds (the worker and every process it
+                forked are killed).
             OutputNotJSON: the code returned something JSON cannot hold.
             NodeFailed: the code raised, returned a non-dict, or its process died.
         """
+        lane = await self._take()
+        try:
+            kind, value, started, lines, tb = await self._run(lane, code, inputs, timeout_s, scope)
+        finally:
+            self._give_back(lane)
+        if ctx is not None:
+            ctx.add_lines(lines, started)
+        if kind == "not_json":
+            raise OutputNotJSON(value)
+        if kind == "error":
+            raise NodeFailed(value, traceback=tb)
+        return value  # type: ignore[no-any-return]
+
+    async def _run(
+        self,
+        lane: _Lane,
+        code: str,
+        inputs: dict[str, Any],
+        timeout_s: float,
+        scope: _limits.CallScope | None,
+    ) -> CallResult:
         for attempt in (1, 2):
-            future = self._get().schedule(
+            future = self._get(lane).schedule(
                 call_user_function, args=(code, inputs, *self.cap, scope), timeout=timeout_s
             )
             try:
-                kind, value, started, lines, tb = await asyncio.wrap_future(future)
-                break
+                return await asyncio.wrap_future(future)
             except FutureTimeout:
                 msg = f"TimeoutError: the code ran longer than {timeout_s:g} s"
                 raise NodeTimeout(msg) from None
@@ -227,28 +335,28 @@ class PythonPool:
                 if attempt == 2:
                     msg = f"ProcessExpired: the code's process died (the pool broke: {exc})"
                     raise NodeFailed(msg) from None
-        if ctx is not None:
-            ctx.add_lines(lines, started)
-        if kind == "not_json":
-            raise OutputNotJSON(value)
-        if kind == "error":
-            raise NodeFailed(value, traceback=tb)
-        return value  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.stop()  # type: ignore[no-untyped-call]
-                self._pool.join()
-                self._pool = None
+            pools = [lane.pool for lane in self._lanes if lane.pool is not None]
+            for lane in self._lanes:
+                lane.pool = None
+                if lane.idle_timer is not None:
+                    lane.idle_timer.cancel()
+                    lane.idle_timer = None
+        for pool in pools:
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool.join()
 
 
 _default: PythonPool | None = None
 
 
 def default_pool() -> PythonPool:
-    """The process-wide pool, sized by ``SPURLINE_PYTHON_WORKERS``."""
+    """The process-wide pool, sized by ``SPURLINE_PYTHON_WORKERS`` and
+    ``SPURLINE_PYTHON_BURST_WORKERS``."""
     global _default
     if _default is None:
         from spurline.settings import get_settings
@@ -259,6 +367,7 @@ def default_pool() -> PythonPool:
             settings.log_cap_bytes,
             settings.log_cap_lines,
             _limits.Limits.from_settings(settings),
+            settings.python_burst_workers,
         )
     return _default
 

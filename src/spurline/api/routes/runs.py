@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
+from spurline.api._http import (
+    OrjsonResponse,
+    SlashRouter,
+    json_bytes_response,
+    page_headers,
+    render_json,
+)
 from spurline.api.deps import (
     ActorDep,
     IdempotencyHeader,
@@ -36,6 +42,7 @@ from spurline.api.schemas import (
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
 from spurline.engine.views import run_summary
+from spurline.runtime import Runtime
 from spurline.services import retention
 from spurline.services.reruns import RerunRequest as RerunChanges
 from spurline.services.reruns import rerun
@@ -88,18 +95,36 @@ async def list_runs(
         metadata=metadata_pairs(metadata),
         schedule_id=schedule_id,
     )
-    headers: dict[str, str]
-    if view is RunView.summary:
-        found, total = await rt.read(lambda c: q.list_run_summaries(c, page, page_size, flt))
+
+    # The page is read, shaped and encoded in a worker thread: 200 requests in flight
+    # must not queue behind each other on the event loop
+    # (docs/reliability.md#orphans-and-hogging).
+    def summary_page(conn: Any) -> tuple[bytes, int]:
+        found, total = q.list_run_summaries(conn, page, page_size, flt)
         at = now()
         body = [
             run_summary(r, found.counts.get(r.id, (0, 0)), at, found.reruns.get(r.id))
             for r in found.runs
         ]
-        return OrjsonResponse(body, headers=page_headers(request, page, page_size, total))
-    snaps, total = await rt.read(lambda c: q.list_runs(c, page, page_size, flt))
-    headers = page_headers(request, page, page_size, total)
-    return OrjsonResponse([rt.view(s) for s in snaps], headers=headers)
+        return render_json(body), total
+
+    def full_page(conn: Any) -> tuple[bytes, int]:
+        snaps, total = q.list_runs(conn, page, page_size, flt)
+        return render_json([rt.view(s) for s in snaps]), total
+
+    body, total = await rt.read(summary_page if view is RunView.summary else full_page)
+    return json_bytes_response(body, page_headers(request, page, page_size, total))
+
+
+async def _run_response(rt: Runtime, run_id: str, part: str | None = None) -> Response:
+    """``GET /run/{run_id}/`` (or one ``part`` of it), read, shaped and encoded in a
+    worker thread; NotFound when there is no such run."""
+
+    def render(conn: Any) -> bytes:
+        view = rt.view(q.get_snapshot(conn, run_id))
+        return render_json(view[part] if part else view)
+
+    return json_bytes_response(await rt.read(render))
 
 
 @router.post(
@@ -164,19 +189,19 @@ async def prune_runs(body: PruneRequest, rt: RuntimeDep) -> Response:
 @router.get("/{run_id}/", response_model=RunResponseSchema, responses=NOT_FOUND)
 async def get_run(run_id: str, rt: RuntimeDep) -> Response:
     """One run with its tasks."""
-    return OrjsonResponse(rt.view(await rt.snapshot(run_id)))
+    return await _run_response(rt, run_id)
 
 
 @router.get("/{run_id}/status/", response_model=RunResponseSchema, responses=NOT_FOUND)
 async def get_run_status(run_id: str, rt: RuntimeDep) -> Response:
     """Same as ``GET /run/{run_id}/`` (PySpur has both)."""
-    return OrjsonResponse(rt.view(await rt.snapshot(run_id)))
+    return await _run_response(rt, run_id)
 
 
 @router.get("/{run_id}/tasks/", response_model=list[TaskResponseSchema], responses=NOT_FOUND)
 async def get_run_tasks(run_id: str, rt: RuntimeDep) -> Response:
     """Every task of a run, in topological order."""
-    return OrjsonResponse(rt.view(await rt.snapshot(run_id))["tasks"])
+    return await _run_response(rt, run_id, "tasks")
 
 
 @router.get("/{run_id}/children/", response_model=list[RunResponseSchema], responses=NOT_FOUND)
@@ -194,12 +219,12 @@ async def get_run_children(
     def render(conn: Any) -> tuple[bytes, int]:
         # A batch may have thousands of children: build and encode them off the event loop.
         snaps, total = q.list_children(conn, run_id, page, page_size)
-        return OrjsonResponse([]).render([rt.view(s) for s in snaps]), total
+        return render_json([rt.view(s) for s in snaps]), total
 
     body, total = await rt.read(render)
     headers = page_headers(request, page, page_size, total) if page and page_size else {}
     headers.setdefault("X-Total-Count", str(total))
-    return Response(body, media_type="application/json", headers=headers)
+    return json_bytes_response(body, headers)
 
 
 @router.delete(

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 
 from spurline.api._dialect import definition_for_save
-from spurline.api._http import OrjsonResponse, SlashRouter, page_headers
+from spurline.api._http import (
+    OrjsonResponse,
+    SlashRouter,
+    json_bytes_response,
+    page_headers,
+    render_json,
+)
 from spurline.api.deps import (
     ActorDep,
     IdempotencyHeader,
@@ -70,10 +76,14 @@ async def list_workflows(
     request: Request, rt: RuntimeDep, page: PageDep = 1, page_size: PageSizeDep = 10
 ) -> Response:
     """Workflows, newest first."""
-    wfs, total = await rt.read(lambda c: wf_q.list_workflows(c, page, page_size))
-    return OrjsonResponse(
-        [_workflow(w) for w in wfs], headers=page_headers(request, page, page_size, total)
-    )
+
+    def render(conn: Any) -> tuple[bytes, int]:
+        # definitions can be megabytes: encoded off the event loop, like the run pages
+        wfs, total = wf_q.list_workflows(conn, page, page_size)
+        return render_json([_workflow(w) for w in wfs]), total
+
+    body, total = await rt.read(render)
+    return json_bytes_response(body, page_headers(request, page, page_size, total))
 
 
 @router.get("/{workflow_id}/", response_model=WorkflowResponseSchema, responses=NOT_FOUND)
@@ -198,7 +208,6 @@ async def list_workflow_runs(
 ) -> Response:
     """That workflow's runs, newest first; child runs (loop iterations, sub-workflows,
     batch rows) are reached through their parent, not listed here."""
-    await rt.read(lambda c: wf_q.get_workflow(c, workflow_id))
     flt = run_q.RunFilter(
         tuple(status or ()),
         workflow_id=workflow_id,
@@ -206,10 +215,14 @@ async def list_workflow_runs(
         start_date=_utc(start_date),
         end_date=_utc(end_date),
     )
-    snaps, total = await rt.read(lambda c: run_q.list_runs(c, page, page_size, flt))
-    return OrjsonResponse(
-        [rt.view(s) for s in snaps], headers=page_headers(request, page, page_size, total)
-    )
+
+    def render(conn: Any) -> tuple[bytes, int]:
+        wf_q.get_workflow(conn, workflow_id)  # NotFound: no such workflow
+        snaps, total = run_q.list_runs(conn, page, page_size, flt)
+        return render_json([rt.view(s) for s in snaps]), total
+
+    body, total = await rt.read(render)
+    return json_bytes_response(body, page_headers(request, page, page_size, total))
 
 
 def _utc(value: datetime | None) -> datetime | None:
