@@ -122,10 +122,20 @@ class ChildRunService:
         executor: where child runs execute.
     """
 
-    def __init__(self, store: Store, engine: RunEngine, executor: Executor) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: RunEngine,
+        executor: Executor,
+        *,
+        max_depth: int = 10,
+        max_child_runs: int = 100_000,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.executor = executor
+        self.max_depth = max_depth
+        self.max_child_runs = max_child_runs
 
     async def run_children(
         self,
@@ -146,6 +156,8 @@ class ChildRunService:
             s.seq for s in latest.values() if s.status in (*RUN_ACTIVE, RunStatus.COMPLETED)
         }
         todo = deque(seq for seq in range(len(inputs)) if seq not in reusable)
+        if todo:
+            await self._check_bounds(parent, len(todo))
 
         async def fill(n: int) -> list[str] | None:
             seqs = [todo.popleft() for _ in range(min(max(n, CHUNK), len(todo)))]
@@ -168,6 +180,31 @@ class ChildRunService:
         if missing:
             raise RunCanceled(parent.id)  # children vanished: the parent was deleted/canceled
         return [by_seq[seq] for seq in range(len(inputs))]
+
+    async def _check_bounds(self, parent: RunRecord, new: int) -> None:
+        """Refuse children nested deeper than ``max_depth`` below their root run, or
+        more than ``max_child_runs`` in the root's whole tree, before creating any
+        (docs/reliability.md#bounded-nesting).
+
+        Raises:
+            NodeFailed: naming the limit, its setting and the value reached.
+        """
+        limit = self.max_depth
+        chain = await self.store.read(lambda c: child_q.lineage(c, parent.id, limit))
+        if len(chain) > limit:
+            msg = (
+                f"sub-workflows and loops nest deeper than SPURLINE_MAX_DEPTH={limit} "
+                f"(root run {chain[-1]}); a workflow that reaches itself nests without end"
+            )
+            raise NodeFailed(msg, retryable=False)
+        root = chain[-1]
+        size = await self.store.read(lambda c: child_q.tree_size(c, root))
+        if size + new > self.max_child_runs:
+            msg = (
+                f"starting {new} more child runs would make {size + new} under root run "
+                f"{root}, past SPURLINE_MAX_CHILD_RUNS={self.max_child_runs}"
+            )
+            raise NodeFailed(msg, retryable=False)
 
     async def _plan(
         self, parent: RunRecord, node_id: str, workflow_id: str | None
