@@ -1,0 +1,100 @@
+"""A large definition (docs/reliability.md#validation-and-bad-input): checking it is
+linear in its size and runs off the event loop, so other requests go on meanwhile.
+Before, 20,000 ForLoopNodes took minutes of the event loop (each loop scanned every
+node for its body).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from tests.conftest import BACKENDS, serving
+
+from spurline.nodes.registry import parse_definition
+
+JSON = {"content-type": "application/json"}
+
+
+def loops(count: int) -> dict[str, Any]:
+    """``count`` ForLoopNodes in a chain, each with a one-node body."""
+    nodes: list[dict[str, Any]] = [{"id": "in", "node_type": "InputNode"}]
+    links = []
+    for i in range(count):
+        nodes.append({"id": f"l{i}", "node_type": "ForLoopNode", "config": {"num_iterations": 1}})
+        nodes.append({"id": f"b{i}", "node_type": "InputNode", "parent_id": f"l{i}"})
+        links.append({"source_id": f"l{i - 1}" if i else "in", "target_id": f"l{i}"})
+    return {"nodes": nodes, "links": links}
+
+
+def chain(count: int) -> dict[str, Any]:
+    """``count`` PythonFuncNodes in a chain."""
+    nodes: list[dict[str, Any]] = [{"id": "in", "node_type": "InputNode"}]
+    links = []
+    for i in range(count):
+        code = f"return {{'step': {i}}}"
+        nodes.append({"id": f"p{i}", "node_type": "PythonFuncNode", "config": {"code": code}})
+        links.append({"source_id": f"p{i - 1}" if i else "in", "target_id": f"p{i}"})
+    return {"nodes": nodes, "links": links}
+
+
+def check_time(definition: dict[str, Any]) -> float:
+    """Seconds to check ``definition``, the best of three (the machine is shared)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        parse_definition(definition)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("shape", [loops, chain])
+def test_checking_grows_linearly_with_the_definition(shape: Any) -> None:
+    parse_definition(shape(10))  # imports and node registry
+    small, large = check_time(shape(5_000)), check_time(shape(20_000))
+    # linear: 4x the nodes take about 4x the time; quadratic took 16x
+    assert large / small < 10, (small, large)
+    assert large < 5, large  # about 1 s on a quiet machine; minutes when quadratic
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with serving(tmp_path, str(request.param)) as srv:
+        yield srv.url
+
+
+@pytest.mark.parametrize("shape", [loops, chain])
+def test_other_requests_go_on_while_a_large_definition_is_checked(url: str, shape: Any) -> None:
+    body = orjson.dumps({"name": "large", "definition": shape(20_000)})
+    assert len(body) > 1_000_000
+    answer: dict[str, Any] = {}
+
+    def save() -> None:
+        started = time.monotonic()
+        r = httpx.post(f"{url}/wf/", content=body, headers=JSON, timeout=60)
+        answer.update(status=r.status_code, nodes=len(r.json()["definition"]["nodes"]))
+        answer["seconds"] = time.monotonic() - started
+
+    saver = threading.Thread(target=save)
+    waits = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        saver.start()
+        while saver.is_alive():
+            started = time.monotonic()
+            assert client.get("/health").status_code == 200
+            waits.append(time.monotonic() - started)
+        saver.join()
+        stored = client.get("/wf/").json()
+
+    assert answer["status"] == 200 and answer["nodes"] == 40_001 - 20_000 * (shape is chain)
+    assert answer["seconds"] < 20, answer
+    assert len(waits) > 3
+    # the request's own body is still parsed on the loop (a few tenths of a second)
+    assert max(waits) < 2, sorted(waits)[-3:]
+    assert [w["name"] for w in stored] == ["large"]
