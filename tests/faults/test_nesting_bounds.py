@@ -133,3 +133,26 @@ def test_runs_within_the_limits_complete(client: httpx.Client) -> None:
     r = run(client, chain_of(client, 4))
     assert r.status_code == 200, r.text
     assert {r["status"] for r in every_run_final(client)} == {"COMPLETED"}
+
+
+def test_many_small_starts_stop_exactly_at_max_child_runs(client: httpx.Client) -> None:
+    """20 loop iterations (20 children), each calling a sub-workflow (one child each):
+    the tree reaches 30 after 10 calls and the 11th is refused."""
+    inner = save(client, calling(None), "inner")
+    definition = {
+        "nodes": [
+            node("in", "InputNode"),
+            node("loop", "ForLoopNode", num_iterations=20),
+            {**node("body_in", "InputNode"), "parent_id": "loop"},
+            {**node("call", "SubworkflowNode", workflow_id=inner), "parent_id": "loop"},
+        ],
+        "links": [link("in", "loop"), link("body_in", "call")],
+    }
+    r = run(client, save(client, definition, "many"))
+
+    assert r.status_code == 422, r.text
+    assert "past SPURLINE_MAX_CHILD_RUNS=30" in r.json()["detail"]["message"]
+    runs = every_run_final(client)
+    assert len(runs) == 1 + 30  # the root and exactly the 30 children allowed
+    statuses = sorted(r["status"] for r in runs)
+    assert statuses.count("COMPLETED") == 20  # 10 iterations and their 10 sub-workflows

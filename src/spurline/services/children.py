@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,9 @@ class ChildRunService:
         self.executor = executor
         self.max_depth = max_depth
         self.max_child_runs = max_child_runs
+        # root run -> (monotonic time of its last exact count, that count plus the
+        # children this process created since); see _tree_size
+        self._sizes: dict[str, tuple[float, int]] = {}
 
     async def run_children(
         self,
@@ -198,13 +202,29 @@ class ChildRunService:
             )
             raise NodeFailed(msg, retryable=False)
         root = chain[-1]
-        size = await self.store.read(lambda c: child_q.tree_size(c, root))
+        size = await self._tree_size(root, new)
         if size + new > self.max_child_runs:
             msg = (
                 f"starting {new} more child runs would make {size + new} under root run "
                 f"{root}, past SPURLINE_MAX_CHILD_RUNS={self.max_child_runs}"
             )
             raise NodeFailed(msg, retryable=False)
+
+    async def _tree_size(self, root: str, new: int) -> int:
+        """The root's tree size, counted again unless a count under a second old leaves
+        room for twice as many as are asked for: a batch of many rows each starting a
+        child would otherwise count the whole tree once per row (about 50 ms at 90,000
+        runs on SQLite). Near the limit the count is always exact."""
+        at = time.monotonic()
+        cached = self._sizes.get(root)
+        if cached and at - cached[0] < 1.0 and cached[1] + 2 * new <= self.max_child_runs // 2:
+            self._sizes[root] = (cached[0], cached[1] + new)
+            return cached[1]
+        size = await self.store.read(lambda c: child_q.tree_size(c, root))
+        if len(self._sizes) > 1000:
+            self._sizes = {k: v for k, v in self._sizes.items() if at - v[0] < 1.0}
+        self._sizes[root] = (at, size + new)
+        return size
 
     async def _plan(
         self, parent: RunRecord, node_id: str, workflow_id: str | None
