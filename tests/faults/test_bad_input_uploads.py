@@ -69,6 +69,17 @@ def dataset_count(client: httpx.Client) -> str:
             b'{"a": 1}\n{"b": ' + HUGE.encode() + b"}\n",
             "row 1.b is an integer beyond 64 bits, which JSON storage cannot hold",
         ),
+        (
+            "nul-header.csv",
+            b"a\x00b,c\n1,2\n",
+            "column 'a\\x00b' is a string with a NUL character (\\u0000), which the store "
+            "cannot hold",
+        ),
+        (
+            "nul-key.jsonl",
+            b'{"ok": 1}\n{"a\\u0000b": 1}\n',
+            "column 'a\\x00b' is a string with a NUL character",
+        ),
     ],
 )
 def test_an_upload_the_store_cannot_hold_is_422_naming_it(
@@ -80,6 +91,20 @@ def test_an_upload_the_store_cannot_hold_is_422_naming_it(
     [problem] = r.json()["detail"]
     assert problem["loc"] == ["body", "file"]
     assert problem["msg"].startswith(message), problem["msg"]
+    assert dataset_count(client) == before
+
+
+def test_a_dataset_name_the_store_cannot_hold_is_422(client: httpx.Client) -> None:
+    before = dataset_count(client)
+    r = client.post("/ds/", files={"file": ("ok.csv", b"a\n1\n")}, data={"name": "x\x00y"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {
+            "loc": ["body", "name"],
+            "msg": "name is a string with a NUL character (\\u0000), which the store cannot hold",
+            "type": "value_error",
+        }
+    ]
     assert dataset_count(client) == before
 
 

@@ -329,11 +329,22 @@ class DatasetService:
         """Read ``src`` (see :func:`ingest`) into a new dataset and record it.
 
         Raises:
-            DatasetInvalid: the file cannot be read as rows.
+            DatasetInvalid: the file cannot be read as rows, or a name, description or
+                column name holds what the store cannot (a NUL character, a lone
+                surrogate: docs/reliability.md#validation-and-bad-input).
         """
+        for field, value in (("name", name), ("description", description)):
+            problem = json_problem(value, field)
+            if problem:
+                raise DatasetInvalid([{"path": (field,), "msg": problem, "type": "value_error"}])
         dataset_id = new_id("D")
         dest = self.folder / f"{dataset_id}.jsonl"
         fmt, columns, count = await asyncio.to_thread(ingest, src, filename, dest)
+        # column names are stored as a list (JSONB on PostgreSQL, which refuses NUL)
+        unstorable = next(filter(None, (json_problem(c, f"column {c!r}") for c in columns)), None)
+        if unstorable:
+            dest.unlink(missing_ok=True)
+            raise _bad(unstorable)
         record = DatasetRecord(
             id=dataset_id,
             name=name[:500],
