@@ -44,8 +44,9 @@ def spurline(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 
 
 @contextmanager
-def serving(home: Path) -> Iterator[str]:
-    """``spurline serve`` on the store under ``home``; stopped (SIGTERM) on exit."""
+def serving(home: Path, log: list[str] | None = None) -> Iterator[str]:
+    """``spurline serve`` on the store under ``home``; stopped (SIGTERM) on exit, when
+    what it printed after its banner is appended to ``log``."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "spurline", "serve", "--port", str(port)],
@@ -69,6 +70,8 @@ def serving(home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if log is not None:
+            log.append(proc.stdout.read())
         proc.stdout.close()
 
 
@@ -159,10 +162,14 @@ def test_a_damaged_page_at_run_time_is_503_never_500(home: Path) -> None:
     ids = stored_runs(home)
     damage(home / "spurline.db", root_pages(home / "spurline.db", "tasks"))
 
-    with serving(home) as url, httpx.Client(base_url=url, timeout=60) as client:
+    log: list[str] = []
+    with serving(home, log) as url, httpx.Client(base_url=url, timeout=60) as client:
         answers = [client.get(f"/run/{run_id}/") for run_id in ids]
         assert client.get("/health").status_code == 200
         listed = client.get("/wf/")
+        wf = listed.json()[0]["id"]
+        started = client.post(f"/wf/{wf}/start_run/", json={"initial_inputs": {"in": {}}})
+        answers.append(started)
 
     assert listed.status_code == 200  # what is not damaged is still served
     assert {r.status_code for r in answers} == {503}
@@ -175,6 +182,7 @@ def test_a_damaged_page_at_run_time_is_503_never_500(home: Path) -> None:
     assert check.returncode == 1
     assert "integrity_check found" in check.stderr or "SQLite cannot read" in check.stderr
     assert statuses(home) == {"COMPLETED"}  # every run final, none run again
+    assert "Traceback" not in log[0], log[0]
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="SPURLINE_TEST_POSTGRES_URL not set")
