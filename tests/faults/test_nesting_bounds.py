@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from tests.api._contract import link, node, py
 from tests.conftest import serving
+
+from spurline.store.orm import VERSIONS
 
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
@@ -156,3 +159,28 @@ def test_many_small_starts_stop_exactly_at_max_child_runs(client: httpx.Client) 
     assert len(runs) == 1 + 30  # the root and exactly the 30 children allowed
     statuses = sorted(r["status"] for r in runs)
     assert statuses.count("COMPLETED") == 20  # 10 iterations and their 10 sub-workflows
+
+
+def test_a_loop_already_in_the_store_stops_at_max_depth(tmp_path: Path, backend: str) -> None:
+    """The issue's case: a workflow that reaches itself (here through a store written
+    before the save check existed) used to nest 2,215 child runs in 15 s."""
+    with (
+        serving(tmp_path, backend, max_depth=4) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as client,
+    ):
+        a = save(client, calling(None), "A")
+        b = save(client, calling(a), "B")
+        version = client.get(f"/wf/{a}/versions/").json()[0]["id"]
+        with (
+            srv.runtime.store.db.write_engine.begin() as conn
+        ):  # A -> B, behind the save check's back
+            conn.execute(
+                update(VERSIONS).where(VERSIONS.c.id == version).values(definition=calling(b))
+            )
+
+        r = run(client, a)
+
+        assert r.status_code == 422, r.text
+        assert "nest deeper than SPURLINE_MAX_DEPTH=4" in r.json()["detail"]["message"]
+        runs = every_run_final(client)
+        assert len(runs) == 5  # A, B, A, B, A: the sixth was never created
