@@ -6,6 +6,7 @@ node for its body).
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -59,13 +60,20 @@ def chain(count: int) -> dict[str, Any]:
 
 
 def check_time(definition: dict[str, Any]) -> float:
-    """Seconds to check ``definition``, the best of three (the machine is shared)."""
+    """CPU seconds of this thread to check ``definition``, the best of three: other
+    processes on the shared machine do not count, nor does the garbage collector, whose
+    full passes cost what the rest of the test process holds, not what the check does."""
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
-        with suppress(DefinitionInvalid):
-            parse_definition(definition)
-        best = min(best, time.perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        started = time.thread_time()
+        try:
+            with suppress(DefinitionInvalid):
+                parse_definition(definition)
+        finally:
+            gc.enable()
+        best = min(best, time.thread_time() - started)
     return best
 
 
@@ -73,9 +81,11 @@ def check_time(definition: dict[str, Any]) -> float:
 def test_checking_grows_linearly_with_the_definition(shape: Any) -> None:
     check_time(shape(10))  # imports and node registry
     small, large = check_time(shape(5_000)), check_time(shape(20_000))
-    # linear: 4x the nodes take about 4x the time; quadratic took 16x
-    assert large / small < 10, (small, large)
-    assert large < 5, large  # about 1 s on a quiet machine; minutes when quadratic
+    # linear: 4x the nodes take about 4x the time (4.1-4.7 measured); quadratic took 16x
+    assert large / small < 8, (small, large)
+    # 0.35-0.6 s of CPU on the development machine (the issue asks under 1 s); the
+    # 20,000 ForLoopNodes took minutes when quadratic
+    assert large < 2, large
 
 
 @pytest.fixture(params=BACKENDS)
