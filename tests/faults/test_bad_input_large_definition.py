@@ -130,6 +130,6 @@ def test_other_requests_go_on_while_a_large_definition_is_checked(url: str, shap
         assert answer["nodes"] == {loops: 40_001, chain: 20_001}[shape]
     assert answer["seconds"] < 20, answer
     assert len(waits) > 3
-    # the request's own body is still parsed on the loop (a few tenths of a second)
+    # only the body's JSON decoding is on the loop (0.04 s); 0.22 s measured, loaded
     assert max(waits) < 2, sorted(waits)[-3:]
     assert [w["name"] for w in stored] == ([] if shape is empty_loops else ["large"])
