@@ -127,7 +127,8 @@ ECHO: dict[str, Any] = {
 
 
 def test_a_cell_the_store_cannot_hold_fails_its_row_not_the_batch(client: httpx.Client) -> None:
-    r = upload(client, "cells.csv", b"text,n\nfirst,0\nnul\x00here,1\nthird,2\nfourth,x\n")
+    cells = b"text,n\nfirst,0\nnul\x00here,1\nthird,2\nfourth,x\nfifth," + HUGE.encode() + b"\n"
+    r = upload(client, "cells.csv", cells)
     assert r.status_code == 200, r.text  # the file keeps the NUL as it was sent
     dataset = r.json()["id"]
     preview = client.get(f"/ds/{dataset}/preview/").json()["rows"]
@@ -140,7 +141,7 @@ def test_a_cell_the_store_cannot_hold_fails_its_row_not_the_batch(client: httpx.
     assert parent.status_code == 200, parent.text
     done = wait_finished(client, parent.json()["id"], 60)
 
-    assert (done["status"], done["message"]) == ("FAILED", "2 of 4 rows failed")
+    assert (done["status"], done["message"]) == ("FAILED", "3 of 5 rows failed")
     lines = [
         json.loads(x)
         for x in client.get(f"/of/{done['output_file_id']}/download/").text.split("\n")
@@ -151,6 +152,7 @@ def test_a_cell_the_store_cannot_hold_fails_its_row_not_the_batch(client: httpx.
         (1, "FAILED"),
         (2, "COMPLETED"),
         (3, "FAILED"),
+        (4, "FAILED"),
     ]
     assert lines[0]["outputs"]["echo"] == {"text": "first", "n": 0}
     assert lines[1]["error"] == (
@@ -158,8 +160,11 @@ def test_a_cell_the_store_cannot_hold_fails_its_row_not_the_batch(client: httpx.
         "which the store cannot hold"
     )
     assert lines[3]["error"] == "row 3: column 'n': 'x' is not an integer"
+    assert lines[4]["error"] == (
+        "row 4: column 'n' is an integer beyond 64 bits, which JSON storage cannot hold"
+    )
     children = client.get(f"/run/{done['id']}/children/").json()
-    assert {c["status"] for c in children} <= FINAL and len(children) == 4
+    assert {c["status"] for c in children} <= FINAL and len(children) == 5
 
 
 @pytest.mark.parametrize(
