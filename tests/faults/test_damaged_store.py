@@ -158,6 +158,19 @@ def test_a_damaged_file_is_one_line_at_start_and_exit_1(home: Path) -> None:
     assert "restore the store from a backup" in check.stderr
 
 
+def test_a_page_damaged_where_the_server_recovers_runs_ends_its_start(home: Path) -> None:
+    stored_runs(home)
+    damage(home / "spurline.db", root_pages(home / "spurline.db", "runs"))
+
+    r = spurline(home, "serve", "--port", str(free_port()))
+
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the store ")
+    assert "database disk image is malformed" in one_line_naming(home, last)
+
+
 def test_a_damaged_page_at_run_time_is_503_never_500(home: Path) -> None:
     ids = stored_runs(home)
     damage(home / "spurline.db", root_pages(home / "spurline.db", "tasks"))

@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.startup_error = exc
             stop()
             yield
+            if runtime is None and getattr(app.state, "runtime", None) is not None:
+                await app.state.runtime.close()
             return
         try:
             yield
