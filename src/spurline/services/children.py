@@ -197,8 +197,8 @@ class ChildRunService:
         chain = await self.store.read(lambda c: child_q.lineage(c, parent.id, limit))
         if len(chain) > limit:
             msg = (
-                f"sub-workflows and loops nest deeper than SPURLINE_MAX_DEPTH={limit} "
-                f"(root run {chain[-1]}); a workflow that reaches itself nests without end"
+                f"sub-workflows and loops nest deeper than SPURLINE_MAX_DEPTH={limit} below "
+                "the root run; a workflow that reaches itself nests without end"
             )
             raise NodeFailed(msg, retryable=False)
         root = chain[-1]
