@@ -23,7 +23,8 @@
     ├── NotAuthenticated           no valid token or session (HTTP 401)
     ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
     ├── TooManyAttempts            too many failed authentications (HTTP 429)
-    └── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
+    ├── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
+    └── StoreDamaged               the store's file or pages are corrupt (HTTP 503)
 
 The API maps each branch to its status in one place (``spurline.api.app``); the rules
 behind each are in docs/runs-api.md ("Errors").
@@ -175,3 +176,21 @@ class TooManyAttempts(SpurlineError):
 
 class SecretsUnavailable(SpurlineError):
     """Secrets cannot be set or read: no usable ``SPURLINE_SECRET_KEY`` (docs/security.md §6)."""
+
+
+class StoreDamaged(SpurlineError):
+    """The store's database file (or a page of it) is corrupt: one sentence naming the
+    store and what to do (docs/reliability.md#a-damaged-store).
+
+    Attributes:
+        store: the store, as a path (SQLite) or a masked URL.
+        reason: the database's own words ("database disk image is malformed").
+    """
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(
+            f"the store {store} is damaged ({reason}): restore it from a backup, or run "
+            "'spurline db check' to see what is damaged"
+        )

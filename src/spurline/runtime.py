@@ -108,7 +108,13 @@ class Runtime:
             self.store, self.persistence, self.engine, self.executor, self.lease, home / "outputs"
         )
         self.datasets = DatasetService(self.store, home / "datasets")
-        self.children = ChildRunService(self.store, self.engine, self.executor)
+        self.children = ChildRunService(
+            self.store,
+            self.engine,
+            self.executor,
+            max_depth=settings.max_depth,
+            max_child_runs=settings.max_child_runs,
+        )
         self.leases = LeaseKeeper(self.store, self.executor, self.lease, settings.control_poll_s)
         self.engine.services[CHILDREN] = self.children
         self.engine.services[BATCH] = self.batches

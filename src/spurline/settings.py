@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         queue_wait_s: how long a run may wait in the queue for a worker before it
             is taken over and enqueued again (covers a lost message).
         max_body_bytes: request bodies above this get 413 (default 10 MiB).
+        max_depth: how deep child runs (sub-workflows, loops) may nest below their root
+            run (docs/reliability.md#bounded-nesting).
+        max_child_runs: most child runs one root run's whole tree may hold.
         python_workers: processes in the PythonFuncNode pool.
         python_burst_workers: more processes the pool starts while every regular one
             is busy (docs/reliability.md#orphans-and-hogging).
@@ -94,6 +97,8 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
+    max_depth: int = Field(default=10, ge=1)
+    max_child_runs: int = Field(default=100_000, ge=1)
     templates_dir: Path = Path("examples")
     public_url: str = "http://127.0.0.1:6080"
     webhook_timeout_s: float = Field(default=10.0, gt=0)

@@ -162,14 +162,26 @@ def definition_for_save(raw: dict[str, Any] | None) -> dict[str, Any]:
     (keeping its ``spur_type``); anything else is kept as a draft, checked for
     shape only and validated in full when a run starts.
 
+    Run it on a worker thread: it reads the whole definition
+    (docs/reliability.md#validation-and-bad-input).
+
     Raises:
         DefinitionInvalid: listing every problem found.
+        FieldInvalid: a value the store cannot hold (NUL, lone surrogate, an integer
+            beyond 64 bits, NaN, nesting past 100 levels), at ``("definition",)``.
         InputsInvalid: no definition on a root path.
     """
     from spurline.engine.definition import parse_draft
-    from spurline.exceptions import InputsInvalid
+    from spurline.engine.jsonvalue import json_problem
+    from spurline.exceptions import FieldInvalid, InputsInvalid
     from spurline.nodes.registry import parse_definition
 
+    unstorable = json_problem(raw, "definition") if raw is not None else None
+    if unstorable:
+        # worded as the request's other fields are by pydantic, as it was when this
+        # check ran there
+        problem = {"path": ("definition",), "msg": f"Value error, {unstorable}"}
+        raise FieldInvalid([{**problem, "type": "value_error"}])
     if is_pyspur():
         if raw is None or not raw.get("nodes"):
             extra = {k: v for k, v in (raw or {}).items() if k not in ("nodes", "links")}

@@ -51,6 +51,7 @@ from spurline.exceptions import (
     NotAuthenticated,
     NotFound,
     SecretsUnavailable,
+    StoreDamaged,
     TooManyAttempts,
 )
 from spurline.runtime import Runtime
@@ -70,9 +71,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or Runtime(settings)
-        app.state.runtime = rt
-        await rt.start(schedules=True)  # every API server fires schedules
+        try:
+            rt = runtime or Runtime(settings)
+            app.state.runtime = rt
+            await rt.start(schedules=True)  # every API server fires schedules
+        except StoreDamaged as exc:
+            stop = getattr(app.state, "on_startup_error", None)
+            if stop is None:
+                raise
+            # The launcher reports it in one line and exits non-zero; a traceback from
+            # the server's start-up would bury it (docs/reliability.md#a-damaged-store).
+            app.state.startup_error = exc
+            stop()
+            yield
+            if runtime is None and getattr(app.state, "runtime", None) is not None:
+                await app.state.runtime.close()
+            return
         try:
             yield
         finally:
@@ -222,6 +236,9 @@ _PLAIN_STATUS: dict[type[Exception], int] = {
     LinkExpired: 410,
     Forbidden: 403,
     SecretsUnavailable: 409,
+    # a damaged page is no fault of the request: the store needs restoring
+    # (docs/reliability.md#a-damaged-store)
+    StoreDamaged: 503,
 }
 
 

@@ -87,13 +87,17 @@ class StartOptionsFields(BaseModel):
 
 class WorkflowCreateRequest(BaseModel):
     """Body of ``POST /wf/`` and ``PUT /wf/{id}/``; ``definition`` is required on the
-    root paths, and may be left out or empty under ``/api`` (docs/pyspur.md)."""
+    root paths, and may be left out or empty under ``/api`` (docs/pyspur.md).
+
+    ``definition`` is checked for what the store can hold by ``definition_for_save``, on a
+    worker thread: a large one would hold the event loop
+    (docs/reliability.md#validation-and-bad-input)."""
 
     name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_strict_json)]
     description: Annotated[str | None, Field(max_length=100_000), AfterValidator(_strict_json)] = (
         None
     )
-    definition: JsonObject | None = None
+    definition: dict[str, Any] | None = None
 
 
 class WorkflowResponseSchema(BaseModel):

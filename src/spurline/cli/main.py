@@ -149,6 +149,7 @@ def serve(
 
     from spurline.api.app import create_app
     from spurline.cli import _security, _workflows
+    from spurline.exceptions import StoreDamaged
     from spurline.oplog import mask_url
     from spurline.settings import get_settings
     from spurline.store.db import Database
@@ -177,6 +178,9 @@ def serve(
     except CliError:  # a bad --load-examples: a usage error of its own
         sock.close()
         raise
+    except StoreDamaged as exc:
+        sock.close()
+        raise _fail(str(exc)) from None
     except Exception as exc:
         sock.close()
         raise _fail(f"cannot open the store {store}: {_first_line(exc)}") from None
@@ -187,12 +191,19 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    api = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        api,
         log_config=None,  # our handler (spurline.oplog) formats uvicorn's records too
         access_log=level == "DEBUG",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    # a damaged page found while the server starts (recovering runs) ends it
+    api.state.on_startup_error = lambda: setattr(server, "should_exit", True)
+    server.run(sockets=[sock])
+    failed = getattr(api.state, "startup_error", None)
+    if failed is not None:
+        raise _fail(str(failed))
 
 
 @app.command()
@@ -331,6 +342,23 @@ def db_upgrade() -> None:
         db.close()
     url = mask_url(settings.resolved_database_url())
     out.print(f"store at {url} is up to date", highlight=False)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Check the store: SQLite's integrity_check over every page, or (PostgreSQL) a
+    connection; and its migrations at head. Exit status 1 when anything is wrong."""
+    from spurline.settings import get_settings
+    from spurline.store.integrity import check_store
+
+    result = check_store(get_settings().resolved_database_url())
+    verdict = "is whole" if result.ok else "is DAMAGED or unusable"
+    console = out if result.ok else err
+    for line in [f"store {result.store} {verdict}", *result.lines]:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not result.ok:
+        err.print("restore the store from a backup (docs/reliability.md#a-damaged-store)")
+        raise typer.Exit(NOT_COMPLETED)
 
 
 @app.command("init")

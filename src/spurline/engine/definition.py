@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from spurline.exceptions import DefinitionInvalid
 
@@ -58,13 +58,30 @@ class WorkflowDefinition(BaseModel):
 
     nodes: list[NodeDef]
     links: list[LinkDef] = Field(default_factory=list)
+    # Indexes built on first use, so that checks over every node stay linear in the
+    # definition's size (docs/reliability.md#validation-and-bad-input). A definition is
+    # not changed once parsed; code that builds one builds a new object.
+    _by_id: dict[str, NodeDef] | None = PrivateAttr(default=None)
+    _by_parent: dict[str | None, list[NodeDef]] | None = PrivateAttr(default=None)
 
     def node(self, node_id: str) -> NodeDef:
-        """The node with ``node_id``; ``KeyError`` when absent."""
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+        """The node with ``node_id`` (the first, when ids repeat); ``KeyError`` when absent."""
+        if self._by_id is None:
+            by_id: dict[str, NodeDef] = {}
+            for n in self.nodes:
+                by_id.setdefault(n.id, n)
+            self._by_id = by_id
+        return self._by_id[node_id]
+
+    def members(self, parent_id: str | None) -> list[NodeDef]:
+        """The nodes whose ``parent_id`` is ``parent_id`` (None: the top level), in
+        definition order."""
+        if self._by_parent is None:
+            by_parent: dict[str | None, list[NodeDef]] = {}
+            for n in self.nodes:
+                by_parent.setdefault(n.parent_id, []).append(n)
+            self._by_parent = by_parent
+        return self._by_parent.get(parent_id, [])
 
     def dump(self) -> dict[str, Any]:
         """The definition as plain JSON data, as stored and served."""
@@ -171,7 +188,7 @@ def _structure_problems(d: WorkflowDefinition, node_types: NodeTypes) -> list[Pr
 
 def _io_problems(d: WorkflowDefinition) -> list[Problem]:
     problems: list[Problem] = []
-    top = [n for n in d.nodes if n.parent_id is None]
+    top = d.members(None)
     inputs = [n.id for n in top if n.node_type == "InputNode"]
     outputs = [n.id for n in top if n.node_type == "OutputNode"]
     if len(inputs) != 1:

@@ -81,7 +81,10 @@ class RunEngine:
         key = f"{version_id}\n{scope}" if scope else version_id
         plan = self._plans.get(key)
         if plan is None:
-            plan = Plan.of(await self.persistence.get_version(version_id), self.node_types, scope)
+            version = await self.persistence.get_version(version_id)
+            # checking a large definition takes a while: never on the event loop
+            # (docs/reliability.md#validation-and-bad-input)
+            plan = await asyncio.to_thread(Plan.of, version, self.node_types, scope)
             self._plans[key] = plan
             if len(self._plans) > 256:
                 self._plans.popitem(last=False)

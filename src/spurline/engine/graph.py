@@ -32,7 +32,7 @@ class Graph:
     @classmethod
     def of(cls, definition: WorkflowDefinition, scope: str | None = None) -> Graph:
         """Build the graph of ``scope`` (None: top level). The definition must be acyclic."""
-        nodes = {n.id: n for n in definition.nodes if n.parent_id == scope}
+        nodes = {n.id: n for n in definition.members(scope)}
         incoming: dict[str, list[LinkDef]] = {nid: [] for nid in nodes}
         outgoing: dict[str, list[LinkDef]] = {nid: [] for nid in nodes}
         for link in definition.links:

@@ -67,9 +67,9 @@ def resolve(definition: WorkflowDefinition, path: list[str]) -> WorkflowDefiniti
 
 def _descendants(definition: WorkflowDefinition, node_id: str) -> set[str]:
     found: set[str] = set()
-    frontier = {node_id}
+    frontier = [node_id]
     while frontier:
-        nxt = {n.id for n in definition.nodes if n.parent_id in frontier and n.id not in found}
-        found |= nxt
+        nxt = [n.id for p in frontier for n in definition.members(p) if n.id not in found]
+        found.update(nxt)
         frontier = nxt
     return found

@@ -90,8 +90,12 @@ def function_source(code: str) -> str:
     return f"def {FUNCTION_NAME}(input_model):\n" + textwrap.indent(code, "    ") + "\n"
 
 
+@lru_cache(maxsize=4096)
 def syntax_problem(code: str) -> str | None:
-    """A SyntaxError in ``code`` as one sentence, or None when it compiles."""
+    """A SyntaxError in ``code`` as one sentence, or None when it compiles.
+
+    Cached by source: a definition of many nodes with the same code compiles it once
+    (docs/reliability.md#validation-and-bad-input)."""
     try:
         compile(function_source(code), "<PythonFuncNode>", "exec")
     except SyntaxError as exc:

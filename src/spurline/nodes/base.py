@@ -42,6 +42,7 @@ class BaseNode(Node):
 
     node_type: ClassVar[str]
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
+    _known_keys_cache: ClassVar[frozenset[str] | None] = None
     inline: ClassVar[bool] = True
     category: ClassVar[str] = "Other"
     display_name: ClassVar[str] = ""
@@ -86,14 +87,25 @@ class BaseNode(Node):
         return fields | aliases | PYSPUR_UI_KEYS | cls.pyspur_keys
 
     @classmethod
+    def _known_keys(cls) -> frozenset[str]:
+        # computed once per class: a definition checks it for every node
+        # (docs/reliability.md#validation-and-bad-input)
+        cached: frozenset[str] | None = cls.__dict__.get("_known_keys_cache")
+        if cached is None:
+            cached = frozenset(cls.known_config_keys())
+            cls._known_keys_cache = cached
+        return cached
+
+    @classmethod
     def unknown_key_problems(cls, node: NodeDef) -> list[Problem]:
         """One problem per config key neither Spurline nor PySpur knows (a typo such as
         ``timeout`` for ``timeout_s``), with the nearest known key as a hint."""
-        known = cls.known_config_keys()
         problems: list[Problem] = []
-        for key in node.config:
-            if key in known:
-                continue
+        unknown = [key for key in node.config if key not in cls._known_keys()]
+        if not unknown:
+            return problems
+        known = cls.known_config_keys()
+        for key in unknown:
             near = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             problems.append(

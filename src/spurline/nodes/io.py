@@ -96,7 +96,7 @@ class OutputNode(BaseNode):
 
     @classmethod
     def check(cls, node: Any, config: Any, definition: Any) -> list[str]:
-        titles = {n.title for n in definition.nodes if n.parent_id == node.parent_id}
+        titles = {n.title for n in definition.members(node.parent_id)}
         problems = []
         for out_field, path in config.output_map.items():
             head = path.split(".", 1)[0]

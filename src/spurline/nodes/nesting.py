@@ -141,7 +141,7 @@ class ForLoopNode(BaseNode):
         problems = []
         if (config.iterate_over is None) == (config.num_iterations is None):
             problems.append("give exactly one of 'config.iterate_over' or 'config.num_iterations'")
-        members = [n for n in definition.nodes if n.parent_id == node.id]
+        members = definition.members(node.id)
         if not members:
             problems.append("the loop body is empty: no node has this loop as parent_id")
         else:

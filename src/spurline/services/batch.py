@@ -26,6 +26,7 @@ import orjson
 
 from spurline.engine.children import ChildResult
 from spurline.engine.clock import new_id, now
+from spurline.engine.jsonvalue import json_problem
 from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, StartOptions, TaskRecord
 from spurline.engine.runs import LocalExecutor, new_run
@@ -66,15 +67,23 @@ def row_inputs(node: InputNode, row: dict[str, Any]) -> tuple[dict[str, Any], st
     (every column as-is when the schema is empty), and a problem or None.
     """
     schema = node.config.output_schema
-    if not schema:
-        return {k: coerce(v, "any") for k, v in row.items()}, None
+    types = schema or dict.fromkeys(row, "any")
     fields: dict[str, Any] = {}
     problems = []
-    for name, type_name in schema.items():
+    for name, type_name in types.items():
         try:
             fields[name] = coerce(row.get(name), type_name)
         except ValueError as exc:
             problems.append((name, f"column {name!r}: {exc}"))
+            continue
+        # A value the store cannot hold (a NUL on PostgreSQL) fails this row alone and
+        # is left out of the row's stored inputs (docs/reliability.md#validation-and-bad-input).
+        unstorable = json_problem(fields[name], f"column {name!r}")
+        if unstorable:
+            fields[name] = None
+            problems.append((name, unstorable))
+    if not schema:
+        return fields, "; ".join(msg for _, msg in problems) or None
     if problems:  # in column order: a stored schema's key order is not kept on PostgreSQL
         at = {column: i for i, column in enumerate(row)}
         problems.sort(key=lambda p: at.get(p[0], len(at)))

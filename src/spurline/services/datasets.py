@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from spurline.engine.clock import new_id, now
+from spurline.engine.jsonvalue import json_problem
 from spurline.exceptions import DatasetInvalid
 from spurline.store import datasets as ds_q
 from spurline.store.datasets import DatasetRecord
@@ -30,6 +32,11 @@ if TYPE_CHECKING:
 #: Cell values read as null whatever the field's type.
 NULLS = frozenset({"", "NA"})
 _CHUNK = 64 * 1024
+#: Longest CSV field read (characters). Python's default (128 KiB) refused long text
+#: cells; a field is held in memory once, and uploads are bounded by the body limit.
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+_LONG_DIGITS = re.compile(rb"\d{20}")
 
 
 def _bad(msg: str) -> DatasetInvalid:
@@ -70,17 +77,30 @@ def ingest(src: IO[bytes], filename: str, dest: Path) -> tuple[str, list[str], i
             for row in rows:
                 if count == 0 or len(row) != len(columns) or any(k not in columns for k in row):
                     columns.update(dict.fromkeys(row))
-                out.write(orjson.dumps(row))
-                out.write(b"\n")
+                out.write(_row_line(row, count))
                 count += 1
         if count == 0:
             raise _bad("the file has no rows")
         part.replace(dest)
     except UnicodeDecodeError:
         raise _bad("the file is not UTF-8 text") from None
+    except csv.Error as exc:
+        # e.g. a field over the reader's limit, or a NUL byte on an old Python
+        raise _bad(f"the CSV cannot be read: {exc}") from None
     finally:
         part.unlink(missing_ok=True)
     return fmt, list(columns), count
+
+
+def _row_line(row: dict[str, Any], index: int) -> bytes:
+    """One JSON line; a value JSON storage cannot hold (a lone surrogate, an integer
+    beyond 64 bits, nesting past the encoder) is rejected naming its row and column
+    (docs/reliability.md#validation-and-bad-input)."""
+    try:
+        return orjson.dumps(row) + b"\n"
+    except orjson.JSONEncodeError:
+        problem = json_problem(row, f"row {index}") or f"row {index} cannot be stored as JSON"
+        raise _bad(problem) from None
 
 
 class _Prefixed(io.RawIOBase):
@@ -135,7 +155,11 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
             continue
         try:
             value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            if _LONG_DIGITS.search(line):
+                # orjson reads an integer beyond 64 bits as a float, losing digits: read
+                # the line exactly so that the row is refused by name (see _row_line)
+                value = json.loads(line)
+        except (orjson.JSONDecodeError, RecursionError, ValueError) as exc:
             raise _bad(f"line {number} is not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise _bad(f"line {number} is a JSON {_kind(value)}, not an object")
@@ -204,6 +228,8 @@ class _ArrayReader:
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise _bad(f"element {index} of the JSON array is nested too deeply") from None
             except ValueError:
                 if self.more():
                     continue
@@ -303,11 +329,22 @@ class DatasetService:
         """Read ``src`` (see :func:`ingest`) into a new dataset and record it.
 
         Raises:
-            DatasetInvalid: the file cannot be read as rows.
+            DatasetInvalid: the file cannot be read as rows, or a name, description or
+                column name holds what the store cannot (a NUL character, a lone
+                surrogate: docs/reliability.md#validation-and-bad-input).
         """
+        for field, value in (("name", name), ("description", description)):
+            problem = json_problem(value, field)
+            if problem:
+                raise DatasetInvalid([{"path": (field,), "msg": problem, "type": "value_error"}])
         dataset_id = new_id("D")
         dest = self.folder / f"{dataset_id}.jsonl"
         fmt, columns, count = await asyncio.to_thread(ingest, src, filename, dest)
+        # column names are stored as a list (JSONB on PostgreSQL, which refuses NUL)
+        unstorable = next(filter(None, (json_problem(c, f"column {c!r}") for c in columns)), None)
+        if unstorable:
+            dest.unlink(missing_ok=True)
+            raise _bad(unstorable)
         record = DatasetRecord(
             id=dataset_id,
             name=name[:500],

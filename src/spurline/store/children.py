@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, func, literal, select, update
 
 from spurline.engine.children import ChildResult
 from spurline.engine.records import RunRecord, TaskRecord
@@ -134,3 +134,23 @@ def set_progress(conn: Connection, parent_id: str, rows_done: int) -> bool:
         return False
     events.emit(conn, parent_id, events.BATCH, {"rows_done": rows_done})
     return True
+
+
+def lineage(conn: Connection, run_id: str, limit: int) -> list[str]:
+    """``run_id`` and its ancestors, parent first and the root run last, at most
+    ``limit`` + 1 of them (docs/reliability.md#bounded-nesting)."""
+    start = select(RUNS.c.id, RUNS.c.parent_run_id, literal(0).label("depth"))
+    base = start.where(RUNS.c.id == run_id).cte("lineage", recursive=True)
+    up = select(RUNS.c.id, RUNS.c.parent_run_id, (base.c.depth + 1).label("depth"))
+    up = up.join(base, RUNS.c.id == base.c.parent_run_id).where(base.c.depth < limit)
+    chain = base.union_all(up)
+    rows = conn.execute(select(chain.c.id).order_by(chain.c.depth))
+    return [r[0] for r in rows]
+
+
+def tree_size(conn: Connection, root_id: str) -> int:
+    """How many runs descend from ``root_id`` (children, theirs, ...), the root excluded
+    (docs/reliability.md#bounded-nesting)."""
+    tree = select(RUNS.c.id).where(RUNS.c.parent_run_id == root_id).cte("tree", recursive=True)
+    tree = tree.union_all(select(RUNS.c.id).join(tree, RUNS.c.parent_run_id == tree.c.id))
+    return int(conn.execute(select(func.count()).select_from(tree)).scalar_one())

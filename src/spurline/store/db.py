@@ -22,14 +22,37 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from spurline.exceptions import StoreDamaged
 from spurline.store import events
 from spurline.store._raw import db_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteOp = Callable[[Connection], T]
+
+
+def damaged(exc: BaseException, url: str) -> StoreDamaged | None:
+    """``exc`` as :class:`StoreDamaged` when it says the store is corrupt, else None
+    (docs/reliability.md#a-damaged-store).
+
+    SQLite: ``SQLITE_CORRUPT*`` ("database disk image is malformed") and
+    ``SQLITE_NOTADB`` ("file is not a database"); PostgreSQL: SQLSTATE class XX
+    (``data_corrupted``, ``index_corrupted``).
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    name = str(getattr(orig, "sqlite_errorname", ""))
+    state = str(getattr(orig, "sqlstate", "") or "")
+    if not (name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB" or state[:2] == "XX"):
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = str(parsed.database)
+    else:
+        where = parsed.render_as_string(hide_password=True)
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return StoreDamaged(where, reason)
 
 
 def make_engine(url: str, *, write: bool) -> Engine:
@@ -87,6 +110,7 @@ class WriteQueue:
     def __init__(self, engine: Engine, max_group: int = 256) -> None:
         self.engine = engine
         self.max_group = max_group
+        self.url = engine.url.render_as_string(hide_password=False)
         # called (in the writer thread) after a commit that wrote events, with their hints
         self.on_events: Callable[[list[events.Hint]], None] | None = None
         # The writer keeps its connection between groups: checking one out of the pool
@@ -185,12 +209,13 @@ class WriteQueue:
                     result = op(conn)
                     written = events.flush(conn)
             except OperationalError as exc:  # e.g. a lock held too long by another process
-                if attempt == 2:
-                    fut.set_exception(exc)
+                found = damaged(exc, self.url)
+                if attempt == 2 or found is not None:
+                    fut.set_exception(found or exc)
                     return
                 continue
             except Exception as exc:
-                fut.set_exception(exc)
+                fut.set_exception(damaged(exc, self.url) or exc)
                 return
             self._announce(written)
             fut.set_result(result)
@@ -217,7 +242,13 @@ class Database:
         """Apply every Alembic migration not applied yet (docs/architecture.md#executors)."""
         from spurline.store.migrate import upgrade
 
-        upgrade(self.write_engine)
+        try:
+            upgrade(self.write_engine)
+        except Exception as exc:
+            found = damaged(exc, self.url)
+            if found is None:
+                raise
+            raise found from exc
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a read-only transaction (one consistent snapshot)."""
@@ -226,6 +257,11 @@ class Database:
         try:
             with self.read_engine.connect() as conn, conn.begin():
                 return fn(conn)
+        except DBAPIError as exc:
+            found = damaged(exc, self.url)
+            if found is None:
+                raise
+            raise found from exc
         finally:
             with self._no_reads:
                 self._reads -= 1

@@ -12,8 +12,9 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 from spurline.engine.clock import new_id, now
 from spurline.engine.definition import definition_hash
 from spurline.engine.records import VersionRecord
+from spurline.engine.references import Loaded, reference_cycle
 from spurline.engine.states import RunStatus
-from spurline.exceptions import Conflict, NotFound
+from spurline.exceptions import Conflict, DefinitionInvalid, NotFound
 from spurline.store._rows import VERSION_COLS, version_record
 from spurline.store.orm import RUNS, VERSIONS, WORKFLOWS
 from spurline.store.versions import versions
@@ -70,12 +71,45 @@ def _new_version(
     return vid
 
 
+def check_references(conn: Connection, wf_id: str, name: str, definition: dict[str, Any]) -> None:
+    """Refuse a save whose sub-workflow references reach a loop
+    (docs/reliability.md#bounded-nesting). Runs in the saving transaction; two saves
+    racing on PostgreSQL may still close a loop together, which the run-time depth
+    limit then stops.
+
+    Raises:
+        DefinitionInvalid: naming the path of references, at the ``workflow_id`` of
+            the saved definition that starts it.
+    """
+
+    def load(target: str) -> Loaded:
+        row = conn.execute(
+            select(WORKFLOWS.c.name, WORKFLOWS.c.definition).where(WORKFLOWS.c.id == target)
+        ).first()
+        return None if row is None else (row.name, row.definition)
+
+    cycle = reference_cycle(wf_id, name, definition, load)
+    if cycle is not None:
+        problem = {
+            "path": ("definition", *cycle.path),
+            "msg": cycle.message(),
+            "type": "reference_cycle",
+        }
+        raise DefinitionInvalid([problem])
+
+
 def create_workflow(
     conn: Connection, name: str, description: str | None, definition: dict[str, Any]
 ) -> WorkflowRecord:
-    """Insert a workflow and its version 1 (the definition must be validated already)."""
+    """Insert a workflow and its version 1 (the definition must be validated already).
+
+    Raises:
+        DefinitionInvalid: its sub-workflow references reach a loop (see
+            :func:`check_references`).
+    """
     at = now()
     wf_id = new_id("W")
+    check_references(conn, wf_id, name, definition)
     conn.execute(
         WORKFLOWS.insert(),
         [
@@ -130,9 +164,15 @@ def update_workflow(
 
     The workflow row is locked first (PostgreSQL; SQLite writers are serialised), so
     concurrent replacements from several API processes number their versions in turn.
+
+    Raises:
+        NotFound: unknown workflow.
+        DefinitionInvalid: its sub-workflow references would reach a loop (see
+            :func:`check_references`).
     """
     conn.execute(select(WORKFLOWS.c.id).where(WORKFLOWS.c.id == wf_id).with_for_update())
     wf = get_workflow(conn, wf_id)
+    check_references(conn, wf_id, name, definition)
     at = now()
     changed = (
         definition_hash(definition) != definition_hash(wf.definition)

@@ -65,7 +65,7 @@ def _workflow(wf: WorkflowRecord) -> dict[str, Any]:
 @router.post("/", response_model=WorkflowResponseSchema)
 async def create_workflow(body: WorkflowCreateRequest, rt: RuntimeDep) -> Response:
     """Create a workflow; its definition becomes version 1."""
-    definition = definition_for_save(body.definition)
+    definition = await asyncio.to_thread(definition_for_save, body.definition)
     await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(lambda c: wf_q.create_workflow(c, body.name, body.description, definition))
     return OrjsonResponse(_workflow(wf))
@@ -97,7 +97,7 @@ async def replace_workflow(
     workflow_id: str, body: WorkflowCreateRequest, rt: RuntimeDep
 ) -> Response:
     """Replace a workflow; a changed definition makes a new version."""
-    definition = definition_for_save(body.definition)
+    definition = await asyncio.to_thread(definition_for_save, body.definition)
     await asyncio.to_thread(rt.secrets.check_definition, definition)
     wf = await rt.write(
         lambda c: wf_q.update_workflow(c, workflow_id, body.name, body.description, definition)
