@@ -11,23 +11,49 @@ transaction as everything else the writer commits.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 
 def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
     """Run ``sql`` once per row of ``rows`` on ``conn``'s transaction; the rows it
-    changed in all (both sqlite3 and psycopg sum them)."""
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    changed in all (both sqlite3 and psycopg sum them).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver's error wrapped as SQLAlchemy would
+            (``OperationalError`` for a lost connection or a locked or full store, the
+            connection invalidated on a disconnect), so callers handle both paths alike;
+            the values are never part of the message (they may hold secrets).
+    """
+    dialect = conn.dialect
+    driver = conn.connection.driver_connection
+    cur = driver.cursor()  # type: ignore[union-attr]
     try:
         cur.executemany(sql, rows)
         return int(cur.rowcount)
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, driver, cur)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=True,
+        ) from exc
     finally:
-        cur.close()
+        with contextlib.suppress(Exception):  # a lost connection's cursor may not close
+            cur.close()
 
 
 def db_time(value: datetime | None, pg: bool) -> Any:
