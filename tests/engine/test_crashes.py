@@ -151,3 +151,51 @@ def test_tally_counts_the_newest_crashes_in_a_row() -> None:
     # the crash that failed the task ends it too: a run retry starts a new count
     assert tally_attempts([(3, limit_error), (4, CRASHED_ERROR)]) == (4, 1)
     assert tally_attempts([(1, INTERRUPTED_ERROR)]) == (1, 0)
+
+
+def test_suspects_run_alone_so_a_sibling_is_not_charged_again() -> None:
+    two = {
+        "nodes": [
+            node("in", "InputNode"),
+            node("a", "TestAsyncProbeNode", wait_event="never"),
+            node("b", "TestAsyncProbeNode", wait_event="never"),
+        ],
+        "links": [link("in", "a"), link("in", "b")],
+    }
+
+    async def scenario() -> None:
+        store = MemoryPersistence()
+        run, _ = await create(store, RunEngine(store, node_types()), two)
+        await _died_during_a(store, run.id)
+        b = next(t for t in store.tasks[run.id] if t.node_id == "b")
+        b.status, b.attempts = TaskStatus.RUNNING, 1  # in flight too at the crash
+        execution = asyncio.create_task(RunEngine(store, node_types()).execute(run.id))
+        stored = {t.node_id: t for t in store.tasks[run.id]}
+        while stored["a"].attempts + stored["b"].attempts < 3:
+            await asyncio.sleep(0.005)
+            stored = {t.node_id: t for t in store.tasks[run.id]}
+        await asyncio.sleep(0.05)
+        stored = {t.node_id: t for t in store.tasks[run.id]}
+        # one suspect runs again; the other waits, still RUNNING from the crash
+        assert sorted([stored["a"].attempts, stored["b"].attempts]) == [1, 2]
+        execution.cancel()  # a second crash, with only the first suspect in flight
+        await asyncio.gather(execution, return_exceptions=True)
+        tallies = await store.attempt_tallies([stored["a"].id, stored["b"].id])
+
+        first = "a" if stored["a"].attempts == 2 else "b"
+        other = "b" if first == "a" else "a"
+        assert tallies[stored[first].id] == (1, 1)  # its second try is the one in flight
+        assert tallies[stored[other].id] == (1, 1)  # not in flight: not charged again
+
+        # next life: the likelier culprit (2 crashes) runs alone first, then crashes again
+        execution = asyncio.create_task(RunEngine(store, node_types()).execute(run.id))
+        while next(t for t in store.tasks[run.id] if t.node_id == first).attempts < 3:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        execution.cancel()
+        await asyncio.gather(execution, return_exceptions=True)
+        tallies = await store.attempt_tallies([stored["a"].id, stored["b"].id])
+        assert tallies[stored[first].id] == (2, 2)
+        assert tallies[stored[other].id] == (1, 1)
+
+    asyncio.run(scenario())
