@@ -127,6 +127,7 @@ def test_oversized_output_fails_in_its_own_process(tmp_path: Path) -> None:
             task = next(
                 t for t in c.get(f"/run/{run_id}/").json()["tasks"] if t["node_id"] == "big"
             )
+            lines = c.get(f"/run/{run_id}/logs/", params={"node": "big", "page_size": 1000}).json()
     finally:
         server.kill()
     assert task["status"] == "FAILED"
@@ -135,6 +136,9 @@ def test_oversized_output_fails_in_its_own_process(tmp_path: Path) -> None:
         "(SPURLINE_PYTHON_MAX_OUTPUT_MB)"
     )
     assert after - before < 15, (before, after)
+    kept = sum(len(ln["line"].encode()) for ln in lines if ln["stream"] == "stdout")
+    assert 0 < kept <= 1 << 20  # SPURLINE_LOG_CAP_BYTES of the 8 MiB printed
+    assert any("characters dropped" in ln["line"] for ln in lines)  # saying what was cut
 
 
 def _peak_rss_mb(server: Server) -> float:
