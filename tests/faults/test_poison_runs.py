@@ -84,14 +84,13 @@ def test_poison_node_fails_after_three_crashes_and_the_server_stays_up(tmp_path:
     crash = "NodeCrashed: the node crashed its executor 3 times"
     assert tasks["poison"]["status"] == "FAILED"
     assert tasks["poison"]["error"].startswith(crash)
-    assert run["message"].startswith(f"Node 'poison' failed: {crash}")
-    assert {n: t["status"] for n, t in tasks.items()} == {
-        "in": "COMPLETED",
-        "first": "COMPLETED",
-        "side": "COMPLETED",
-        "poison": "FAILED",
-        "after": "CANCELED",
+    assert {n: (t["status"], t["error"]) for n, t in tasks.items() if n != "poison"} == {
+        "in": ("COMPLETED", None),
+        "first": ("COMPLETED", None),
+        "side": ("COMPLETED", None),
+        "after": ("CANCELED", None),
     }
+    assert run["message"].startswith(f"Node 'poison' failed: {crash}"), run["message"]
     assert [(a["number"], a["status"]) for a in listed] == [
         (1, "FAILED"),
         (2, "FAILED"),
@@ -101,8 +100,14 @@ def test_poison_node_fails_after_three_crashes_and_the_server_stays_up(tmp_path:
     assert listed[2]["error"] == tasks["poison"]["error"]
     assert [a["started_by"] for a in listed] == ["run", "takeover", "takeover"]
     assert attempts(home, run_id, "first") == [(1, None, "run")]
-    # no completed task ran twice; the poison node ran 3 times, what follows it never
-    assert executions(log) == {"first": 1, "side": 1, "poison": 3}
+    # no completed task ran twice: 'side' ran again only after an attempt of it
+    # crashed (it finished in its worker, but the server died before storing that)
+    side = attempts(home, run_id, "side")
+    assert [e for _, e, _ in side] == [CRASHED_ERROR] * (len(side) - 1) + [None]
+    ran = executions(log)
+    assert 1 <= ran["side"] <= len(side)
+    # the poison node ran 3 times, what follows it never
+    assert ran == {"first": 1, "side": ran["side"], "poison": 3}
     print(
         "\n[poison] start-up -> takeover after each restart: "
         + ", ".join(f"{gap:.2f} s" for gap in resumed)

@@ -63,13 +63,15 @@ class LeaseKeeper:
 
         Returns the ids of the runs this process took over (none once it shuts down).
         """
+        if not self.accepting:
+            return []
         owner, lease_s = self.lease.owner, self.lease_s
         taken: list[str] = []
         if self.slot is not None:
             # owners read before the slots are checked (ProcessSlot.dead)
             owners = await self.store.read(lambda c: leases.active_owners(c, owner))
             dead = self.slot.dead(owners)
-            if dead and self.accepting:
+            if dead:
                 taken = await self.store.write(
                     partial(
                         leases.take_over_from, dead=dead, owner=owner, at=now(), lease_s=lease_s
@@ -77,8 +79,6 @@ class LeaseKeeper:
                 )
                 for run_id in taken:
                     log.info("taking over the run (its process is dead)", extra={"run_id": run_id})
-        if not self.accepting:
-            return []
         expired = await self.store.write(
             partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
         )
