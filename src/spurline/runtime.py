@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
 
 from spurline.engine.children import BATCH, CHILDREN
-from spurline.engine.clock import new_id
 from spurline.engine.executor import RunEngine
 from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor
@@ -46,6 +43,7 @@ from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
 from spurline.services.schedules import ScheduleService
 from spurline.services.secrets import SECRETS, SecretService
+from spurline.services.slots import ProcessSlot
 from spurline.services.triggers import TriggerService
 from spurline.settings import Settings
 from spurline.store import control
@@ -88,10 +86,14 @@ class Runtime:
             self.persistence,
             node_types(),
             log_cap=(settings.log_cap_bytes, settings.log_cap_lines),
+            max_crashes=settings.max_crashes,
         )
         self.engine.services[SECRETS] = self.secrets
         self.engine.services[LIMITS] = Limits.from_settings(settings)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()}"
+        # who this process is as a lease owner; its slot tells which owners on this
+        # host and home are dead (docs/reliability.md#clean-shutdown)
+        self.slot = ProcessSlot(settings.home.resolve())
+        self.owner = self.slot.owner
         self.hub = EventHub(self.db, settings.events_poll_s)
         self.lease = LeaseHolder(self.owner, settings.lease_s)
         self.executor: Executor = self._make_executor()
@@ -115,7 +117,9 @@ class Runtime:
             max_depth=settings.max_depth,
             max_child_runs=settings.max_child_runs,
         )
-        self.leases = LeaseKeeper(self.store, self.executor, self.lease, settings.control_poll_s)
+        self.leases = LeaseKeeper(
+            self.store, self.executor, self.lease, settings.control_poll_s, self.slot
+        )
         self.engine.services[CHILDREN] = self.children
         self.engine.services[BATCH] = self.batches
         self.partial_runs = PartialRunService(
@@ -134,6 +138,9 @@ class Runtime:
         )
         self.triggers = TriggerService(self.store, self.engine, self.runs)
         self._background: list[asyncio.Task[None]] = []
+        # the background tasks that take work in: stopped first on shutdown
+        self._intake: list[asyncio.Task[None]] = []
+        self._drain_until: float | None = None
 
     def _make_executor(self) -> Executor:
         """The executor ``SPURLINE_EXECUTOR`` names: in-process, or Celery workers
@@ -162,8 +169,10 @@ class Runtime:
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
             await self.recover()
+            self._intake.append(
+                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery")
+            )
             self._background += [
-                asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery"),
                 # servers and workers send the webhooks and apply retention; a one-off
                 # CLI process leaves its runs' deliveries to them (docs/operations.md)
                 asyncio.create_task(self.notifications.run_forever(), name="spurline-webhooks"),
@@ -172,7 +181,7 @@ class Runtime:
                 ),
             ]
             if schedules and self.settings.scheduler:
-                self._background.append(
+                self._intake.append(
                     asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
                 )
 
@@ -203,11 +212,55 @@ class Runtime:
         """Lease length in seconds (``SPURLINE_LEASE_S``)."""
         return self.settings.lease_s
 
+    def begin_shutdown(self, grace_s: float | None = None) -> None:
+        """Stop taking work in (orphan takeovers, schedules) and give the runs executing
+        here ``grace_s`` seconds (default ``SPURLINE_SHUTDOWN_GRACE_S``) to finish;
+        :meth:`shutdown` waits for them (docs/reliability.md#clean-shutdown). Called on
+        SIGTERM; the first call counts.
+        """
+        if self._drain_until is not None:
+            return
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._drain_until = asyncio.get_running_loop().time() + grace
+        self.leases.accepting = False
+        for task in self._intake:
+            task.cancel()
+        if grace and self.executor.active():
+            log.info(
+                "shutting down: %d run(s) executing here get %g s to finish",
+                len(self.executor.active()),
+                grace,
+            )
+
+    async def shutdown(self) -> list[str]:
+        """Hand this process's runs over and close (docs/reliability.md#clean-shutdown).
+
+        After :meth:`begin_shutdown`, waits until the runs executing here stopped or
+        its grace ran out; without it, waits for nothing. The runs still executing
+        are then interrupted (the attempts in flight are stored as interrupted, which
+        counts no crash) and their leases released, so another process takes them
+        over at once. Returns the ids of the runs released.
+        """
+        loop = asyncio.get_running_loop()
+        self.begin_shutdown(0.0)  # no grace unless one was given before
+        deadline = self._drain_until or loop.time()
+        while self.executor.active() and loop.time() < deadline:
+            await asyncio.sleep(min(0.05, max(deadline - loop.time(), 0)))
+        self.engine.handing_over = True
+        await self.executor.close()
+        try:
+            released = await self.leases.release()
+        except Exception:  # their leases then expire: taken over later, not lost
+            log.exception("could not release the leases")
+            released = []
+        await self.close()
+        return released
+
     async def close(self) -> None:
         """Interrupt local runs (they resume on the next start) and close the store."""
-        for task in self._background:
+        for task in self._intake + self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._intake, *self._background, return_exceptions=True)
         # each part is closed even when one before it fails: a hub left open keeps a
         # PostgreSQL listener thread reconnecting for ever
         try:
@@ -218,6 +271,7 @@ class Runtime:
                 await self.hub.close()
             finally:
                 self.db.close()
+                self.slot.close()
 
     # -- delegations kept for routes and commands ------------------------------
     async def read(self, fn: Callable[[Connection], T]) -> T:

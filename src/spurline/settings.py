@@ -33,7 +33,12 @@ class Settings(BaseSettings):
         python_timeout_s: time limit of a PythonFuncNode without ``config.timeout_s``.
         lease_s: how long a run's lease lasts without a heartbeat (docs/runs-api.md#running).
         control_poll_s: how often a process checks that the runs it executes were not
-            canceled elsewhere (another server, the CLI); bounds how long they go on.
+            canceled elsewhere (another server, the CLI); bounds how long they go on, and
+            how long a lease released by a process shutting down waits for a taker.
+        max_crashes: times in a row a task may crash the process executing it before it
+            ends FAILED instead of running again (docs/reliability.md#poison-runs).
+        shutdown_grace_s: after SIGTERM, how long a server or worker lets the nodes in
+            flight finish before it hands their runs over (docs/reliability.md#clean-shutdown).
         blocking_timeout_s: how long ``POST /wf/{id}/run/`` waits before answering 202.
         templates_dir: folder of workflow files offered as templates (docs/pyspur.md).
         public_url: the address people and webhook receivers reach this deployment at;
@@ -96,6 +101,8 @@ class Settings(BaseSettings):
     python_timeout_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(default=10.0, gt=0)
     control_poll_s: float = Field(default=0.5, gt=0)
+    max_crashes: int = Field(default=3, ge=1)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
     blocking_timeout_s: float = Field(default=300.0, gt=0)
     max_depth: int = Field(default=10, ge=1)
     max_child_runs: int = Field(default=100_000, ge=1)

@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             yield
         finally:
             if runtime is None:
-                await rt.close()
+                # runs still executing are handed over to another process at once
+                # (docs/reliability.md#clean-shutdown)
+                await rt.shutdown()
 
     app = FastAPI(
         title="Spurline",

@@ -196,14 +196,44 @@ def serve(
         api,
         log_config=None,  # our handler (spurline.oplog) formats uvicorn's records too
         access_log=level == "DEBUG",
+        # open requests (event streams, blocking runs) get the runs' grace, no more
+        timeout_graceful_shutdown=max(int(settings.shutdown_grace_s), 1),
     )
-    server = uvicorn.Server(config)
+    server = _graceful_server(uvicorn.Server, api)(config)
     # a damaged page found while the server starts (recovering runs) ends it
     api.state.on_startup_error = lambda: setattr(server, "should_exit", True)
     server.run(sockets=[sock])
     failed = getattr(api.state, "startup_error", None)
     if failed is not None:
         raise _fail(str(failed))
+
+
+def _graceful_server(base: Any, api: Any) -> Any:
+    """uvicorn's Server, with SIGTERM as a clean shutdown (docs/reliability.md#clean-shutdown):
+    the runs executing get ``SPURLINE_SHUTDOWN_GRACE_S`` from the signal on, while open
+    requests end, and the process exits 0 (uvicorn would raise SIGTERM again on its way
+    out, ending with status 143).
+    """
+    import asyncio
+    import signal
+
+    class GracefulServer(base):  # type: ignore[misc]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            if sig != signal.SIGTERM:
+                return
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list) and sig in captured:
+                captured.remove(sig)
+            runtime = getattr(api.state, "runtime", None)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not serving yet: nothing executes
+                return
+            if runtime is not None:
+                loop.call_soon_threadsafe(runtime.begin_shutdown)
+
+    return GracefulServer
 
 
 @app.command()

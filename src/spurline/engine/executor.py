@@ -30,7 +30,17 @@ from spurline.engine.logcap import LogCapture
 from spurline.engine.nodetype import NodeContext, NodePaused, NodeTypes
 from spurline.engine.persistence import Persistence
 from spurline.engine.plan import Plan
-from spurline.engine.records import AttemptRecord, LogLine, PauseRecord, RunRecord, TaskRecord
+from spurline.engine.records import (
+    CRASH_LIMIT_ERROR,
+    CRASHED_ERROR,
+    INTERRUPTED_ERROR,
+    AttemptRecord,
+    AttemptTally,
+    LogLine,
+    PauseRecord,
+    RunRecord,
+    TaskRecord,
+)
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
 
@@ -47,6 +57,14 @@ class RunEngine:
         node_types: the node registry (``node_type`` -> class implementing
             :class:`~spurline.engine.nodetype.Node`), handed over by the composition root.
         services: hooks handed to nodes through ``NodeContext.services``.
+        log_cap: (bytes, lines) kept of each attempt's log (docs/observability.md).
+        max_crashes: times a task may crash the process executing it before it ends
+            FAILED instead of running again (docs/reliability.md#poison-runs).
+
+    Attributes:
+        handing_over: set by a process shutting down (docs/reliability.md#clean-shutdown):
+            a run whose execution is then canceled stores the attempts it had in flight
+            as interrupted, so the process that takes it over counts no crash.
     """
 
     def __init__(
@@ -55,12 +73,14 @@ class RunEngine:
         node_types: NodeTypes,
         services: dict[str, Any] | None = None,
         log_cap: tuple[int, int] = (1 << 20, 10_000),
+        max_crashes: int = 3,
     ) -> None:
         self.persistence = persistence
         self.node_types = node_types
         self.services = services or {}
-        # (bytes, lines) kept of each attempt's log (docs/observability.md)
         self.log_cap = log_cap
+        self.max_crashes = max_crashes
+        self.handing_over = False
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
         self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
@@ -94,10 +114,12 @@ class RunEngine:
         """Run ``run_id`` from its recorded state until it completes, fails or pauses.
 
         COMPLETED tasks are not executed again; RUNNING ones (left by a process that
-        died) are. Returns the run's status at the end. A run that is not PENDING or
-        RUNNING is left alone. A batch parent (``rows_total`` set) is handed to the
-        ``services["batch"]`` runner (:class:`~spurline.engine.children.BatchRunner`):
-        executing it means dispatching its rows (docs/child-runs-and-batches.md).
+        died) are, unless they crashed their process ``max_crashes`` times in a row: then
+        they end FAILED (docs/reliability.md#poison-runs). Returns the run's status at
+        the end. A run that is not PENDING or RUNNING is left alone. A batch parent
+        (``rows_total`` set) is handed to the ``services["batch"]`` runner
+        (:class:`~spurline.engine.children.BatchRunner`): executing it means
+        dispatching its rows (docs/child-runs-and-batches.md).
         """
         handed = self._handed.pop(run_id, None)
         # handed-over records are what was just committed; the conditional RUNNING
@@ -112,6 +134,9 @@ class RunEngine:
         if not started:
             return await self.persistence.run_status(run_id)
         execution = _Execution(self, run, tasks, plan)
+        in_flight = [t.id for t in tasks if t.status is TaskStatus.RUNNING]
+        if in_flight:
+            execution.tallies = await self.persistence.attempt_tallies(in_flight)
         try:
             return await execution.go()
         except RunCanceled:
@@ -136,16 +161,20 @@ class _Execution:
         self.ready: deque[str] = deque()
         # A PAUSED node that holds the whole run: nothing new starts until it is resolved.
         self.hold = False
+        # stored attempts of the tasks a previous process left RUNNING
+        self.tallies: dict[str, AttemptTally] = {}
+        # nodes that crashed their process before (crashes in a row), and the one of
+        # them running alone now (docs/reliability.md#poison-runs)
+        self.suspects: dict[str, int] = {}
+        self.alone: str | None = None
 
     # -- set-up ---------------------------------------------------------------
     def _prepare(self) -> None:
         g = self.plan.graph
         for nid in g.order:
             task = self.tasks[nid]
-            if task.status is TaskStatus.RUNNING:  # in flight when its process died
-                self._lost_attempt(task)
-                task.status, task.start_time = TaskStatus.PENDING, None
-                self.started_by[nid] = "takeover"
+            if task.status is TaskStatus.RUNNING:  # in flight when its process stopped
+                self._resume_in_flight(task)
             elif task.status is TaskStatus.PENDING and task.attempts:
                 self.started_by[nid] = "run retry"
             if task.status is TaskStatus.PAUSED and self._holds(nid):
@@ -156,11 +185,56 @@ class _Execution:
             ):
                 self.doomed.add(nid)
             self.waiting[nid] = sum(1 for p in preds if not self._finished(p))
-        self.ready.extend(
+        ready = [
             nid
             for nid in g.order
             if self.tasks[nid].status is TaskStatus.PENDING and self.waiting[nid] == 0
-        )
+        ]
+        # suspects first, the likeliest culprit first: each runs alone, then the rest
+        ready.sort(key=lambda nid: -self.suspects.get(nid, 0))
+        self.ready.extend(ready)
+
+    def _resume_in_flight(self, task: TaskRecord) -> None:
+        """A task a previous process left RUNNING runs again, or ends FAILED when it
+        crashed its process ``max_crashes`` times in a row (docs/reliability.md#poison-runs).
+
+        Its attempt in flight is stored already when that process shut down and handed
+        it over (not a crash); else the process died, and that attempt is a crash.
+        """
+        last, crashes = self.tallies.get(task.id, AttemptTally(0, 0))
+        crashed = bool(task.attempts) and last < task.attempts
+        limit = self.engine.max_crashes
+        if crashed and crashes + 1 >= limit:
+            if crashes:
+                self.started_by[task.node_id] = "takeover"
+            error = (
+                f"{CRASH_LIMIT_ERROR}the node crashed its executor {crashes + 1} times (the "
+                "process executing it died each time); it is not run again (at most "
+                f"{limit}, SPURLINE_MAX_CRASHES)"
+            )
+            self._lost_attempt(task, error)
+            task.status, task.end_time, task.error, task.traceback = (
+                TaskStatus.FAILED,
+                now(),
+                error,
+                None,
+            )
+            log.warning(
+                "node crashed its executor %d times; failing it",
+                crashes + 1,
+                extra={"run_id": self.run.id, "node_id": task.node_id, "attempt": task.attempts},
+            )
+            self.buffer[task.node_id] = task
+            return
+        if crashed:
+            if crashes:  # it followed a crash, so a takeover started it
+                self.started_by[task.node_id] = "takeover"
+            self._lost_attempt(task)
+            crashes += 1
+        if crashes:
+            self.suspects[task.node_id] = crashes
+        task.status, task.start_time = TaskStatus.PENDING, None
+        self.started_by[task.node_id] = "takeover"
 
     def _holds(self, node_id: str) -> bool:
         return bool(getattr(self.plan.nodes[node_id], "holds_whole_run", False))
@@ -178,7 +252,7 @@ class _Execution:
         in_flight: dict[asyncio.Task[None], str] = {}
         try:
             while True:
-                starts = self._drain_ready()
+                starts = self._drain_ready(len(in_flight))
                 await self._flush()
                 for nid, inputs in starts:
                     task = asyncio.create_task(self._execute(nid, inputs))
@@ -189,17 +263,48 @@ class _Execution:
                 for finished in done:
                     nid = in_flight.pop(finished)
                     finished.result()
+                    if nid == self.alone:
+                        self.alone = None
                     self._release(nid)
+        except asyncio.CancelledError:
+            if self.engine.handing_over:
+                await self._hand_over(in_flight)
+            raise
         finally:
             for task in in_flight:
                 task.cancel()
         await self._flush()
         return await self._conclude()
 
-    def _drain_ready(self) -> list[tuple[str, dict[str, Any]]]:
-        """Settle every ready node that needs no waiting; return those to start."""
+    async def _hand_over(self, in_flight: dict[asyncio.Task[None], str]) -> None:
+        """This process shuts down (docs/reliability.md#clean-shutdown): stop the nodes in
+        flight, then store what finished and each attempt stopped as interrupted, so the
+        process that takes the run over runs those nodes again without counting a crash.
+        """
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        for nid in in_flight.values():
+            task_record = self.tasks[nid]
+            if task_record.status is TaskStatus.RUNNING:
+                self._lost_attempt(task_record, INTERRUPTED_ERROR)
+        try:
+            await self._flush()
+        except Exception:  # the taker-over then counts these attempts as crashes
+            log.exception("could not store the interrupted attempts", extra={"run_id": self.run.id})
+
+    def _drain_ready(self, busy: int) -> list[tuple[str, dict[str, Any]]]:
+        """Settle every ready node that needs no waiting; return those to start.
+
+        ``busy``: nodes of this run in flight. A suspect (a node that crashed its
+        process before) starts only when none is, and nothing starts beside it, so a
+        crash it causes again is charged to it alone (docs/reliability.md#poison-runs).
+        """
         starts: list[tuple[str, dict[str, Any]]] = []
-        while self.ready and not self.hold:
+        while self.ready and not self.hold and self.alone is None:
+            suspect = self.ready[0] in self.suspects
+            if suspect and (busy or starts):
+                break
             nid = self.ready.popleft()
             task = self.tasks[nid]
             decision, inputs = self._decide(nid)
@@ -228,6 +333,8 @@ class _Execution:
                     starts.append(starts_now)
             else:
                 starts.append((nid, inputs))
+            if suspect and starts:
+                self.alone = nid
         return starts
 
     def _decide(self, nid: str) -> tuple[str, dict[str, Any]]:
@@ -388,8 +495,9 @@ class _Execution:
             ]
         self.finished_attempts.append(attempt)
 
-    def _lost_attempt(self, task: TaskRecord) -> None:
-        """The attempt a dead process left RUNNING becomes a FAILED record."""
+    def _lost_attempt(self, task: TaskRecord, error: str = CRASHED_ERROR) -> None:
+        """The attempt a dead process left RUNNING becomes a FAILED record (``error``
+        says why: its process died, or shut down and handed it over)."""
         if not task.attempts:
             return
         self.finished_attempts.append(
@@ -403,8 +511,7 @@ class _Execution:
                 ready_time=task.ready_time,
                 start_time=task.start_time,
                 end_time=now(),
-                error="ProcessLost: the process executing this attempt stopped; "
-                "the run was taken over",
+                error=error,
                 started_by=self.started_by.pop(task.node_id, "run"),
             )
         )

@@ -15,11 +15,13 @@ from typing import Any, Protocol
 
 from spurline.engine.records import (
     AttemptRecord,
+    AttemptTally,
     LogLine,
     PauseRecord,
     RunRecord,
     TaskRecord,
     VersionRecord,
+    tally_attempts,
 )
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.exceptions import NotFound
@@ -61,6 +63,13 @@ class Persistence(Protocol):
         changes: dict[str, Any] | None = None,
     ) -> bool:
         """Set ``status`` (and ``changes``) if the stored status is in ``expect``."""
+        ...
+
+    async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
+        """For each task in ``task_ids`` with stored attempts, what they say about the
+        try in flight (:func:`~spurline.engine.records.tally_attempts`); read when a run
+        resumes with tasks left RUNNING (docs/reliability.md#poison-runs).
+        """
         ...
 
     async def run_status(self, run_id: str) -> RunStatus:
@@ -150,6 +159,13 @@ class MemoryPersistence:
         for key, value in (changes or {}).items():
             setattr(run, key, value)
         return True
+
+    async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
+        by_task: dict[str, list[tuple[int, str | None]]] = {}
+        for a in self.attempts:
+            if a.task_id in task_ids:
+                by_task.setdefault(a.task_id, []).append((a.number, a.error))
+        return {tid: tally_attempts(rows) for tid, rows in by_task.items()}
 
     async def run_status(self, run_id: str) -> RunStatus:
         if run_id not in self.runs:

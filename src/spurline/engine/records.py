@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from spurline.engine.states import RunStatus, TaskStatus
 
@@ -147,6 +148,47 @@ class AttemptRecord:
     traceback: str | None = None
     started_by: str = "run"
     logs: list[LogLine] = field(default_factory=list)
+
+
+class AttemptTally(NamedTuple):
+    """What a task's stored attempts say about its try in flight
+    (docs/reliability.md#poison-runs).
+
+    Attributes:
+        last: number of the newest stored attempt (0: none).
+        crashes: how many of the newest attempts in a row crashed their process, back
+            to one that ended any other way (a crash that failed the task included:
+            a run retry starts a new count).
+    """
+
+    last: int
+    crashes: int
+
+
+#: The error of an attempt whose process died while it ran (docs/observability.md).
+CRASHED_ERROR = "ProcessLost: the process executing this attempt stopped; the run was taken over"
+#: How the error of the crash that ends a task FAILED begins
+#: (docs/reliability.md#poison-runs).
+CRASH_LIMIT_ERROR = "NodeCrashed: "
+#: The error of an attempt a shutting-down process stopped and handed over
+#: (docs/reliability.md#clean-shutdown): not a crash.
+INTERRUPTED_ERROR = (
+    "Interrupted: the process executing this attempt shut down before it finished; "
+    "the run was handed over"
+)
+
+
+def tally_attempts(attempts: Iterable[tuple[int, str | None]]) -> AttemptTally:
+    """The :class:`AttemptTally` of a task's stored attempts, given as
+    ``(number, error)`` in any order (docs/reliability.md#poison-runs).
+    """
+    newest_first = sorted(attempts, key=lambda a: -a[0])
+    crashes = 0
+    for _number, error in newest_first:
+        if error != CRASHED_ERROR:
+            break
+        crashes += 1
+    return AttemptTally(newest_first[0][0] if newest_first else 0, crashes)
 
 
 @dataclass

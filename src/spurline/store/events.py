@@ -26,7 +26,13 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from spurline.engine.clock import now
-from spurline.engine.records import AttemptRecord, LogLine, TaskRecord
+from spurline.engine.records import (
+    AttemptRecord,
+    AttemptTally,
+    LogLine,
+    TaskRecord,
+    tally_attempts,
+)
 from spurline.engine.states import TaskStatus
 from spurline.store._raw import db_time, executemany, placeholders
 from spurline.store.orm import ATTEMPTS, EVENTS, RUNS
@@ -377,6 +383,22 @@ def attempts_of(conn: Connection, task_id: str) -> list[AttemptRecord]:
         select(ATTEMPTS).where(ATTEMPTS.c.task_id == task_id).order_by(ATTEMPTS.c.number)
     )
     return [_attempt(row) for row in rows]
+
+
+def attempt_tallies(conn: Connection, task_ids: list[str]) -> dict[str, AttemptTally]:
+    """The :class:`~spurline.engine.records.AttemptTally` of each task of ``task_ids``
+    that has stored attempts (docs/reliability.md#poison-runs)."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(
+        select(ATTEMPTS.c.task_id, ATTEMPTS.c.number, ATTEMPTS.c.error).where(
+            ATTEMPTS.c.task_id.in_(task_ids)
+        )
+    )
+    by_task: dict[str, list[tuple[int, str | None]]] = {}
+    for task_id, number, error in rows:
+        by_task.setdefault(task_id, []).append((number, error))
+    return {tid: tally_attempts(found) for tid, found in by_task.items()}
 
 
 def attempts_by_task(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:

@@ -14,6 +14,11 @@ A process also polls :func:`executing_elsewhere` for the runs it executes, so a 
 canceled through another process, or taken over because this one stalled past its
 lease, stops here within a poll.
 
+A process on the same host and home as a dead one knows it is dead at once (see
+:mod:`spurline.services.slots`) and takes its runs over with
+:func:`take_over_from` without waiting for the leases to expire; a process shutting
+down hands its runs over with :func:`release` (docs/reliability.md#clean-shutdown).
+
 A run waiting in a message queue (Celery executor) holds a *queued* lease: no
 owner, and an expiry that bounds how long its message may take to reach a worker.
 A worker claims it on receipt; if the message was lost, the lease expires and the
@@ -124,6 +129,54 @@ def take_over_expired(
     )
     claimed = {r[0] for r in rows}
     return [rid for rid in candidates if rid in claimed]
+
+
+def active_owners(conn: Connection, exclude: str) -> list[str]:
+    """Distinct owners, other than ``exclude``, of leases on active runs recovery may
+    take over (see :func:`_own_lease`)."""
+    rows = conn.execute(
+        select(RUNS.c.lease_owner)
+        .where(
+            RUNS.c.status.in_(_ACTIVE),
+            RUNS.c.lease_owner.is_not(None),
+            RUNS.c.lease_owner != exclude,
+            _own_lease(),
+        )
+        .distinct()
+    )
+    return [r[0] for r in rows]
+
+
+def take_over_from(
+    conn: Connection, *, dead: list[str], owner: str, at: datetime, lease_s: float
+) -> list[str]:
+    """Claim the active runs leased to ``dead`` owners (processes known dead), whether
+    or not their leases expired; returns their ids, oldest first.
+
+    The UPDATE names the dead owners, so a run another process claimed meanwhile is
+    left alone. Children of a node and batch rows are left out (see :func:`_own_lease`).
+    """
+    if not dead:
+        return []
+    rows = conn.execute(
+        update(RUNS)
+        .where(RUNS.c.lease_owner.in_(dead), RUNS.c.status.in_(_ACTIVE), _own_lease())
+        .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
+        .returning(RUNS.c.id, RUNS.c.start_time)
+    )
+    return [rid for rid, _ in sorted(rows, key=lambda r: r[1])]
+
+
+def release(conn: Connection, *, owner: str, at: datetime) -> list[str]:
+    """End every lease ``owner`` holds on an active run now, so other processes take
+    the runs over at once (docs/reliability.md#clean-shutdown); returns their ids."""
+    rows = conn.execute(
+        update(RUNS)
+        .where(RUNS.c.lease_owner == owner, RUNS.c.status.in_(_ACTIVE))
+        .values(lease_expires_at=at)
+        .returning(RUNS.c.id)
+    )
+    return [r[0] for r in rows]
 
 
 def next_expiry(conn: Connection, owner: str) -> datetime | None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from spurline.engine.records import (
     AttemptRecord,
+    AttemptTally,
     LogLine,
     PauseRecord,
     RunRecord,
@@ -131,6 +132,9 @@ class SqlPersistence:
             return run_queries.transition_run(conn, run_id, expect, status, ch)
 
         return await self.db.writer.arun(write)
+
+    async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
+        return await asyncio.to_thread(self.db.read, lambda c: events.attempt_tallies(c, task_ids))
 
     async def run_status(self, run_id: str) -> RunStatus:
         return await asyncio.to_thread(self.db.read, lambda c: run_queries.get_status(c, run_id))

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -50,6 +51,8 @@ class WorkerHost:
         )
         self._thread.start()
         self._closing = False
+        self._draining = False
+        self._close_lock = threading.Lock()
         self._running: set[concurrent.futures.Future[RunStatus | None]] = set()
         self.runtime: Runtime = self._call(self._open())
         self._executor(self.runtime).slots = Slots(concurrency)
@@ -93,20 +96,39 @@ class WorkerHost:
         log.info("run %s", what, extra={"run_id": run_id})
         return None if status is None else status.value
 
-    def close(self) -> None:
-        """Refuse new runs, interrupt local ones (others take them over), close the
-        store and stop the loop. Celery's warm shutdown has normally let them end.
+    def begin_shutdown(self) -> None:
+        """SIGTERM (Celery's warm shutdown; docs/reliability.md#clean-shutdown): take no
+        run over any more and give the runs executing here ``SPURLINE_SHUTDOWN_GRACE_S``
+        to finish; past it, :meth:`close` hands them over. Returns at once.
         """
-        if not self._thread.is_alive():
+        if self._draining or not self._thread.is_alive():
             return
-        self._closing = True
-        for future in list(self._running):
-            future.cancel()
-        self._call(self._close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
+        self._draining = True
+        self.loop.call_soon_threadsafe(self.runtime.begin_shutdown)
+        threading.Thread(
+            target=self._close_after_grace, name="spurline-worker-grace", daemon=True
+        ).start()
 
-    async def _close(self) -> None:
-        await self.runtime.close()
+    def _close_after_grace(self) -> None:
+        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.close()
+
+    def close(self) -> None:
+        """Refuse new runs, hand over the runs still executing here (their attempts in
+        flight stored as interrupted, their leases released, so other workers take them
+        over at once), close the store and stop the loop. Celery's warm shutdown has
+        normally let them end. Idempotent.
+        """
+        with self._close_lock:
+            if not self._thread.is_alive():
+                return
+            self._closing = True
+            for future in list(self._running):
+                future.cancel()
+            self._call(self.runtime.shutdown())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 
+from celery.signals import worker_shutting_down
+
 from spurline.nodes._sandbox import shutdown_default_pool
 from spurline.scaleout.celery_app import make_celery, register_tasks
 from spurline.settings import Settings
@@ -39,6 +41,12 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
         start_http_server(settings.metrics_port)
     app = make_celery(host.settings)
     register_tasks(app, host.execute)
+
+    def on_shutting_down(**_: object) -> None:
+        # SIGTERM: the runs executing get their grace (docs/reliability.md#clean-shutdown)
+        host.begin_shutdown()
+
+    worker_shutting_down.connect(on_shutting_down, weak=False)
     try:
         worker = app.Worker(
             pool="threads",
@@ -53,5 +61,6 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
         worker.start()
         return int(worker.exitcode or 0)
     finally:
+        worker_shutting_down.disconnect(on_shutting_down)
         host.close()
         shutdown_default_pool()
