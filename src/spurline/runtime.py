@@ -37,13 +37,13 @@ from spurline.services.events import EventHub
 from spurline.services.llm_calls import LlmCallService
 from spurline.services.notifications import NotificationService
 from spurline.services.partial_runs import PartialRunService
+from spurline.services.process_slot import ProcessSlot
 from spurline.services.provider_keys import SecretKeys
 from spurline.services.recovery import LeaseKeeper
 from spurline.services.retention import retention_loop
 from spurline.services.runs import RunService
 from spurline.services.schedules import ScheduleService
 from spurline.services.secrets import SECRETS, SecretService
-from spurline.services.slots import ProcessSlot
 from spurline.services.triggers import TriggerService
 from spurline.settings import Settings
 from spurline.store import control

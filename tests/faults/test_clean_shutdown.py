@@ -25,7 +25,7 @@ from tests.faults._serving import (
 )
 
 from spurline.engine.records import CRASHED_ERROR, INTERRUPTED_ERROR
-from spurline.services.slots import ProcessSlot
+from spurline.services.process_slot import ProcessSlot
 
 FINAL = ("COMPLETED", "FAILED", "CANCELED")
 

@@ -15,7 +15,7 @@ from spurline.engine.clock import now
 from spurline.engine.runs import Executor
 from spurline.services import metrics
 from spurline.services._store import LeaseHolder, Store
-from spurline.services.slots import ProcessSlot
+from spurline.services.process_slot import ProcessSlot
 from spurline.store import leases
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class LeaseKeeper:
         lease: this process as a lease owner.
         control_poll_s: seconds between checks for runs canceled elsewhere; also the
             longest the orphan watch sleeps, so a released lease is taken over that fast.
-        slot: this process's slot (:class:`~spurline.services.slots.ProcessSlot`), which
+        slot: this process's slot (:class:`~spurline.services.process_slot.ProcessSlot`), which
             tells dead owners on this host and home; None: leases only expire.
 
     Attributes:
@@ -59,7 +59,7 @@ class LeaseKeeper:
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose owner is known dead (on this host and
-        home: see :mod:`spurline.services.slots`) or whose lease expired, and resume them.
+        home: see :mod:`spurline.services.process_slot`) or whose lease expired, and resume them.
 
         Returns the ids of the runs this process took over (none once it shuts down).
         """

@@ -15,7 +15,7 @@ canceled through another process, or taken over because this one stalled past it
 lease, stops here within a poll.
 
 A process on the same host and home as a dead one knows it is dead at once (see
-:mod:`spurline.services.slots`) and takes its runs over with
+:mod:`spurline.services.process_slot`) and takes its runs over with
 :func:`take_over_from` without waiting for the leases to expire; a process shutting
 down hands its runs over with :func:`release` (docs/reliability.md#clean-shutdown).
 
