@@ -23,7 +23,9 @@
     ├── NotAuthenticated           no valid token or session (HTTP 401)
     ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
     ├── TooManyAttempts            too many failed authentications (HTTP 429)
-    └── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
+    ├── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
+    └── StoreUnavailable           the store failed transiently past its retries (HTTP 503)
+        └── StoreFull              no space left on the store's disk (HTTP 507)
 
 The API maps each branch to its status in one place (``spurline.api.app``); the rules
 behind each are in docs/runs-api.md ("Errors").
@@ -175,3 +177,18 @@ class TooManyAttempts(SpurlineError):
 
 class SecretsUnavailable(SpurlineError):
     """Secrets cannot be set or read: no usable ``SPURLINE_SECRET_KEY`` (docs/security.md §6)."""
+
+
+class StoreUnavailable(SpurlineError):
+    """The store failed transiently (a lost connection, a lock, a failover) and kept
+    failing past its retry budget; ``retry_after`` in seconds
+    (docs/reliability.md#transient-store-errors)."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreFull(StoreUnavailable):
+    """No space left on the disk of the store's database or files
+    (docs/reliability.md#disk-full)."""

@@ -77,7 +77,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), retry_s=settings.store_retry_s)
         if migrate:
             self.db.upgrade()
         self.store = Store(self.db)

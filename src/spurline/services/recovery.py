@@ -12,7 +12,7 @@ from functools import partial
 from spurline.engine.clock import now
 from spurline.engine.runs import Executor
 from spurline.services import metrics
-from spurline.services._store import LeaseHolder, Store
+from spurline.services._store import LeaseHolder, Store, log_loop_error
 from spurline.store import leases
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class LeaseKeeper:
                     )
                 )
             except Exception:  # the next beat tries again; a lost lease is taken over
-                log.exception("lease renewal failed")
+                log_loop_error(log, "lease renewal failed")
 
     async def watch_orphans(self) -> None:
         """Take over runs right when another process's lease runs out, forever."""
@@ -80,7 +80,7 @@ class LeaseKeeper:
                 await asyncio.sleep(await self.until_next_expiry())
                 await self.recover()
             except Exception:
-                log.exception("orphan recovery failed")
+                log_loop_error(log, "orphan recovery failed")
                 await asyncio.sleep(self.lease_s / 2)
 
     async def until_next_expiry(self) -> float:
@@ -101,7 +101,7 @@ class LeaseKeeper:
             try:
                 await self.stop_lost_runs()
             except Exception:
-                log.exception("checking the runs executing here failed")
+                log_loop_error(log, "checking the runs executing here failed")
 
     async def stop_lost_runs(self) -> list[str]:
         """Interrupt local executions of runs canceled (or taken over) by another process.
