@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -31,6 +32,7 @@ from spurline.nodes._limits import LIMITS, Limits
 from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.nodes.registry import node_types
 from spurline.services import metrics
+from spurline.services._files import sweep
 from spurline.services._store import LeaseHolder, Store
 from spurline.services.auth import AuthService
 from spurline.services.batch import BatchService
@@ -155,6 +157,7 @@ class Runtime:
             self._background.append(
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
+            await self.sweep_files()
             await self.recover()
             self._background += [
                 asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery"),
@@ -169,6 +172,13 @@ class Runtime:
                 self._background.append(
                     asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
                 )
+
+    async def sweep_files(self) -> list[Path]:
+        """Remove what interrupted writes left under ``SPURLINE_HOME`` (``.part`` files,
+        unrecorded dataset files; docs/reliability.md#disk-full); returns their paths."""
+        outputs = self.settings.home.resolve() / "outputs"
+        removed = await self.datasets.sweep()
+        return removed + await asyncio.to_thread(sweep, outputs)
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.

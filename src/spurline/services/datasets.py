@@ -21,7 +21,9 @@ import orjson
 
 from spurline.engine.clock import new_id, now
 from spurline.exceptions import DatasetInvalid
+from spurline.services._files import sweep, written_whole
 from spurline.store import datasets as ds_q
+from spurline.store import transient
 from spurline.store.datasets import DatasetRecord
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ def ingest(src: IO[bytes], filename: str, dest: Path) -> tuple[str, list[str], i
     Raises:
         DatasetInvalid: empty file, CSV without a header, ragged row, a line or
             element that is not a JSON object, bad JSON, not UTF-8, no rows.
+        StoreFull: no space left on the disk of ``dest`` (docs/reliability.md#disk-full).
     """
     head = src.read(_CHUNK)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
@@ -63,23 +66,22 @@ def ingest(src: IO[bytes], filename: str, dest: Path) -> tuple[str, list[str], i
     rows = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_array_rows}[fmt](stream)
     columns: dict[str, None] = {}
     count = 0
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with part.open("wb") as out:
+        with written_whole(dest) as out:
             for row in rows:
                 if count == 0 or len(row) != len(columns) or any(k not in columns for k in row):
                     columns.update(dict.fromkeys(row))
                 out.write(orjson.dumps(row))
                 out.write(b"\n")
                 count += 1
-        if count == 0:
-            raise _bad("the file has no rows")
-        part.replace(dest)
+            if count == 0:
+                raise _bad("the file has no rows")
     except UnicodeDecodeError:
         raise _bad("the file is not UTF-8 text") from None
-    finally:
-        part.unlink(missing_ok=True)
+    except OSError as exc:
+        if transient.kind(exc) == "full":
+            raise transient.unavailable(exc) from None
+        raise
     return fmt, list(columns), count
 
 
@@ -304,6 +306,7 @@ class DatasetService:
 
         Raises:
             DatasetInvalid: the file cannot be read as rows.
+            StoreFull: no space left for it (docs/reliability.md#disk-full).
         """
         dataset_id = new_id("D")
         dest = self.folder / f"{dataset_id}.jsonl"
@@ -324,3 +327,12 @@ class DatasetService:
             dest.unlink(missing_ok=True)
             raise
         return record
+
+    async def sweep(self) -> list[Path]:
+        """Remove what interrupted uploads left: ``.part`` files no process writes, and
+        dataset files no dataset names (docs/reliability.md#disk-full). Returns them."""
+        if not self.folder.is_dir():
+            return []
+        known = {Path(p) for p in await self.store.read(ds_q.file_paths)}
+        files = {p for p in self.folder.glob("*.jsonl") if p not in known}
+        return await asyncio.to_thread(sweep, self.folder, files)

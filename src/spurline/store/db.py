@@ -99,6 +99,7 @@ class WriteQueue:
         # and resetting it on return cost ~40 us of a ~95 us empty transaction.
         self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="spurline-writer", daemon=True)
         self._thread.start()
 
@@ -129,23 +130,30 @@ class WriteQueue:
             self._thread.join()
 
     def _loop(self) -> None:
-        stop = False
-        while not stop:
+        while not self._stopping:
             item = self._queue.get()
             if item is None:
                 break
             group = [item]
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
+            self._take(group)
             self._commit(group)
         self._release()
+
+    def _take(self, group: list[_Item]) -> list[_Item]:
+        """Move what is queued into ``group`` (up to ``max_group``); returns the items
+        taken, each already marked running (a canceled one is dropped)."""
+        taken: list[_Item] = []
+        while len(group) < self.max_group and not self._stopping:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._stopping = True
+                break
+            group.append(nxt)
+            taken.append(nxt)
+        return taken
 
     def _release(self) -> None:
         if self._conn is not None:
@@ -174,9 +182,12 @@ class WriteQueue:
         live = [item for item in group if item[1].set_running_or_notify_cancel()]
 
         def out_of_patience(state: RetryCallState) -> bool:
-            # ops whose patience ran out fail alone; the others are tried again
+            # Between attempts: ops whose patience ran out fail alone, and ops queued
+            # meanwhile join the retry behind the others (in order), so a request's
+            # short patience is kept even while the engine's writes wait out an outage.
             nonlocal live
             exc = state.outcome.exception() if state.outcome else None
+            live += [i for i in self._take(list(live)) if i[1].set_running_or_notify_cancel()]
             at = time.monotonic()
             for _, fut, deadline in live:
                 if deadline <= at:
@@ -194,7 +205,7 @@ class WriteQueue:
             reraise=True,
         )
         try:
-            results, written = retrying(self._transaction, live)
+            results, written = retrying(lambda: self._transaction(live))
         except Exception as exc:
             if transient.is_transient(exc):
                 return  # every op was answered by out_of_patience
