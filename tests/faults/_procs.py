@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,47 @@ class ThrowawayPostgres:
         with contextlib.suppress(subprocess.SubprocessError):
             self._ctl("-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def started_postgres() -> Iterator[ThrowawayPostgres]:
+    """For a fixture: a started throwaway PostgreSQL with the ``spurline`` database,
+    removed at the end."""
+    pg = ThrowawayPostgres()
+    try:
+        pg.start()
+        pg.create_database()
+        yield pg
+    finally:
+        pg.close()
+
+
+class ThrowawayRedis:
+    """A ``redis-server`` of the test's own on a free port, keeping nothing on disk (a
+    restart loses what was queued, as a broker without persistence does)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it answers."""
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(self.folder)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM) and wait for it to exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
 
 
 class Processes:

@@ -12,6 +12,13 @@ Delivery settings and why:
 * ``task_reject_on_worker_lost``: with a process pool, a task whose child
   process died is requeued instead of acknowledged.
 * No result backend: outcomes live in the store; messages carry only a run id.
+* Redis without ack emulation (``ack_emulation=False``): Redis would redeliver an
+  unacknowledged message only after its one-hour visibility timeout, long after the
+  lease takeover (``SPURLINE_LEASE_S``) has resumed the run, so the emulation buys
+  nothing; and with it a worker that loses its broker connection while executing
+  runs dies (kombu restores the unacknowledged messages on a connection that is
+  already gone and raises), where without it the worker reconnects and goes on
+  (docs/reliability.md#transient-store-errors).
 
 Redelivery is a speed-up, never the guarantee: a run whose worker died is taken
 over once its lease expires, whatever the broker does with the message.
@@ -32,6 +39,8 @@ EXECUTE_RUN = "spurline.execute_run"
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings.broker_url`` sending to ``settings.queue_name``."""
     app = Celery("spurline", broker=settings.broker_url, set_as_current=False)
+    if settings.broker_url.partition("://")[0] in ("redis", "rediss"):
+        app.conf.broker_transport_options = {"ack_emulation": False}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

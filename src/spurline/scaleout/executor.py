@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential, wait_random
+
 from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
@@ -63,6 +65,7 @@ class CeleryExecutor:
         self.owner = owner
         self.app = make_celery(settings)
         self.runner = LocalExecutor(engine)
+        self._resending: set[asyncio.Task[None]] = set()
 
     # -- Executor protocol ------------------------------------------------------
     async def submit(self, run_id: str) -> None:
@@ -93,11 +96,41 @@ class CeleryExecutor:
     async def _send_logged(self, run_id: str) -> None:
         try:
             await asyncio.to_thread(self._send, run_id)
-        except Exception:
-            log.exception(
-                "could not enqueue the run; the lease takeover will retry",
+        except Exception as exc:
+            # The broker restarts or is unreachable: an expected state, one line in the
+            # log, and the message is sent again in the background as soon as it is
+            # back rather than when the queued lease runs out
+            # (docs/reliability.md#transient-store-errors).
+            log.warning(
+                "could not enqueue the run (%s: %s); retrying",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
                 extra={"run_id": run_id},
             )
+            task = asyncio.create_task(self._resend(run_id), name=f"resend {run_id}")
+            self._resending.add(task)
+            task.add_done_callback(self._resending.discard)
+
+    async def _resend(self, run_id: str) -> None:
+        """Send ``run_id``'s message with backoff until the broker takes it, for as long
+        as its queued lease lasts; after that the lease takeover enqueues it."""
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self.settings.queue_wait_s),
+            wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.5),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await asyncio.to_thread(self._send, run_id)
+        except Exception as exc:
+            log.warning(
+                "the broker is still unreachable (%s); the lease takeover will enqueue the run",
+                type(exc).__name__,
+                extra={"run_id": run_id},
+            )
+        else:
+            log.info("run enqueued after the broker came back", extra={"run_id": run_id})
 
     def _send(self, run_id: str) -> None:
         self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
@@ -146,6 +179,9 @@ class CeleryExecutor:
 
     async def close(self) -> None:
         """Interrupt the runs executing here (their leases lapse and they are taken over)."""
+        for task in list(self._resending):
+            task.cancel()
+        await asyncio.gather(*self._resending, return_exceptions=True)
         await self.runner.close()
         self.app.close()
 
