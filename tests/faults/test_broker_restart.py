@@ -8,6 +8,7 @@ still end COMPLETED, soon, with no node executed twice and no traceback printed.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from _procs import (
     wait_final,
 )
 
-MISSING = postgres_missing()
+MISSING = postgres_missing() or (None if shutil.which("redis-server") else "no redis-server")
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"needs PostgreSQL: {MISSING}")
 
 OUTAGE_S = 2.0

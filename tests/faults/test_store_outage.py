@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _flows import check_completed_once, start_runs, wait_under_way
+from _flows import chain, check_completed_once, start_runs, wait_under_way
 from _procs import (
     Processes,
     ThrowawayPostgres,
@@ -97,7 +97,13 @@ def test_postgres_restart_mid_run_fails_nothing(
             wait_under_way(client, run_ids)
             with Poller(url, run_ids[0]) as poller:
                 postgres.stop()
-                time.sleep(OUTAGE_S)
+                time.sleep(1.0)
+                # a write during the outage: 503 naming the store
+                r = client.post("/wf/", json={"name": "later", "definition": chain(log)})
+                assert r.status_code == 503, r.text
+                assert r.json()["detail"].startswith("the store is unavailable")
+                assert int(r.headers["retry-after"]) > 0
+                time.sleep(OUTAGE_S - 1.0)
                 postgres.start()
                 fault_end = time.monotonic()
                 runs = wait_final(client, run_ids, timeout=45)
