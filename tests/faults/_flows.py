@@ -126,10 +126,11 @@ def check_completed_once(runs: dict[str, Any], log: Path) -> None:
     expected = {f"r{i}:{n}" for i in range(CHAINS) for n in "abcd"} | {
         f"r{i}.{k}:step" for i in range(CHAINS, CHAINS + LOOPS) for k in range(ITERATIONS)
     }
-    assert set(executed) == expected
-    assert [key for key, n in executed.items() if n != 1] == []
+    assert set(executed) == expected, sorted(set(executed) ^ expected)
+    twice = [key for key, n in executed.items() if n != 1]
+    assert twice == [], f"executed more than once: {twice}"
     # a node interrupted by the fault would show a second attempt
     again = [
         (r["id"], t["node_id"]) for r in runs.values() for t in r["tasks"] if t["attempts"] > 1
     ]
-    assert again == []
+    assert again == [], f"a second attempt: {again}"

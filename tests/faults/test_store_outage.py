@@ -31,6 +31,7 @@ MISSING = postgres_missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"needs PostgreSQL: {MISSING}")
 
 OUTAGE_S = 3.0
+LEASE_S = 2.0
 BROKER = "redis://127.0.0.1:6379/14"
 
 
@@ -80,6 +81,8 @@ def test_postgres_restart_mid_run_fails_nothing(
         "SPURLINE_TEMPLATES_DIR": str(tmp_path / "no-templates"),
         # the nodes sleep: enough processes that they do not queue for the pool
         "SPURLINE_PYTHON_WORKERS": "8",
+        # the outage outlasts the runs' leases: nobody may take them over for that
+        "SPURLINE_LEASE_S": str(LEASE_S),
     }
     if executor == "celery":
         env |= {

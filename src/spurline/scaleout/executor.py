@@ -23,7 +23,7 @@ from spurline.engine.runs import LocalExecutor
 from spurline.engine.states import RunStatus
 from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.settings import Settings
-from spurline.store import leases
+from spurline.store import leases, transient
 from spurline.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,14 @@ class CeleryExecutor:
             await self._requeue_if_lapsed(run_id)
 
     async def _requeue_if_lapsed(self, run_id: str) -> None:
+        requeue = partial(
+            leases.requeue_lapsed, run_id=run_id, at=now(), wait_s=self.settings.queue_wait_s
+        )
+        # after a store outage the run's worker renews its lapsed lease first
+        # (docs/reliability.md#transient-store-errors)
+        settled = self.settings.lease_s + transient.BACKOFF_MAX_S
         requeued = await self.db.writer.arun(
-            partial(
-                leases.requeue_lapsed,
-                run_id=run_id,
-                at=now(),
-                wait_s=self.settings.queue_wait_s,
-            )
+            lambda c: requeue(c) if transient.quiet_for(settled) else False
         )
         if requeued:
             log.info("run waited on had lost its worker; enqueued again", extra={"run_id": run_id})

@@ -13,7 +13,7 @@ from spurline.engine.clock import now
 from spurline.engine.runs import Executor
 from spurline.services import metrics
 from spurline.services._store import LeaseHolder, Store, log_loop_error
-from spurline.store import leases
+from spurline.store import leases, transient
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,14 @@ class LeaseKeeper:
         self.lease = lease
         self.control_poll_s = control_poll_s
 
+    def store_settled(self) -> bool:
+        """Whether the store has answered for a lease (plus the retry backoff's longest
+        wait) since its last transient error. Until then no lease is taken over: the
+        leases of every process lapsed during the outage and their owners, still
+        executing, renew them within a third of a lease
+        (docs/reliability.md#transient-store-errors)."""
+        return transient.quiet_for(self.lease_s + transient.BACKOFF_MAX_S)
+
     @property
     def lease_s(self) -> float:
         """Lease length in seconds."""
@@ -47,9 +55,8 @@ class LeaseKeeper:
         Returns the ids of the runs this process took over.
         """
         owner, lease_s = self.lease.owner, self.lease_s
-        taken = await self.store.write(
-            partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
-        )
+        take = partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
+        taken = await self.store.write(lambda c: take(c) if self.store_settled() else [])
         metrics.LEASE_TAKEOVERS.inc(len(taken))
         for run_id in taken:
             log.info("taking over the run (its lease expired)", extra={"run_id": run_id})

@@ -47,6 +47,8 @@ request_patience: ContextVar[float | None] = ContextVar("spurline_store_patience
 #: Backoff between attempts: 50 ms doubling to 1 s, with up to 0.25 s of jitter so the
 #: processes of a deployment do not all reconnect at the same instant.
 WAIT = wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.25)
+#: The longest wait between two attempts (seconds).
+BACKOFF_MAX_S = 1.25
 
 #: The error classes :func:`kind` may call transient: what an API answers 503/507
 #: when one escapes a retrying call.
@@ -154,17 +156,30 @@ def call(fn: Callable[[], T], budget_s: float) -> T:
 
 _noted = threading.Lock()
 _last_note = 0.0
+_last_failure = float("-inf")
 
 
 def note(exc: BaseException | None) -> None:
-    """Log a transient store error in one line, at most every 5 s per process (an
-    outage retried by many calls would otherwise flood the log)."""
-    global _last_note
+    """Record a transient store error, and log it in one line at most every 5 s per
+    process (an outage retried by many calls would otherwise flood the log)."""
+    global _last_note, _last_failure
     if exc is None:
         return
     with _noted:
         at = time.monotonic()
+        _last_failure = at
         if at - _last_note < 5.0:
             return
         _last_note = at
     log.warning("the store failed (%s); retrying", _reason(exc))
+
+
+def quiet_for(seconds: float) -> bool:
+    """True when this process has met no transient store error for ``seconds``.
+
+    Lease takeover waits for it after an outage: every process's leases ran out while
+    nobody could renew them, and the processes still executing those runs need a
+    heartbeat to renew them before anyone takes them over
+    (docs/reliability.md#transient-store-errors).
+    """
+    return time.monotonic() - _last_failure >= seconds
