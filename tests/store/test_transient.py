@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 import sqlite3
 import threading
 import time
@@ -14,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from spurline.exceptions import StoreFull, StoreUnavailable
 from spurline.store import transient
+from spurline.store.db import Database
 
 
 def test_a_locked_sqlite_file_is_transient_and_a_bad_query_is_not(tmp_path: Path) -> None:
@@ -65,3 +67,30 @@ def test_no_space_is_a_full_store() -> None:
     assert isinstance(transient.unavailable(full), StoreFull)
     assert "no space left on the store's disk" in str(transient.unavailable(full))
     assert transient.kind(OSError(errno.EACCES, "Permission denied")) is None
+
+
+def _unreachable_postgres() -> Database:
+    with socket.socket() as s:  # a port nothing listens on: every connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return Database(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", retry_s=60)
+
+
+def test_a_short_patience_write_fails_on_time_behind_a_patient_one() -> None:
+    db = _unreachable_postgres()
+    try:
+        patient = db.writer.submit(lambda c: c.execute(text("SELECT 1")))
+        time.sleep(0.2)  # the writer is retrying the patient write
+        started = time.monotonic()
+        hasty = db.writer.submit(lambda c: c.execute(text("SELECT 1")), patience=0.3)
+        with pytest.raises(StoreUnavailable, match="Connection refused"):
+            hasty.result(timeout=10)
+        assert time.monotonic() - started < 3
+        assert not patient.done()
+    finally:
+        started = time.monotonic()
+        db.writer.close()  # stopping gives up at once instead of waiting 60 s
+        assert time.monotonic() - started < 5
+        assert isinstance(patient.exception(), StoreUnavailable)
+        db.read_engine.dispose()
+        db.write_engine.dispose()

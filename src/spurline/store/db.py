@@ -188,7 +188,8 @@ class WriteQueue:
             nonlocal live
             exc = state.outcome.exception() if state.outcome else None
             live += [i for i in self._take(list(live)) if i[1].set_running_or_notify_cancel()]
-            at = time.monotonic()
+            # closing (the process stops): nothing waits for the store any longer
+            at = float("inf") if self._stopping else time.monotonic()
             for _, fut, deadline in live:
                 if deadline <= at:
                     fut.set_exception(transient.unavailable(exc or RuntimeError("store")))
