@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 from spurline.settings import Settings
 
@@ -76,3 +76,24 @@ def register_tasks(app: Celery, execute: Callable[[str], str | None]) -> Any:
         return execute(run_id)
 
     return execute_run
+
+
+def on_reconnect(app: Celery, callback: Callable[[], None]) -> None:
+    """Call ``callback`` (in the worker's consumer thread; it must return at once) each
+    time a worker of ``app`` is connected to the broker again after losing the
+    connection, not at its first connection (docs/reliability.md#transient-store-errors).
+    """
+    connects = 0
+
+    class Reconnected(bootsteps.StartStopStep):  # type: ignore[misc]
+        # the consumer's steps start again on every new connection; after the task
+        # consumer, so the worker already takes messages when the callback sends some
+        requires = {"celery.worker.consumer.tasks:Tasks"}
+
+        def start(self, parent: Any) -> None:
+            nonlocal connects
+            connects += 1
+            if connects > 1:
+                callback()
+
+    app.steps["consumer"].add(Reconnected)

@@ -132,6 +132,22 @@ class CeleryExecutor:
         else:
             log.info("run enqueued after the broker came back", extra={"run_id": run_id})
 
+    async def resend_queued(self) -> int:
+        """Send again the message of every run waiting in the queue; returns how many.
+
+        Called when a worker's broker connection comes back: a broker restarted
+        without persistence (Redis' default as a cache) lost the messages it held,
+        and those runs would otherwise wait for their queued lease to run out
+        (``SPURLINE_QUEUE_WAIT_S``). A message that was not lost arrives twice; the
+        second is refused by the lease claim (docs/reliability.md#transient-store-errors).
+        """
+        run_ids = await asyncio.to_thread(self.db.read, lambda c: leases.queued(c, now()))
+        for run_id in run_ids:
+            await self._send_logged(run_id)
+        if run_ids:
+            log.info("broker reconnected: %d queued run(s) enqueued again", len(run_ids))
+        return len(run_ids)
+
     def _send(self, run_id: str) -> None:
         self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
 

@@ -84,6 +84,15 @@ class WorkerHost:
         )
         return None if status is None else status.value
 
+    def broker_reconnected(self) -> None:
+        """The worker's broker connection is back after a loss: enqueue the waiting
+        runs again (see :meth:`CeleryExecutor.resend_queued`); returns at once."""
+        if self._closing:
+            return
+        resend = self._executor(self.runtime).resend_queued()
+        future = asyncio.run_coroutine_threadsafe(resend, self.loop)
+        future.add_done_callback(_log_failure)
+
     def close(self) -> None:
         """Refuse new runs, interrupt local ones (others take them over), close the
         store and stop the loop. Celery's warm shutdown has normally let them end.
@@ -101,3 +110,9 @@ class WorkerHost:
 
     async def _close(self) -> None:
         await self.runtime.close()
+
+
+def _log_failure(future: concurrent.futures.Future[int]) -> None:
+    exc = None if future.cancelled() else future.exception()
+    if exc is not None:
+        log.warning("enqueueing the waiting runs again failed: %s", exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from spurline.nodes._sandbox import shutdown_default_pool
-from spurline.scaleout.celery_app import make_celery, register_tasks
+from spurline.scaleout.celery_app import make_celery, on_reconnect, register_tasks
 from spurline.settings import Settings
 from spurline.worker.host import WorkerHost
 
@@ -38,6 +38,8 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
         start_http_server(settings.metrics_port)
     app = make_celery(host.settings)
     register_tasks(app, host.execute)
+    # a broker restarted without persistence lost the queued messages: send them again
+    on_reconnect(app, host.broker_reconnected)
     try:
         worker = app.Worker(
             pool="threads",
