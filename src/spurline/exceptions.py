@@ -24,7 +24,9 @@
     ├── Forbidden                  a role too weak, or a refused browser request (HTTP 403)
     ├── TooManyAttempts            too many failed authentications (HTTP 429)
     ├── SecretsUnavailable         no SPURLINE_SECRET_KEY, or it does not open a secret
-    └── StoreDamaged               the store's file or pages are corrupt (HTTP 503)
+    ├── StoreDamaged               the store's file or pages are corrupt (HTTP 503)
+    └── StoreUnavailable           the store failed transiently past its retries (HTTP 503)
+        └── StoreFull              no space left on the store's disk (HTTP 507)
 
 The API maps each branch to its status in one place (``spurline.api.app``); the rules
 behind each are in docs/runs-api.md ("Errors").
@@ -194,3 +196,18 @@ class StoreDamaged(SpurlineError):
             f"the store {store} is damaged ({reason}): restore it from a backup, or run "
             "'spurline db check' to see what is damaged"
         )
+
+
+class StoreUnavailable(SpurlineError):
+    """The store failed transiently (a lost connection, a lock, a failover) and kept
+    failing past its retry budget; ``retry_after`` in seconds
+    (docs/reliability.md#transient-store-errors)."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreFull(StoreUnavailable):
+    """No space left on the disk of the store's database or files
+    (docs/reliability.md#disk-full)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -28,6 +29,7 @@ from spurline.nodes._limits import LIMITS, Limits
 from spurline.nodes.llm.nodes import LLM_CALLS, PROVIDER_KEYS
 from spurline.nodes.registry import node_types
 from spurline.services import metrics
+from spurline.services._files import sweep
 from spurline.services._store import LeaseHolder, Store
 from spurline.services.auth import AuthService
 from spurline.services.batch import BatchService
@@ -75,7 +77,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), retry_s=settings.store_retry_s)
         if migrate:
             self.db.upgrade()
         self.store = Store(self.db)
@@ -168,6 +170,7 @@ class Runtime:
             self._background.append(
                 asyncio.create_task(self._warm_python_pool(), name="spurline-warm-pool")
             )
+            await self.sweep_files()
             await self.recover()
             self._intake.append(
                 asyncio.create_task(self.leases.watch_orphans(), name="spurline-recovery")
@@ -184,6 +187,13 @@ class Runtime:
                 self._intake.append(
                     asyncio.create_task(self.schedules.loop(), name="spurline-scheduler")
                 )
+
+    async def sweep_files(self) -> list[Path]:
+        """Remove what interrupted writes left under ``SPURLINE_HOME`` (``.part`` files,
+        unrecorded dataset files; docs/reliability.md#disk-full); returns their paths."""
+        outputs = self.settings.home.resolve() / "outputs"
+        removed = await self.datasets.sweep()
+        return removed + await asyncio.to_thread(sweep, outputs)
 
     async def recover(self) -> list[str]:
         """Take over PENDING/RUNNING runs whose lease expired and resume them.

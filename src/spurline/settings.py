@@ -85,6 +85,11 @@ class Settings(BaseSettings):
             not notify it (another process on the same SQLite file).
         log_level: level of the server's own log (``--log-level``).
         log_json: the server's log as JSON lines (``--log-json``).
+        store_retry_s: how long the store's reads and writes wait out a transient
+            error (lost connection, failover, lock, full disk) before giving up; runs
+            wait for the store past it (docs/reliability.md#transient-store-errors).
+        store_request_retry_s: the same for a request's own reads and writes; past it
+            the request gets 503 with ``Retry-After`` (507 for a full disk).
     """
 
     model_config = SettingsConfigDict(env_prefix="SPURLINE_", extra="ignore")
@@ -141,6 +146,8 @@ class Settings(BaseSettings):
     events_poll_s: float = Field(default=1.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
+    store_retry_s: float = Field(default=60.0, ge=0)
+    store_request_retry_s: float = Field(default=2.0, ge=0)
 
     _home_given: bool = PrivateAttr(default=False)
 

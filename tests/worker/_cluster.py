@@ -54,6 +54,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process, SIGKILL what is left after 15 s, then its whole session:
+    the leftovers, such as the PythonFuncNode pool of a killed worker."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 class Cluster:
     """API servers and workers as real processes; ``with Cluster(tmp) as c: ...``.
 
@@ -140,19 +156,7 @@ class Cluster:
             engine.dispose()
 
     def __exit__(self, *exc: object) -> None:
-        procs = [p for p, _ in self.apis] + self.workers
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            # Leftovers of the session: the PythonFuncNode pool of a killed worker.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes([p for p, _ in self.apis] + self.workers)
         import redis
 
         q = self.queue  # the queue and kombu's records of its bindings

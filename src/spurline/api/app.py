@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spurline._version import __version__
 from spurline.api import web
@@ -52,10 +53,13 @@ from spurline.exceptions import (
     NotFound,
     SecretsUnavailable,
     StoreDamaged,
+    StoreFull,
+    StoreUnavailable,
     TooManyAttempts,
 )
 from spurline.runtime import Runtime
 from spurline.settings import Settings, get_settings
+from spurline.store import transient
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.templates_dir = settings.templates_dir
     app.state.auth_mode = mode
+    app.add_middleware(StorePatienceMiddleware, patience=settings.store_request_retry_s)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(DialectMiddleware)
@@ -287,7 +292,53 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return OrjsonResponse({"detail": errors}, status_code=422)
 
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return OrjsonResponse({"detail": "Internal server error"}, status_code=500)
+    app.add_exception_handler(StoreUnavailable, _store_down)
+    for error in transient.STORE_ERRORS:
+        app.add_exception_handler(error, _store_error)
+    app.add_exception_handler(Exception, _crash)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return OrjsonResponse({"detail": "Internal server error"}, status_code=500)
+
+
+async def _store_down(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreUnavailable)
+    return store_unavailable(exc)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    # a database or file error met outside the retrying calls: transient ones and a
+    # full disk are the store's state, not a bug
+    if transient.is_transient(exc):
+        return store_unavailable(transient.unavailable(exc))
+    return await _crash(request, exc)
+
+
+def store_unavailable(exc: StoreUnavailable) -> Response:
+    """503 with ``Retry-After`` while the store is down, 507 when its disk is full
+    (docs/reliability.md#transient-store-errors, docs/reliability.md#disk-full)."""
+    status = 507 if isinstance(exc, StoreFull) else 503
+    headers = {"Retry-After": str(exc.retry_after)}
+    return OrjsonResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+class StorePatienceMiddleware:
+    """Gives each request the short store patience (``SPURLINE_STORE_REQUEST_RETRY_S``):
+    a client gets its 503 quickly rather than hanging through an outage
+    (docs/reliability.md#transient-store-errors)."""
+
+    def __init__(self, app: ASGIApp, patience: float) -> None:
+        self.app = app
+        self.patience = patience
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):  # the lifespan starts background loops
+            await self.app(scope, receive, send)
+            return
+        token = transient.request_patience.set(self.patience)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            transient.request_patience.reset(token)

@@ -42,7 +42,13 @@ from spurline.engine.records import (
     TaskRecord,
 )
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
-from spurline.exceptions import NodeFailed, NodeTimeout, OutputNotJSON, RunCanceled
+from spurline.exceptions import (
+    NodeFailed,
+    NodeTimeout,
+    OutputNotJSON,
+    RunCanceled,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +375,9 @@ class _Execution:
             self._record_output(nid, stop.value, ctx)
             self._release(nid)
             return None
+        except StoreUnavailable:
+            coro.close()
+            raise  # the store's fault, not the node's: the run waits for the store
         except Exception as exc:
             coro.close()
             if isinstance(exc, NodePaused):
@@ -399,6 +408,11 @@ class _Execution:
                 self._end_attempt(nid, ctx, TaskStatus.PAUSED)
                 await self._pause(nid, pause.message)
                 return
+            except StoreUnavailable:
+                # A node that reached the store (child runs, streamed output) did not
+                # fail: the run stops and resumes when the store is back
+                # (docs/reliability.md#transient-store-errors).
+                raise
             except (TimeoutError, Exception) as exc:
                 if isinstance(exc, TimeoutError) and not isinstance(exc, NodeFailed):
                     exc = NodeTimeout(f"TimeoutError: ran longer than {cfg.timeout_s:g} s")

@@ -7,6 +7,7 @@ top-level node, so the task list shows the whole plan from the start.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from spurline.engine.executor import RunEngine
 from spurline.engine.plan import Plan
 from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.states import RUN_FINISHED, RunStatus
-from spurline.exceptions import InputsInvalid
+from spurline.exceptions import InputsInvalid, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,18 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs each run as an asyncio task in this process's event loop."""
+    """Runs each run as an asyncio task in this process's event loop.
 
-    def __init__(self, engine: RunEngine, poll_s: float = 0.05) -> None:
+    An execution stopped by :class:`~spurline.exceptions.StoreUnavailable` (the store
+    stayed down past its retries) is not failed: it starts again from the stored
+    state every ``store_pause_s`` seconds until the store is back
+    (docs/reliability.md#transient-store-errors).
+    """
+
+    def __init__(self, engine: RunEngine, poll_s: float = 0.05, store_pause_s: float = 5.0) -> None:
         self.engine = engine
         self.poll_s = poll_s
+        self.store_pause_s = store_pause_s
         self._tasks: dict[str, asyncio.Task[RunStatus]] = {}
         # Runs submitted again while their execution was still finishing (a pause
         # resolved, or a retry, right after the run stopped): executed once more.
@@ -132,13 +140,24 @@ class LocalExecutor:
         if running is not None and not running.done():
             self._again.add(run_id)
             return
-        task = asyncio.create_task(self._execute(run_id), name=f"run {run_id}")
+        # A fresh context: an execution outlives the request that started it and must
+        # not inherit the request's short store patience (or any other of its values).
+        task = asyncio.create_task(
+            self._execute(run_id), name=f"run {run_id}", context=contextvars.Context()
+        )
         self._tasks[run_id] = task
 
     async def _execute(self, run_id: str) -> RunStatus:
         try:
             while True:
-                status = await self.engine.execute(run_id)
+                try:
+                    status = await self.engine.execute(run_id)
+                except StoreUnavailable as exc:
+                    log.warning(
+                        "%s; the run resumes when it is back", exc, extra={"run_id": run_id}
+                    )
+                    await asyncio.sleep(self.store_pause_s)
+                    continue
                 if run_id not in self._again:
                     return status
                 self._again.discard(run_id)

@@ -13,6 +13,13 @@ Delivery settings and why:
 * ``task_reject_on_worker_lost``: with a process pool, a task whose child
   process died is requeued instead of acknowledged.
 * No result backend: outcomes live in the store; messages carry only a run id.
+* Redis without ack emulation (``ack_emulation=False``): Redis would redeliver an
+  unacknowledged message only after its one-hour visibility timeout, long after the
+  lease takeover (``SPURLINE_LEASE_S``) has resumed the run, so the emulation buys
+  nothing; and with it a worker that loses its broker connection while executing
+  runs dies (kombu restores the unacknowledged messages on a connection that is
+  already gone and raises), where without it the worker reconnects and goes on
+  (docs/reliability.md#transient-store-errors).
 
 Redelivery is a speed-up, never the guarantee: a run whose worker died is taken
 over once its lease expires, whatever the broker does with the message.
@@ -23,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 from spurline.settings import Settings
 
@@ -33,6 +40,8 @@ EXECUTE_RUN = "spurline.execute_run"
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings.broker_url`` sending to ``settings.queue_name``."""
     app = Celery("spurline", broker=settings.broker_url, set_as_current=False)
+    if settings.broker_url.partition("://")[0] in ("redis", "rediss"):
+        app.conf.broker_transport_options = {"ack_emulation": False}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -68,3 +77,24 @@ def register_tasks(app: Celery, execute: Callable[[str], str | None]) -> Any:
         return execute(run_id)
 
     return execute_run
+
+
+def on_reconnect(app: Celery, callback: Callable[[], None]) -> None:
+    """Call ``callback`` (in the worker's consumer thread; it must return at once) each
+    time a worker of ``app`` is connected to the broker again after losing the
+    connection, not at its first connection (docs/reliability.md#transient-store-errors).
+    """
+    connects = 0
+
+    class Reconnected(bootsteps.StartStopStep):  # type: ignore[misc]
+        # the consumer's steps start again on every new connection; after the task
+        # consumer, so the worker already takes messages when the callback sends some
+        requires = {"celery.worker.consumer.tasks:Tasks"}
+
+        def start(self, parent: Any) -> None:
+            nonlocal connects
+            connects += 1
+            if connects > 1:
+                callback()
+
+    app.steps["consumer"].add(Reconnected)

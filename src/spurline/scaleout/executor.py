@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential, wait_random
+
 from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
 from spurline.engine.runs import LocalExecutor
@@ -24,7 +26,7 @@ from spurline.engine.states import RunStatus
 from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.scaleout.slots import RunSlot, Slots, waiting_on_runs
 from spurline.settings import Settings
-from spurline.store import leases
+from spurline.store import leases, transient
 from spurline.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class CeleryExecutor:
         self.runner = LocalExecutor(engine)
         #: runs doing work at once here; a worker sets its ``--concurrency``
         self.slots = Slots()
+        self._resending: set[asyncio.Task[None]] = set()
 
     # -- Executor protocol ------------------------------------------------------
     async def submit(self, run_id: str) -> None:
@@ -98,11 +101,57 @@ class CeleryExecutor:
     async def _send_logged(self, run_id: str) -> None:
         try:
             await asyncio.to_thread(self._send, run_id)
-        except Exception:
-            log.exception(
-                "could not enqueue the run; the lease takeover will retry",
+        except Exception as exc:
+            # The broker restarts or is unreachable: an expected state, one line in the
+            # log, and the message is sent again in the background as soon as it is
+            # back rather than when the queued lease runs out
+            # (docs/reliability.md#transient-store-errors).
+            log.warning(
+                "could not enqueue the run (%s: %s); retrying",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
                 extra={"run_id": run_id},
             )
+            task = asyncio.create_task(self._resend(run_id), name=f"resend {run_id}")
+            self._resending.add(task)
+            task.add_done_callback(self._resending.discard)
+
+    async def _resend(self, run_id: str) -> None:
+        """Send ``run_id``'s message with backoff until the broker takes it, for as long
+        as its queued lease lasts; after that the lease takeover enqueues it."""
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self.settings.queue_wait_s),
+            wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.5),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await asyncio.to_thread(self._send, run_id)
+        except Exception as exc:
+            log.warning(
+                "the broker is still unreachable (%s); the lease takeover will enqueue the run",
+                type(exc).__name__,
+                extra={"run_id": run_id},
+            )
+        else:
+            log.info("run enqueued after the broker came back", extra={"run_id": run_id})
+
+    async def resend_queued(self) -> int:
+        """Send again the message of every run waiting in the queue; returns how many.
+
+        Called when a worker's broker connection comes back: a broker restarted
+        without persistence (Redis' default as a cache) lost the messages it held,
+        and those runs would otherwise wait for their queued lease to run out
+        (``SPURLINE_QUEUE_WAIT_S``). A message that was not lost arrives twice; the
+        second is refused by the lease claim (docs/reliability.md#transient-store-errors).
+        """
+        run_ids = await asyncio.to_thread(self.db.read, lambda c: leases.queued(c, now()))
+        for run_id in run_ids:
+            await self._send_logged(run_id)
+        if run_ids:
+            log.info("broker reconnected: %d queued run(s) enqueued again", len(run_ids))
+        return len(run_ids)
 
     def _send(self, run_id: str) -> None:
         self.app.send_task(EXECUTE_RUN, args=[run_id], queue=self.settings.queue_name)
@@ -137,13 +186,14 @@ class CeleryExecutor:
             await self._requeue_if_lapsed(run_id)
 
     async def _requeue_if_lapsed(self, run_id: str) -> None:
+        requeue = partial(
+            leases.requeue_lapsed, run_id=run_id, at=now(), wait_s=self.settings.queue_wait_s
+        )
+        # after a store outage the run's worker renews its lapsed lease first
+        # (docs/reliability.md#transient-store-errors)
+        settled = self.settings.lease_s + transient.BACKOFF_MAX_S
         requeued = await self.db.writer.arun(
-            partial(
-                leases.requeue_lapsed,
-                run_id=run_id,
-                at=now(),
-                wait_s=self.settings.queue_wait_s,
-            )
+            lambda c: requeue(c) if transient.quiet_for(settled) else False
         )
         if requeued:
             log.info("run waited on had lost its worker; enqueued again", extra={"run_id": run_id})
@@ -157,6 +207,9 @@ class CeleryExecutor:
 
     async def close(self) -> None:
         """Interrupt the runs executing here (their leases lapse and they are taken over)."""
+        for task in list(self._resending):
+            task.cancel()
+        await asyncio.gather(*self._resending, return_exceptions=True)
         await self.runner.close()
         self.app.close()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -10,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from spurline.engine.clock import now
+from spurline.exceptions import StoreUnavailable
 from spurline.store.control import Claim
 from spurline.store.db import Database
 
@@ -51,3 +54,15 @@ class LeaseHolder:
     def claim(self) -> Claim:
         """A claim on a run's lease starting now."""
         return Claim(self.owner, now(), self.lease_s)
+
+
+def log_loop_error(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log the error a background loop is handling before it tries again: one line
+    when the store is unavailable (an outage is expected, and every loop of every
+    process would print the same traceback), the full traceback otherwise
+    (docs/reliability.md#transient-store-errors)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, StoreUnavailable):
+        logger.warning(message + ": %s", *args, exc)
+    else:
+        logger.exception(message, *args)

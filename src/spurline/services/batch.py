@@ -33,6 +33,7 @@ from spurline.engine.runs import LocalExecutor, new_run
 from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.nodes.io import InputNode
+from spurline.services._files import written_whole
 from spurline.services.children import CHUNK, ChildWindow, ParentStopped
 from spurline.services.datasets import coerce, read_rows
 from spurline.services.runs import insert_run_once
@@ -40,7 +41,7 @@ from spurline.store import children as child_q
 from spurline.store import datasets as ds_q
 from spurline.store import files as file_q
 from spurline.store import runs as run_q
-from spurline.store import starts
+from spurline.store import starts, transient
 from spurline.store import workflows as wf_q
 from spurline.store.files import OutputFileRecord
 
@@ -312,7 +313,12 @@ class _Dispatch:
         assert run.output_file_id is not None
         file_id = run.output_file_id
         record = await self.svc.store.read(lambda c: file_q.get_output_file(c, file_id))
-        failed = await asyncio.to_thread(self._write_lines, Path(record.file_path))
+        path = Path(record.file_path)
+        # a full disk is waited out like a store that blinked; past the store's patience
+        # StoreFull stops this execution, which the executor starts again until the file
+        # is written (docs/reliability.md#disk-full)
+        write = partial(transient.call, partial(self._write_lines, path), self.svc.store.db.retry_s)
+        failed = await asyncio.to_thread(write)
         await self.svc.store.write(lambda c: file_q.touch_output_file(c, file_id, now()))
         return failed
 
@@ -320,10 +326,8 @@ class _Dispatch:
         return child_q.child_results(conn, self.run.id, seq_from=seq_from, limit=PAGE)
 
     def _write_lines(self, path: Path) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
         failed, seq_from = 0, 0
-        with part.open("wb") as out:
+        with written_whole(path) as out:
             while True:
                 page = self.svc.store.db.read(partial(self._page, seq_from=seq_from))
                 for r in page:
@@ -338,5 +342,4 @@ class _Dispatch:
                 if len(page) < PAGE:
                     break
                 seq_from = page[-1].seq + 1
-        part.replace(path)
         return failed

@@ -23,7 +23,9 @@ import orjson
 from spurline.engine.clock import new_id, now
 from spurline.engine.jsonvalue import json_problem
 from spurline.exceptions import DatasetInvalid
+from spurline.services._files import sweep, written_whole
 from spurline.store import datasets as ds_q
+from spurline.store import transient
 from spurline.store.datasets import DatasetRecord
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ def ingest(src: IO[bytes], filename: str, dest: Path) -> tuple[str, list[str], i
     Raises:
         DatasetInvalid: empty file, CSV without a header, ragged row, a line or
             element that is not a JSON object, bad JSON, not UTF-8, no rows.
+        StoreFull: no space left on the disk of ``dest`` (docs/reliability.md#disk-full).
     """
     head = src.read(_CHUNK)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
@@ -70,25 +73,24 @@ def ingest(src: IO[bytes], filename: str, dest: Path) -> tuple[str, list[str], i
     rows = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_array_rows}[fmt](stream)
     columns: dict[str, None] = {}
     count = 0
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with part.open("wb") as out:
+        with written_whole(dest) as out:
             for row in rows:
                 if count == 0 or len(row) != len(columns) or any(k not in columns for k in row):
                     columns.update(dict.fromkeys(row))
                 out.write(_row_line(row, count))
                 count += 1
-        if count == 0:
-            raise _bad("the file has no rows")
-        part.replace(dest)
+            if count == 0:
+                raise _bad("the file has no rows")
     except UnicodeDecodeError:
         raise _bad("the file is not UTF-8 text") from None
     except csv.Error as exc:
         # e.g. a field over the reader's limit, or a NUL byte on an old Python
         raise _bad(f"the CSV cannot be read: {exc}") from None
-    finally:
-        part.unlink(missing_ok=True)
+    except OSError as exc:
+        if transient.kind(exc) == "full":
+            raise transient.unavailable(exc) from None
+        raise
     return fmt, list(columns), count
 
 
@@ -332,6 +334,7 @@ class DatasetService:
             DatasetInvalid: the file cannot be read as rows, or a name, description or
                 column name holds what the store cannot (a NUL character, a lone
                 surrogate: docs/reliability.md#validation-and-bad-input).
+            StoreFull: no space left for it (docs/reliability.md#disk-full).
         """
         for field, value in (("name", name), ("description", description)):
             problem = json_problem(value, field)
@@ -361,3 +364,12 @@ class DatasetService:
             dest.unlink(missing_ok=True)
             raise
         return record
+
+    async def sweep(self) -> list[Path]:
+        """Remove what interrupted uploads left: ``.part`` files no process writes, and
+        dataset files no dataset names (docs/reliability.md#disk-full). Returns them."""
+        if not self.folder.is_dir():
+            return []
+        known = {Path(p) for p in await self.store.read(ds_q.file_paths)}
+        files = {p for p in self.folder.glob("*.jsonl") if p not in known}
+        return await asyncio.to_thread(sweep, self.folder, files)

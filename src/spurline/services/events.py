@@ -29,6 +29,7 @@ from functools import partial
 from sqlalchemy.engine import make_url
 
 from spurline.engine.states import RUN_ACTIVE, RunStatus
+from spurline.services._store import log_loop_error
 from spurline.store import events
 from spurline.store.db import Database
 
@@ -287,7 +288,7 @@ class EventHub:
             try:
                 await self._deliver()
             except Exception:  # the next wake or poll tries again
-                log.exception("reading new events failed")
+                log_loop_error(log, "reading new events failed")
                 await asyncio.sleep(self.poll_s)
 
     async def _deliver(self) -> None:

@@ -41,6 +41,7 @@ from spurline.engine.pauses import PauseAction
 from spurline.engine.records import RunSnapshot
 from spurline.exceptions import Conflict, InputsInvalid, LinkExpired, LinkInvalid, NotFound
 from spurline.services import metrics
+from spurline.services._store import log_loop_error
 from spurline.settings import Settings
 from spurline.store import notifications as queries
 from spurline.store.control import PauseDecision
@@ -240,7 +241,7 @@ class NotificationService:
             try:
                 await self.deliver_due()
             except Exception:  # the next round tries again
-                log.exception("webhook delivery round failed")
+                log_loop_error(log, "webhook delivery round failed")
             await asyncio.sleep(self.settings.webhook_poll_s)
 
     async def deliver_due(self) -> int:

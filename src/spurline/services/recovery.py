@@ -14,9 +14,9 @@ from functools import partial
 from spurline.engine.clock import now
 from spurline.engine.runs import Executor
 from spurline.services import metrics
-from spurline.services._store import LeaseHolder, Store
+from spurline.services._store import LeaseHolder, Store, log_loop_error
 from spurline.services.process_slot import ProcessSlot
-from spurline.store import leases
+from spurline.store import leases, transient
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,14 @@ class LeaseKeeper:
         self.slot = slot
         self.accepting = True
 
+    def store_settled(self) -> bool:
+        """Whether the store has answered for a lease (plus the retry backoff's longest
+        wait) since its last transient error. Until then no lease is taken over: the
+        leases of every process lapsed during the outage and their owners, still
+        executing, renew them within a third of a lease
+        (docs/reliability.md#transient-store-errors)."""
+        return transient.quiet_for(self.lease_s + transient.BACKOFF_MAX_S)
+
     @property
     def lease_s(self) -> float:
         """Lease length in seconds."""
@@ -72,6 +80,7 @@ class LeaseKeeper:
             owners = await self.store.read(lambda c: leases.active_owners(c, owner))
             dead = self.slot.dead(owners)
             if dead:
+                # a dead owner is known dead whatever the store did meanwhile: no wait
                 taken = await self.store.write(
                     partial(
                         leases.take_over_from, dead=dead, owner=owner, at=now(), lease_s=lease_s
@@ -79,9 +88,8 @@ class LeaseKeeper:
                 )
                 for run_id in taken:
                     log.info("taking over the run (its process is dead)", extra={"run_id": run_id})
-        expired = await self.store.write(
-            partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
-        )
+        take = partial(leases.take_over_expired, owner=owner, at=now(), lease_s=lease_s)
+        expired = await self.store.write(lambda c: take(c) if self.store_settled() else [])
         for run_id in expired:
             log.info("taking over the run (its lease expired)", extra={"run_id": run_id})
         taken += expired
@@ -113,7 +121,7 @@ class LeaseKeeper:
                     )
                 )
             except Exception:  # the next beat tries again; a lost lease is taken over
-                log.exception("lease renewal failed")
+                log_loop_error(log, "lease renewal failed")
 
     async def watch_orphans(self) -> None:
         """Take over runs right when another process's lease runs out or is released,
@@ -132,7 +140,7 @@ class LeaseKeeper:
                     # a lapsed lease nobody could claim (raced away): no busy loop
                     await asyncio.sleep(min(self.control_poll_s, self.lease_s / 2))
             except Exception:
-                log.exception("orphan recovery failed")
+                log_loop_error(log, "orphan recovery failed")
                 await asyncio.sleep(self.lease_s / 2)
 
     async def until_next_expiry(self) -> float:
@@ -154,7 +162,7 @@ class LeaseKeeper:
             try:
                 await self.stop_lost_runs()
             except Exception:
-                log.exception("checking the runs executing here failed")
+                log_loop_error(log, "checking the runs executing here failed")
 
     async def stop_lost_runs(self) -> list[str]:
         """Interrupt local executions of runs canceled (or taken over) by another process.

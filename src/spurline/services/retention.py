@@ -20,6 +20,7 @@ from pathlib import Path
 
 from spurline.engine.clock import now
 from spurline.engine.states import RunStatus
+from spurline.services._store import log_loop_error
 from spurline.services.notifications import StoreAccess
 from spurline.settings import Settings
 from spurline.store import retention as queries
@@ -163,5 +164,5 @@ async def retention_loop(store: StoreAccess, settings: Settings) -> None:
                     report.datasets,
                 )
         except Exception:  # the next round tries again
-            log.exception("retention prune failed")
+            log_loop_error(log, "retention prune failed")
         await asyncio.sleep(settings.retention_interval_s)

@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from spurline.engine.clock import new_id, now
 from spurline.engine.records import RunRecord, StartOptions, TaskRecord
 from spurline.exceptions import DefinitionError, NotFound, ScheduleInvalid
+from spurline.services._store import log_loop_error
 from spurline.store import schedules as q
 from spurline.store import starts
 from spurline.store.schedules import ScheduleRecord
@@ -244,7 +245,7 @@ class ScheduleService:
             try:
                 wait = await self.tick()
             except Exception:
-                log.exception("the scheduler failed; trying again")
+                log_loop_error(log, "the scheduler failed; trying again")
                 wait = poll
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -261,7 +262,7 @@ class ScheduleService:
                 await self.fire(schedule)
                 handled += 1
             except Exception:  # tried again after a poll, not in a tight loop
-                log.exception("schedule %s: firing failed", schedule.id)
+                log_loop_error(log, "schedule %s: firing failed", schedule.id)
         await self._purge_keys()
         if handled:
             return 0.0  # look again at once: the fires handled moved the next fire times

@@ -80,3 +80,8 @@ def delete_dataset(conn: Connection, dataset_id: str) -> str:
         raise Conflict(f"Dataset {dataset_id} is read by batch run {busy[0]}; cancel it first")
     conn.execute(delete(DATASETS).where(DATASETS.c.id == dataset_id))
     return record.file_path
+
+
+def file_paths(conn: Connection) -> list[str]:
+    """The file of every dataset."""
+    return [r[0] for r in conn.execute(select(DATASETS.c.file_path))]

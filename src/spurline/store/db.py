@@ -6,6 +6,11 @@ SQLite that means no two writers of this process ever contend for the lock, and
 a write transaction starts with ``BEGIN IMMEDIATE`` so writers of other processes
 wait on ``busy_timeout`` instead of failing with "database is locked". Reads use
 their own pooled connections and never write.
+
+Transient errors (a lost connection, a failover, a lock, a full disk) are retried
+with backoff for a bounded time (:mod:`spurline.store.transient`); a connection the
+error broke is thrown away and the next attempt gets a fresh one, so work in flight
+carries on when the store is back (docs/reliability.md#transient-store-errors).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,15 +28,18 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from spurline.exceptions import StoreDamaged
-from spurline.store import events
+from spurline.store import events, transient
 from spurline.store._raw import db_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteOp = Callable[[Connection], T]
+#: an op, the future of its result, and the monotonic time its retries stop
+_Item = tuple[WriteOp[Any], Future[Any], float]
 
 
 def damaged(exc: BaseException, url: str) -> StoreDamaged | None:
@@ -107,34 +116,41 @@ class WriteQueue:
     alone and the others still commit.
     """
 
-    def __init__(self, engine: Engine, max_group: int = 256) -> None:
+    def __init__(self, engine: Engine, max_group: int = 256, retry_s: float = 60.0) -> None:
         self.engine = engine
         self.max_group = max_group
         self.url = engine.url.render_as_string(hide_password=False)
+        # default patience of a write (docs/reliability.md#transient-store-errors)
+        self.retry_s = retry_s
         # called (in the writer thread) after a commit that wrote events, with their hints
         self.on_events: Callable[[list[events.Hint]], None] | None = None
         # The writer keeps its connection between groups: checking one out of the pool
         # and resetting it on return cost ~40 us of a ~95 us empty transaction.
         self._conn: Connection | None = None
-        self._queue: queue.SimpleQueue[tuple[WriteOp[Any], Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="spurline-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, op: WriteOp[T]) -> Future[T]:
-        """Queue ``op``; the future resolves with its result after the commit."""
+    def submit(self, op: WriteOp[T], patience: float | None = None) -> Future[T]:
+        """Queue ``op``; the future resolves with its result after the commit.
+
+        Transient errors are retried for ``patience`` seconds from now (default: the
+        context's request patience, else ``retry_s``); past it the future fails with
+        :class:`~spurline.exceptions.StoreUnavailable` (docs/reliability.md#transient-store-errors).
+        """
         fut: Future[T] = Future()
-        self._queue.put((op, fut))
+        deadline = time.monotonic() + transient.patience(patience, self.retry_s)
+        self._queue.put((op, fut, deadline))
         return fut
 
-    def run(self, op: WriteOp[T]) -> T:
+    def run(self, op: WriteOp[T], patience: float | None = None) -> T:
         """Queue ``op`` and wait for its committed result (from a non-writer thread)."""
-        return self.submit(op).result()
+        return self.submit(op, patience).result()
 
-    async def arun(self, op: WriteOp[T]) -> T:
+    async def arun(self, op: WriteOp[T], patience: float | None = None) -> T:
         """Queue ``op`` and await its committed result without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(op))
+        return await asyncio.wrap_future(self.submit(op, patience))
 
     def close(self) -> None:
         """Finish queued ops and stop the thread."""
@@ -143,23 +159,30 @@ class WriteQueue:
             self._thread.join()
 
     def _loop(self) -> None:
-        stop = False
-        while not stop:
+        while not self._stopping:
             item = self._queue.get()
             if item is None:
                 break
             group = [item]
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
+            self._take(group)
             self._commit(group)
         self._release()
+
+    def _take(self, group: list[_Item]) -> list[_Item]:
+        """Move what is queued into ``group`` (up to ``max_group``); returns the items
+        taken, each already marked running (a canceled one is dropped)."""
+        taken: list[_Item] = []
+        while len(group) < self.max_group and not self._stopping:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._stopping = True
+                break
+            group.append(nxt)
+            taken.append(nxt)
+        return taken
 
     def _release(self) -> None:
         if self._conn is not None:
@@ -169,29 +192,59 @@ class WriteQueue:
             except Exception:  # a broken connection is discarded by the pool anyway
                 log.exception("closing the writer connection failed")
 
-    def _commit(self, group: list[tuple[WriteOp[Any], Future[Any]]]) -> None:
-        live = [(op, fut) for op, fut in group if fut.set_running_or_notify_cancel()]
-        if not live:
-            return
+    def _transaction(self, live: list[_Item]) -> tuple[list[Any], list[events.Hint]]:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        conn = self._conn
+        events.discard(conn)
         try:
-            if self._conn is None:
-                self._conn = self.engine.connect()
-            conn = self._conn
-            events.discard(conn)
             with conn.begin():
-                results = [op(conn) for op, _ in live]
+                results = [op(conn) for op, _, _ in live]
                 written = events.flush(conn)
         except Exception:
-            # start clean: the connection may be broken; retries use fresh ones
+            # start clean: the connection may be broken; the next attempt gets a new one
             self._release()
-            if len(live) == 1:
-                self._commit_alone(*live[0])
-            else:
-                for op, fut in live:
-                    self._commit_alone(op, fut)
+            raise
+        return results, written
+
+    def _commit(self, group: list[_Item]) -> None:
+        live = [item for item in group if item[1].set_running_or_notify_cancel()]
+
+        def out_of_patience(state: RetryCallState) -> bool:
+            # Between attempts: ops whose patience ran out fail alone, and ops queued
+            # meanwhile join the retry behind the others (in order), so a request's
+            # short patience is kept even while the engine's writes wait out an outage.
+            nonlocal live
+            exc = state.outcome.exception() if state.outcome else None
+            live += [i for i in self._take(list(live)) if i[1].set_running_or_notify_cancel()]
+            # closing (the process stops): nothing waits for the store any longer
+            at = float("inf") if self._stopping else time.monotonic()
+            for _, fut, deadline in live:
+                if deadline <= at:
+                    fut.set_exception(transient.unavailable(exc or RuntimeError("store")))
+            live = [item for item in live if item[2] > at]
+            transient.note(exc)
+            return not live
+
+        if not live:
+            return
+        retrying = Retrying(
+            stop=out_of_patience,
+            wait=transient.WAIT,
+            retry=retry_if_exception(transient.is_transient),
+            reraise=True,
+        )
+        try:
+            results, written = retrying(lambda: self._transaction(live))
+        except Exception as exc:
+            if transient.is_transient(exc):
+                return  # every op was answered by out_of_patience
+            # one bad op must not fail the others: each commits alone
+            for item in live:
+                self._commit_alone(*item)
             return
         self._announce(written)
-        for (_, fut), result in zip(live, results, strict=True):
+        for (_, fut, _), result in zip(live, results, strict=True):
             fut.set_result(result)
 
     def _announce(self, written: list[events.Hint]) -> None:
@@ -201,25 +254,20 @@ class WriteQueue:
             except Exception:  # a listener's problem must not fail the write
                 log.exception("event listener failed")
 
-    def _commit_alone(self, op: WriteOp[Any], fut: Future[Any]) -> None:
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as conn:
-                    events.discard(conn)
-                    result = op(conn)
-                    written = events.flush(conn)
-            except OperationalError as exc:  # e.g. a lock held too long by another process
-                found = damaged(exc, self.url)
-                if attempt == 2 or found is not None:
-                    fut.set_exception(found or exc)
-                    return
-                continue
-            except Exception as exc:
-                fut.set_exception(damaged(exc, self.url) or exc)
-                return
-            self._announce(written)
-            fut.set_result(result)
+    def _commit_alone(self, op: WriteOp[Any], fut: Future[Any], deadline: float) -> None:
+        def once() -> tuple[Any, list[events.Hint]]:
+            with self.engine.begin() as conn:
+                events.discard(conn)
+                result = op(conn)
+                return result, events.flush(conn)
+
+        try:
+            result, written = transient.call(once, max(deadline - time.monotonic(), 0.0))
+        except Exception as exc:
+            fut.set_exception(damaged(exc, self.url) or exc)
             return
+        self._announce(written)
+        fut.set_result(result)
 
 
 class Database:
@@ -227,14 +275,17 @@ class Database:
 
     Args:
         url: SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+        retry_s: how long a read or write keeps retrying a transient error by default
+            (``SPURLINE_STORE_RETRY_S``, docs/reliability.md#transient-store-errors).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_s: float = 60.0) -> None:
         self.url = url
+        self.retry_s = retry_s
         self.dialect = make_url(url).get_backend_name()
         self.read_engine = make_engine(url, write=False)
         self.write_engine = make_engine(url, write=True)
-        self.writer = WriteQueue(self.write_engine)
+        self.writer = WriteQueue(self.write_engine, retry_s=retry_s)
         self._reads = 0
         self._no_reads = threading.Condition()
 
@@ -250,13 +301,24 @@ class Database:
                 raise
             raise found from exc
 
-    def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a read-only transaction (one consistent snapshot)."""
+    def read(self, fn: Callable[[Connection], T], patience: float | None = None) -> T:
+        """Run ``fn`` in a read-only transaction (one consistent snapshot).
+
+        Transient errors are retried for ``patience`` seconds (default: the context's
+        request patience, else ``retry_s``).
+
+        Raises:
+            StoreUnavailable: the store kept failing past the patience.
+        """
+
+        def once() -> T:
+            with self.read_engine.connect() as conn, conn.begin():
+                return fn(conn)
+
         with self._no_reads:
             self._reads += 1
         try:
-            with self.read_engine.connect() as conn, conn.begin():
-                return fn(conn)
+            return transient.call(once, transient.patience(patience, self.retry_s))
         except DBAPIError as exc:
             found = damaged(exc, self.url)
             if found is None:

@@ -256,3 +256,19 @@ def claim(conn: Connection, *, run_id: str, owner: str, at: datetime, lease_s: f
         .values(lease_owner=owner, lease_expires_at=at + timedelta(seconds=lease_s))
     )
     return result.rowcount == 1
+
+
+def queued(conn: Connection, at: datetime, limit: int = 10_000) -> list[str]:
+    """Ids of PENDING/RUNNING runs waiting in the message queue (a queued lease, no
+    owner, not run out at ``at``), oldest first."""
+    rows = conn.execute(
+        select(RUNS.c.id)
+        .where(
+            RUNS.c.status.in_(_ACTIVE),
+            RUNS.c.lease_owner.is_(None),
+            RUNS.c.lease_expires_at >= at,
+        )
+        .order_by(RUNS.c.start_time)
+        .limit(limit)
+    )
+    return [r[0] for r in rows]

@@ -1,7 +1,10 @@
 """SqlPersistence: the engine's :class:`~spurline.engine.persistence.Persistence` on SQL.
 
 Writes go through the database's group-commit writer; reads run in a worker
-thread so the event loop never waits on the database.
+thread so the event loop never waits on the database. Every call waits out a
+transient store error for the database's full ``retry_s`` whatever context it runs
+in, so an execution is not failed by a store that blinked
+(docs/reliability.md#transient-store-errors).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from spurline.engine.records import (
     AttemptRecord,
@@ -26,6 +29,8 @@ from spurline.store import runs as run_queries
 from spurline.store.db import Database
 from spurline.store.orm import PAUSES
 from spurline.store.versions import versions
+
+T = TypeVar("T")
 
 
 class Redaction(Protocol):
@@ -52,6 +57,12 @@ class SqlPersistence:
     def __init__(self, db: Database, redaction: Callable[[], Redaction] | None = None) -> None:
         self.db = db
         self.redaction = redaction
+
+    async def _read(self, fn: Callable[[Any], T]) -> T:
+        return await asyncio.to_thread(self.db.read, fn, self.db.retry_s)
+
+    async def _write(self, fn: Callable[[Any], T]) -> T:
+        return await self.db.writer.arun(fn, self.db.retry_s)
 
     def _redacted(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         r = self.redaction() if self.redaction else None
@@ -85,15 +96,13 @@ class SqlPersistence:
         ]
 
     async def get_version(self, version_id: str) -> VersionRecord:
-        return await asyncio.to_thread(self.db.read, lambda c: versions.get(c, version_id))
+        return await self._read(lambda c: versions.get(c, version_id))
 
     async def create_run(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
-        await self.db.writer.arun(lambda c: run_queries.insert_run(c, run, tasks))
+        await self._write(lambda c: run_queries.insert_run(c, run, tasks))
 
     async def load_run(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:
-        return await asyncio.to_thread(
-            self.db.read, lambda c: run_queries.get_run_and_tasks(c, run_id)
-        )
+        return await self._read(lambda c: run_queries.get_run_and_tasks(c, run_id))
 
     async def save_tasks(
         self,
@@ -101,7 +110,7 @@ class SqlPersistence:
         expect: frozenset[TaskStatus],
         attempts: Sequence[AttemptRecord] = (),
     ) -> int:
-        return await self.db.writer.arun(
+        return await self._write(
             lambda c: run_queries.save_tasks(
                 c, self._redacted(tasks), expect, self._redacted_attempts(attempts)
             )
@@ -113,9 +122,7 @@ class SqlPersistence:
         r = self.redaction() if self.redaction and lines else None
         if r:
             lines = [replace(ln, line=r.text(ln.line)) for ln in lines]
-        await self.db.writer.arun(
-            lambda c: events.emit_logs(c, run_id, task_id, node_id, attempt, lines)
-        )
+        await self._write(lambda c: events.emit_logs(c, run_id, task_id, node_id, attempt, lines))
 
     async def transition_run(
         self,
@@ -131,13 +138,13 @@ class SqlPersistence:
                 ch = {**ch, "message": r.text(ch["message"])}
             return run_queries.transition_run(conn, run_id, expect, status, ch)
 
-        return await self.db.writer.arun(write)
+        return await self._write(write)
 
     async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
         return await asyncio.to_thread(self.db.read, lambda c: events.attempt_tallies(c, task_ids))
 
     async def run_status(self, run_id: str) -> RunStatus:
-        return await asyncio.to_thread(self.db.read, lambda c: run_queries.get_status(c, run_id))
+        return await self._read(lambda c: run_queries.get_status(c, run_id))
 
     async def pause_task(
         self, task: TaskRecord, pause: PauseRecord, expect: frozenset[TaskStatus]
@@ -153,4 +160,4 @@ class SqlPersistence:
             conn.execute(PAUSES.insert(), [values])
             return True
 
-        return await self.db.writer.arun(write)
+        return await self._write(write)

@@ -96,6 +96,15 @@ class WorkerHost:
         log.info("run %s", what, extra={"run_id": run_id})
         return None if status is None else status.value
 
+    def broker_reconnected(self) -> None:
+        """The worker's broker connection is back after a loss: enqueue the waiting
+        runs again (see :meth:`CeleryExecutor.resend_queued`); returns at once."""
+        if self._closing:
+            return
+        resend = self._executor(self.runtime).resend_queued()
+        future = asyncio.run_coroutine_threadsafe(resend, self.loop)
+        future.add_done_callback(_log_failure)
+
     def begin_shutdown(self) -> None:
         """SIGTERM (Celery's warm shutdown; docs/reliability.md#clean-shutdown): take no
         run over any more and give the runs executing here ``SPURLINE_SHUTDOWN_GRACE_S``
@@ -132,3 +141,9 @@ class WorkerHost:
             self._thread.join(timeout=10)
             if not self._thread.is_alive():
                 self.loop.close()
+
+
+def _log_failure(future: concurrent.futures.Future[int]) -> None:
+    exc = None if future.cancelled() else future.exception()
+    if exc is not None:
+        log.warning("enqueueing the waiting runs again failed: %s", exc)

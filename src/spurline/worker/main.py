@@ -17,7 +17,7 @@ import logging
 from celery.signals import worker_shutting_down
 
 from spurline.nodes._sandbox import shutdown_default_pool
-from spurline.scaleout.celery_app import make_celery, register_tasks
+from spurline.scaleout.celery_app import make_celery, on_reconnect, register_tasks
 from spurline.settings import Settings
 from spurline.worker.host import WorkerHost
 
@@ -47,6 +47,8 @@ def run_worker(settings: Settings, concurrency: int, loglevel: str = "INFO") -> 
         host.begin_shutdown()
 
     worker_shutting_down.connect(on_shutting_down, weak=False)
+    # a broker restarted without persistence lost the queued messages: send them again
+    on_reconnect(app, host.broker_reconnected)
     try:
         worker = app.Worker(
             pool="threads",
