@@ -117,6 +117,21 @@ class Executor(Protocol):
         ...
 
 
+#: Context variables an execution must not inherit from whoever submitted it, with
+#: the value it gets instead: an execution outlives the request that started it (a
+#: request's short store patience must not bound it). Layers below register theirs;
+#: everything else (a worker's slot, say) is inherited.
+REQUEST_ONLY: list[tuple[contextvars.ContextVar[Any], Any]] = []
+
+
+def execution_context() -> contextvars.Context:
+    """A copy of the current context with the :data:`REQUEST_ONLY` variables reset."""
+    ctx = contextvars.copy_context()
+    for var, value in REQUEST_ONLY:
+        ctx.run(var.set, value)
+    return ctx
+
+
 class LocalExecutor:
     """Runs each run as an asyncio task in this process's event loop.
 
@@ -140,10 +155,8 @@ class LocalExecutor:
         if running is not None and not running.done():
             self._again.add(run_id)
             return
-        # A fresh context: an execution outlives the request that started it and must
-        # not inherit the request's short store patience (or any other of its values).
         task = asyncio.create_task(
-            self._execute(run_id), name=f"run {run_id}", context=contextvars.Context()
+            self._execute(run_id), name=f"run {run_id}", context=execution_context()
         )
         self._tasks[run_id] = task
 
@@ -225,4 +238,12 @@ class LocalExecutor:
         return [rid for rid, t in self._tasks.items() if not t.done()]
 
 
-__all__ = ["RUN_FINISHED", "Executor", "LocalExecutor", "check_initial_inputs", "new_run"]
+__all__ = [
+    "REQUEST_ONLY",
+    "RUN_FINISHED",
+    "Executor",
+    "LocalExecutor",
+    "check_initial_inputs",
+    "execution_context",
+    "new_run",
+]

@@ -35,6 +35,7 @@ from tenacity import (
     wait_random,
 )
 
+from spurline.engine.runs import REQUEST_ONLY
 from spurline.exceptions import StoreFull, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ T = TypeVar("T")
 #: Seconds a store call made in this context keeps retrying; None: the database's
 #: default (``SPURLINE_STORE_RETRY_S``). The API sets it for each request.
 request_patience: ContextVar[float | None] = ContextVar("spurline_store_patience", default=None)
+REQUEST_ONLY.append((request_patience, None))
 
 #: Backoff between attempts: 50 ms doubling to 1 s, with up to 0.25 s of jitter so the
 #: processes of a deployment do not all reconnect at the same instant.
