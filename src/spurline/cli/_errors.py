@@ -91,11 +91,12 @@ EXTRAS = {"psycopg": "postgres", "celery": "celery", "kombu": "celery", "redis":
 def _missing_extra(exc: BaseException) -> CliError | None:
     if not isinstance(exc, ModuleNotFoundError) or not exc.name:
         return None
-    extra = EXTRAS.get(exc.name.partition(".")[0])
+    package = exc.name.partition(".")[0]  # "celery.signals" is missing because celery is
+    extra = EXTRAS.get(package)
     if extra is None:
         return None
     return CliError(
-        f"{exc.name} is not installed, and these settings need it: pip install 'spurline[{extra}]'"
+        f"{package} is not installed, and these settings need it: pip install 'spurline[{extra}]'"
     )
 
 

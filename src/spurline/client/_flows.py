@@ -611,6 +611,11 @@ def upload_dataset(
             raise _too_large(filename, len(content), limit) from None
         raise exc from None
     if response.status_code == 413:
+        # the same sentence whether the 413 arrived or the connection was cut first
+        health = yield Call("GET", "/health")
+        limit = health.json().get("max_body_bytes") if health.status_code == 200 else None
+        if isinstance(limit, int):
+            raise _too_large(filename, len(content), limit)
         detail = _detail(response)
         raise e.TooLarge(f"{filename} is too large for the server: {detail}", 413, detail)
     return cast(Dataset, check(call, response).json())
