@@ -29,10 +29,11 @@ from tests.faults._serving import (
 from spurline.engine.records import CRASHED_ERROR
 
 FINAL = ("COMPLETED", "FAILED", "CANCELED")
-# Native code gets past the audit hook that refuses os.kill (docs/security.md §5): the
-# process group is the server, its forkserver and its Python workers, all killed at
-# once, as the OOM killer or a container's memory limit would.
-KILL_SERVER = "import ctypes, os\nctypes.CDLL(None).kill(-os.getpgrp(), 9)\nreturn {}"
+# Native code gets past the audit hook that refuses os.kill (docs/security.md §5) and
+# kills the server's process group (the server and its forkserver, the pool worker's
+# parent), as the OOM killer or a container's memory limit would; the Python workers,
+# each in a session of its own, die with their owner (docs/reliability.md#orphans-and-hogging).
+KILL_SERVER = "import ctypes, os\nctypes.CDLL(None).kill(-os.getpgid(os.getppid()), 9)\nreturn {}"
 
 
 def test_poison_node_fails_after_three_crashes_and_the_server_stays_up(tmp_path: Path) -> None:
