@@ -334,3 +334,26 @@ def test_version_diff_and_child_run_from_its_node(
     page.pw.wait_for_selector("body[data-ready='1']", state="attached")
     expect(page.pw.locator("#run-facts")).to_contain_text(run_id)  # the Parent link
     expect(page.pw.locator("#run-facts")).to_contain_text("child")
+
+
+def test_a_node_canceled_by_a_failure_upstream_is_not_shown_as_skipped(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+) -> None:
+    flow = {
+        "nodes": [
+            node("in", "InputNode"),
+            node("div", "PythonFuncNode", code="return {'x': 1 / 0}"),
+            node("after", "PythonFuncNode", code="return {'y': 1}"),
+        ],
+        "links": links(("in", "div"), ("div", "after")),
+    }
+    run_id = start(api, new_workflow(flow, name="upstream failure"))
+    wait_status(api, run_id, ("FAILED",))
+    assert tasks_by_node(api.get(f"/run/{run_id}/").json())["after"]["status"] == "CANCELED"
+    page.open(f"/ui/runs/{run_id}")
+    expect(page.pw.locator("#dag [data-node=div]")).to_have_attribute("data-state", "FAILED")
+    after = page.pw.locator("#dag [data-node=after]")
+    expect(after).to_have_attribute("data-state", "CANCELED")
+    after.press("Enter")
+    expect(page.pw.locator("#task-panel")).to_contain_text("Canceled: a node upstream failed.")
+    expect(page.pw.locator("#task-panel")).not_to_contain_text("a router did not take")

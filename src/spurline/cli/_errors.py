@@ -120,11 +120,36 @@ def _store_unreachable(exc: BaseException) -> CliError | None:
     return CliError(f"cannot use the database {url}: {first}", code=NOT_COMPLETED)
 
 
+def _bad_setting(exc: BaseException) -> CliError | None:
+    """A setting that does not parse (docs/deployment.md): name its variable, exit 2."""
+    import sys
+
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        lines = [
+            f"SPURLINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        return CliError(f"a setting is not valid: {'; '.join(lines)}")
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import ArgumentError
+
+        if isinstance(exc, ArgumentError) and "URL" in str(exc):
+            return CliError(
+                "SPURLINE_DATABASE_URL is not a database URL (e.g. "
+                "postgresql+psycopg://user:password@host:5432/db, or sqlite:///path/spurline.db)"
+            )
+    return None
+
+
 def describe(exc: BaseException) -> CliError:
     """The message and exit status for any exception that reached the command line."""
     if isinstance(exc, CliError):
         return exc
-    known = _client_error(exc) or _missing_extra(exc) or _store_unreachable(exc)
+    known = (
+        _client_error(exc) or _missing_extra(exc) or _store_unreachable(exc) or _bad_setting(exc)
+    )
     if known is not None:
         return known
     if isinstance(exc, FieldInvalid):

@@ -376,12 +376,17 @@ def db_upgrade() -> None:
 
 @db_app.command("check")
 def db_check() -> None:
-    """Check the store: SQLite's integrity_check over every page, or (PostgreSQL) a
+    """Check the store: SQLite's integrity_check over every page, or a PostgreSQL
     connection; and its migrations at head. Exit status 1 when anything is wrong."""
+    from spurline.cli._connect import missing_store
     from spurline.settings import get_settings
     from spurline.store.integrity import check_store
 
-    result = check_store(get_settings().resolved_database_url())
+    settings = get_settings()
+    missing = missing_store(settings)
+    if missing is not None:  # nothing to check: not a damaged store
+        raise _fail(missing.replace(", or pass --server URL", ""))
+    result = check_store(settings.resolved_database_url())
     verdict = "is whole" if result.ok else "is DAMAGED or unusable"
     console = out if result.ok else err
     for line in [f"store {result.store} {verdict}", *result.lines]:

@@ -7,12 +7,48 @@ import { scheduleLink } from "./schedules.js";
 const FINISHED = new Set(["COMPLETED", "FAILED", "CANCELED"]);
 const NODE_W = 150, NODE_H = 44;
 
-// How a task is drawn: its status, except router-skipped tasks (CANCELED with no
-// error in a run that was not canceled) and tasks waiting on a paused node.
+// How a task is drawn: its status, except router-skipped tasks and tasks waiting on a
+// paused node. A CANCELED task without an error, in a run that was not canceled, was
+// either skipped by a router or canceled because a node upstream failed: the latter
+// when a predecessor FAILED or was itself canceled that way (docs/runs-api.md#running).
 export function displayState(task, run) {
-  if (task.status === "CANCELED" && !task.error && run.status !== "CANCELED") return "SKIPPED";
+  if (task.status === "CANCELED" && !task.error && run.status !== "CANCELED") {
+    return canceledByFailure(run).has(task.node_id) ? "CANCELED" : "SKIPPED";
+  }
   if (task.status === "PENDING" && task.is_downstream_of_pause) return "WAITING";
   return task.status;
+}
+
+const byFailure = new WeakMap(); // run view -> node ids canceled because upstream failed
+
+function canceledByFailure(run) {
+  let found = byFailure.get(run);
+  if (found) return found;
+  found = new Set();
+  byFailure.set(run, found);
+  if (run.status !== "FAILED") return found;
+  const def = (run.workflow_version && run.workflow_version.definition) || { links: [] };
+  const tasks = new Map((run.tasks || []).map((t) => [t.node_id, t]));
+  const preds = new Map();
+  for (const l of def.links || []) {
+    if (!preds.has(l.target_id)) preds.set(l.target_id, []);
+    preds.get(l.target_id).push(l.source_id);
+  }
+  const memo = new Map();
+  const doomed = (id) => {
+    if (memo.has(id)) return memo.get(id);
+    memo.set(id, false); // a cycle cannot doom itself
+    const t = tasks.get(id);
+    const result = !!t && t.status === "CANCELED" && !t.error &&
+      (preds.get(id) || []).some((p) => {
+        const pt = tasks.get(p);
+        return !!pt && (pt.status === "FAILED" || doomed(p));
+      });
+    memo.set(id, result);
+    return result;
+  };
+  for (const id of tasks.keys()) if (doomed(id)) found.add(id);
+  return found;
 }
 
 export default async function runPage(main) {
@@ -443,6 +479,7 @@ class RunView {
         h("div", {}, h("dt", {}, "Ended"), h("dd", {}, fmtTime(task.end_time))),
         h("div", {}, h("dt", {}, "Attempts"), h("dd", { class: "attempts" }, task.attempts != null ? String(task.attempts) : "–"))));
     if (state === "SKIPPED") panel.append(h("p", { class: "hint" }, "Skipped: a router did not take the branch to this node."));
+    if (state === "CANCELED" && !task.error && run.status === "FAILED") panel.append(h("p", { class: "hint" }, "Canceled: a node upstream failed."));
     if (state === "WAITING") panel.append(h("p", { class: "hint" }, "Waits on a paused node."));
     const kids = this.children[task.id] || [];
     if (kids.length) {
