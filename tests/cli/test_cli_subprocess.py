@@ -158,3 +158,36 @@ def test_version_and_shell_completion(tmp_path: Path) -> None:
     script = spurline("--show-completion", "bash", cwd=tmp_path, env=clean_env())
     assert script.returncode == 0, script.stderr
     assert "_SPURLINE_COMPLETE=complete_bash" in script.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"SPURLINE_LEASE_S": "abc"},
+            "error: a setting is not valid: SPURLINE_LEASE_S: Input should be a valid number, "
+            "unable to parse string as a number",
+        ),
+        (
+            {"SPURLINE_DATABASE_URL": "notaurl"},
+            "error: SPURLINE_DATABASE_URL is not a database URL (e.g. "
+            "postgresql+psycopg://user:password@host:5432/db, or sqlite:///path/spurline.db)",
+        ),
+    ],
+)
+def test_a_setting_that_does_not_parse_is_named(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    done = spurline("runs", "list", cwd=tmp_path, env=clean_env(**env))
+    assert (done.returncode, done.stderr.strip()) == (2, said)
+
+
+def test_db_check_without_a_store_says_there_is_none(tmp_path: Path) -> None:
+    done = spurline("db", "check", cwd=tmp_path, env=clean_env())
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: no Spurline store at {tmp_path.resolve()}/.spurline/spurline.db (looked for "
+        f".spurline/ in {tmp_path.resolve()} and its parents); create one here with "
+        "'spurline init', set SPURLINE_HOME or SPURLINE_DATABASE_URL"
+    )
+    assert not (tmp_path / ".spurline").exists()
