@@ -65,6 +65,22 @@ def test_malformed_json_body_on_start_run(
     assert no_runs_of(client, wf_id)
 
 
+@pytest.mark.parametrize(
+    ("headers", "said"), [({}, "no Content-Type"), ({"content-type": "text/plain"}, "'text/plain'")]
+)
+def test_a_json_body_without_its_content_type_says_so(
+    client: httpx.Client, make_workflow: Callable[..., str], headers: dict[str, str], said: str
+) -> None:
+    wf_id = make_workflow({"nodes": [node("in", "InputNode")], "links": []})
+    r = client.post(f"/wf/{wf_id}/start_run/", content=b'{"initial_inputs": {}}', headers=headers)
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["body"]
+    assert said in problem["msg"]
+    assert problem["msg"].endswith("send the JSON body with Content-Type: application/json)")
+    assert no_runs_of(client, wf_id)
+
+
 @pytest.mark.parametrize("path", ["/wf/", "/wf/WX/start_run/", "/wf/WX/run/"])
 def test_body_that_is_not_utf8_is_422(client: httpx.Client, path: str) -> None:
     r = client.post(path, content=b'{"name": "\xff\xfe"}', headers=JSON)

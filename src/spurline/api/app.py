@@ -287,15 +287,37 @@ def _install_error_handlers(app: FastAPI) -> None:
             return OrjsonResponse({"detail": [problem]}, status_code=422)
         return await http_exception_handler(request, exc)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> Response:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return OrjsonResponse({"detail": errors}, status_code=422)
-
+    app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(StoreUnavailable, _store_down)
     for error in transient.STORE_ERRORS:
         app.add_exception_handler(error, _store_error)
     app.add_exception_handler(Exception, _crash)
+
+
+def _say_content_type(request: Request, errors: list[dict[str, Any]]) -> None:
+    """FastAPI reads a JSON body only when it is labelled so: without the header the
+    body is "not an object", which does not say what to change; say it."""
+    kind = request.headers.get("content-type", "")
+    if "json" in kind or "form" in kind:
+        return
+    label = f"the Content-Type is {kind!r}" if kind else "no Content-Type"
+    for e in errors:
+        if tuple(e["loc"]) == ("body",):
+            e["msg"] += f" ({label}: send the JSON body with Content-Type: application/json)"
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+    kind = request.headers.get("content-type", "")
+    if "json" not in kind and "form" not in kind:
+        # FastAPI reads a JSON body only when it is labelled so: without the header the
+        # body is "not an object", which does not say what to change
+        label = f"the Content-Type is {kind!r}" if kind else "no Content-Type"
+        for e in errors:
+            if tuple(e["loc"]) == ("body",):
+                e["msg"] += f" ({label}: send the JSON body with Content-Type: application/json)"
+    return OrjsonResponse({"detail": errors}, status_code=422)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
