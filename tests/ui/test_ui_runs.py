@@ -357,3 +357,19 @@ def test_a_node_canceled_by_a_failure_upstream_is_not_shown_as_skipped(
     after.press("Enter")
     expect(page.pw.locator("#task-panel")).to_contain_text("Canceled: a node upstream failed.")
     expect(page.pw.locator("#task-panel")).not_to_contain_text("a router did not take")
+
+
+def test_the_start_form_refuses_a_fraction_in_an_int_field(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str], tmp_path: Path
+) -> None:
+    wf = new_workflow(_gated_greeting(tmp_path / "never"), name="int field")
+    before = api.get(f"/wf/{wf}/runs/").headers["x-total-count"]
+    page.open(f"/ui/workflows/{wf}")
+    form = page.pw.locator("#start-form")
+    form.locator("input[name=name]").fill("ab")
+    form.locator("input[name=times]").fill("2.5")
+    form.get_by_role("button", name="Start run").click()
+    expect(page.pw.locator("#start-error")).to_have_text(
+        "times: a whole number is expected, not 2.5"
+    )
+    assert api.get(f"/wf/{wf}/runs/").headers["x-total-count"] == before

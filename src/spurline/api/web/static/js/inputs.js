@@ -34,7 +34,7 @@ export function inputFields(container, wf, prefix) {
 }
 
 // The values of the fields inputFields made; empty fields are left out. Throws an
-// Error naming the field whose JSON does not parse.
+// Error naming the field whose JSON does not parse, or whose int is not whole.
 export function readInputs(container) {
   const initial = {};
   for (const fs of container.querySelectorAll("fieldset[data-node]")) {
@@ -43,7 +43,12 @@ export function readInputs(container) {
       const kind = el.dataset.type;
       if (kind === "bool") values[el.name] = el.checked;
       else if (el.value === "") continue;
-      else if (kind === "int") values[el.name] = parseInt(el.value, 10);
+      else if (kind === "int") {
+        // parseInt would turn 2007.5 into 2007 without a word
+        const n = Number(el.value);
+        if (!Number.isInteger(n)) throw new Error(`${el.name}: a whole number is expected, not ${el.value}`);
+        values[el.name] = n;
+      }
       else if (kind === "float") values[el.name] = Number(el.value);
       else if (kind === "json") {
         try { values[el.name] = JSON.parse(el.value); } catch (err) { throw new Error(`${el.name}: not valid JSON (${err.message})`); }
