@@ -128,6 +128,11 @@ def exercise(sp: Spurline, tmp: Path) -> dict[str, str]:
         ("-", True, False),
         ("+", False, True),
     ]
+    # a bare definition's top-level "id" and "name" count as in the wrapped form
+    bare = {"id": other["id"], "name": "hello", **json.loads(json.dumps(hi["definition"]))}
+    bare["nodes"][1]["config"]["code"] = greet["code"].replace("Hi", "Hey")
+    applied = js("workflows", "apply", write(tmp / "bare.json", bare))
+    assert (applied["id"], applied["name"], applied["outcome"]) == (other["id"], "hello", "updated")
     assert js("workflows", "delete", other["id"]) == {"id": other["id"], "deleted": True}
     assert [w["id"] for w in js("workflows", "list")] == [wf]
 

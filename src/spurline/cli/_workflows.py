@@ -21,7 +21,8 @@ class WorkflowFile:
     """A workflow read from a JSON file and validated (docs/runs-api.md#workflow-definitions).
 
     The file holds a definition ``{nodes, links}`` or ``{name, description, definition}``
-    (the form of ``examples/``); the name defaults to the file's stem.
+    (the form of ``examples/``); the name defaults to the file's stem. A top-level
+    ``"id"`` (and ``"name"``, ``"description"``) count in either form.
 
     Raises:
         CliError: unreadable file, malformed JSON, not an object, or an invalid
@@ -41,6 +42,13 @@ class WorkflowFile:
             raw, name, description = data["definition"], data.get("name"), data.get("description")
             self.name = str(name or path.stem)
             self.description = None if description is None else str(description)
+            self.workflow_id = str(data["id"]) if data.get("id") else None
+        else:  # a bare definition: what names the workflow is not part of it
+            raw = {k: v for k, v in data.items() if k not in ("id", "name", "description")}
+            if isinstance(data.get("name"), str) and data["name"]:
+                self.name = data["name"]
+            if isinstance(data.get("description"), str):
+                self.description = data["description"]
             self.workflow_id = str(data["id"]) if data.get("id") else None
         try:
             self.definition: WorkflowDefinition = parse_definition(raw)
