@@ -45,6 +45,14 @@ def test_schedules_commands(cli: Cli, tmp_path: Path) -> None:
     )
     table = cli("schedules", "list")
     assert "morning" in table.stdout and "0 7 * * * (Europe/Paris)" in table.stdout
+    assert wf in table.stdout
+    # in 80 columns the id stays whole and the name and schedule stay readable
+    cli.env["COLUMNS"] = "80"
+    narrow = cli("schedules", "list").stdout
+    cli.env["COLUMNS"] = "200"
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert s["id"] in narrow and "morning" in narrow and "0 7 * * *" in narrow
+    assert wf not in narrow  # left to `schedules show`
     off = json.loads(cli("schedules", "toggle", s["id"], "--json").stdout)
     assert (off["enabled"], off["next_run_at"]) == (False, None)
     assert cli("schedules", "delete", s["id"]).returncode == 0

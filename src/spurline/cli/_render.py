@@ -234,7 +234,8 @@ def children_table(run_id: str, views: list[dict[str, Any]]) -> Table:
     """A run's children, one row each: position, id, status, seconds, result or message."""
     table = Table(title=f"children of {run_id} ({len(views)})", title_justify="left")
     for col in ("#", "id", "status", "s", "outputs / message"):
-        table.add_column(col, overflow="fold")
+        # ids are copied into the next command: whole, never folded
+        table.add_column(col, overflow="fold", no_wrap=col == "id")
     for i, v in enumerate(views):
         outputs = v["outputs"] or {}
         last = next(reversed(outputs.values())) if outputs else None

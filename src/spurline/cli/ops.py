@@ -83,7 +83,12 @@ def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None)
         _render.print_json(out, views if total is not None else views[0])
         return
     table = Table()
-    for name in ("id", "name", "workflow", "when", "enabled", "next run", "last run", "note"):
+    # Two whole ids take 60 of 80 columns and squeezed the rest to nothing: below 120
+    # columns the workflow, last run and note are left to `schedules show`.
+    wide = out.width >= 120
+    names = ("id", "name", "workflow", "when", "enabled", "next run", "last run", "note")
+    shown = [n for n in names if wide or n not in ("workflow", "last run", "note")]
+    for name in shown:
         # ids are copied into the next command: whole, never folded or cut
         key = {"id": "id", "workflow": "workflow_id"}.get(name)
         width = max((len(v[key]) for v in views), default=0) if key else None
@@ -94,16 +99,17 @@ def _print(views: list[dict[str, Any]], as_json: bool, total: int | None = None)
             if v["cron_expression"]
             else f"every {v['interval_seconds']} s"
         )
-        table.add_row(
-            v["id"],
-            escape(v["name"]),
-            v["workflow_id"],
-            escape(when),
-            "yes" if v["enabled"] else "no",
-            _render.short_time(v["next_run_at"]) or "-",
-            _render.short_time(v["last_run_at"]) or "-",
-            escape(v["disabled_reason"] or ""),
-        )
+        cells = {
+            "id": v["id"],
+            "name": escape(v["name"]),
+            "workflow": v["workflow_id"],
+            "when": escape(when),
+            "enabled": "yes" if v["enabled"] else "no",
+            "next run": _render.short_time(v["next_run_at"]) or "-",
+            "last run": _render.short_time(v["last_run_at"]) or "-",
+            "note": escape(v["disabled_reason"] or ""),
+        }
+        table.add_row(*(cells[n] for n in shown))
     out.print(table)
     if total is not None:
         out.print(f"{len(views)} of {total} schedules", highlight=False)
