@@ -63,3 +63,20 @@ def test_schedules_commands(cli: Cli, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "cron_expression '61 * * * *' is not valid" in bad.stderr
     assert "timezone 'Mars/B' is not a known IANA time zone" in bad.stderr
+
+
+def test_datasets_list_keeps_one_line_per_dataset_in_80_columns(cli: Cli) -> None:
+    from tests.conftest import REPO
+
+    csv = str(REPO / "data" / "penguins.csv")
+    assert cli("init").returncode == 0
+    made = cli("datasets", "upload", csv, "--json")
+    assert made.returncode == 0, made.stderr
+    ds = json.loads(made.stdout)
+    cli.env["COLUMNS"] = "80"
+    narrow = cli("datasets", "list").stdout.splitlines()
+    [row] = [line for line in narrow if ds["id"] in line]
+    assert row.split("│")[2:5] == [" penguins ", " 344  ", " 8       "]
+    cli.env["COLUMNS"] = "200"
+    wide = cli("datasets", "list").stdout
+    assert "species, island, bill_length_mm" in wide

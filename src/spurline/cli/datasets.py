@@ -21,9 +21,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 COLUMNS = ["id", "name", "rows", "columns", "uploaded UTC"]
 
 
-def _row(ds: Dataset) -> list[str]:
-    columns = ", ".join(ds["columns"])
-    return [ds["id"], ds["name"], str(ds["row_count"]), columns, ds["uploaded_at"][:19]]
+def _row(ds: Dataset, all_columns: bool = True) -> list[str]:
+    # a list page in a narrow terminal keeps one line per dataset: the number of
+    # columns; `datasets show` names them
+    columns = ", ".join(ds["columns"]) if all_columns else str(len(ds["columns"]))
+    uploaded = ds["uploaded_at"][:19] if all_columns else ds["uploaded_at"][:16].replace("T", " ")
+    return [ds["id"], ds["name"], str(ds["row_count"]), columns, uploaded]
 
 
 @app.command("list")
@@ -41,7 +44,8 @@ def datasets_list(
         _render.print_json(out, found.items)
         return
     title = _render.page_title("datasets", page, found.total)
-    out.print(_render.table(title, COLUMNS, [_row(d) for d in found.items]))
+    wide = out.width >= 160
+    out.print(_render.table(title, COLUMNS, [_row(d, wide) for d in found.items]))
 
 
 @app.command("upload")
