@@ -93,8 +93,10 @@ def _revision(url: str, result: StoreCheck) -> None:
     finally:
         engine.dispose()
     if current == head:
-        result.lines.append(f"connected; migrations at head ({head})")
+        result.lines.append(f"connected; migrations at head (revision {head!r})")
     elif current is None:
         result.problem("connected, but the store has no tables ('spurline db upgrade')")
     else:
-        result.problem(f"migrations at {current}, head is {head} ('spurline db upgrade')")
+        result.problem(
+            f"migrations at revision {current!r}, the newest is {head!r}: run 'spurline db upgrade'"
+        )
