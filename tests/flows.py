@@ -126,7 +126,7 @@ def process_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie counts as dead)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped while being read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

@@ -52,9 +52,10 @@ def count_queries(engine: Engine) -> Iterator[list[str]]:
 
 @pytest.fixture
 def quiet_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A server whose lease watcher stays asleep and that runs no scheduler, so every
-    query counted is the request's."""
-    settings, cleanup = make_settings(tmp_path, lease_s=3600, scheduler=False)
+    """A server whose lease watcher stays asleep (it also looks for released leases
+    every control poll) and that runs no scheduler, so every query counted is the
+    request's."""
+    settings, cleanup = make_settings(tmp_path, lease_s=3600, control_poll_s=3600, scheduler=False)
     try:
         with LiveServer(settings) as srv:
             yield srv
