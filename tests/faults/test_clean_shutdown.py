@@ -23,11 +23,10 @@ from tests.faults._serving import (
     wait_for,
     workflow,
 )
+from tests.flows import FINAL
 
 from spurline.engine.records import CRASHED_ERROR, INTERRUPTED_ERROR
 from spurline.services.process_slot import ProcessSlot
-
-FINAL = ("COMPLETED", "FAILED", "CANCELED")
 
 
 def _slow(log: Path, seconds: float) -> dict[str, object]:

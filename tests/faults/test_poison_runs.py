@@ -25,10 +25,10 @@ from tests.faults._serving import (
     wait_for,
     workflow,
 )
+from tests.flows import FINAL
 
 from spurline.engine.records import CRASHED_ERROR
 
-FINAL = ("COMPLETED", "FAILED", "CANCELED")
 # Native code gets past the audit hook that refuses os.kill (docs/security.md §5) and
 # kills the server's process group (the server and its forkserver, the pool worker's
 # parent), as the OOM killer or a container's memory limit would; the Python workers,

@@ -225,14 +225,22 @@ class WriteQueue:
 
         if not live:
             return
-        retrying = Retrying(
-            stop=out_of_patience,
-            wait=transient.WAIT,
-            retry=retry_if_exception(transient.is_transient),
-            reraise=True,
-        )
         try:
-            results, written = retrying(lambda: self._transaction(live))
+            try:
+                # the common case, without building tenacity's machinery (~14 us per
+                # group, on every node step)
+                results, written = self._transaction(live)
+            except Exception as first:
+                if not transient.is_transient(first):
+                    raise
+                transient.note(first)
+                retrying = Retrying(
+                    stop=out_of_patience,
+                    wait=transient.WAIT,
+                    retry=retry_if_exception(transient.is_transient),
+                    reraise=True,
+                )
+                results, written = retrying(lambda: self._transaction(live))
         except Exception as exc:
             if transient.is_transient(exc):
                 return  # every op was answered by out_of_patience

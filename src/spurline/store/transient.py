@@ -141,8 +141,17 @@ def call(fn: Callable[[], T], budget_s: float) -> T:
         StoreUnavailable: a transient error outlasted the budget (StoreFull: a full disk).
         Exception: any other error of ``fn``, at once.
     """
+    started = time.monotonic()
+    try:
+        # the common case, without building tenacity's machinery (~14 us per call, on
+        # every read and request)
+        return fn()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        note(exc)
     retrying = Retrying(
-        stop=stop_after_delay(budget_s),
+        stop=stop_after_delay(max(budget_s - (time.monotonic() - started), 0.0)),
         wait=WAIT,
         retry=retry_if_exception(is_transient),
         before_sleep=lambda state: note(state.outcome.exception() if state.outcome else None),
