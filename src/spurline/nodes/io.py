@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -51,6 +51,9 @@ class InputNode(BaseNode):
     category = "Input/Output"
     config_model = InputConfig
     config: InputConfig
+    # PySpur 0.1.18's start_batch_run matches dataset columns against input_schema, so
+    # PySpur clients (the shared runs benchmark among them) write it beside output_schema.
+    pyspur_keys: ClassVar[frozenset[str]] = frozenset({"input_schema"})
 
     @classmethod
     def check(cls, node: Any, config: Any, definition: Any) -> list[str]:
