@@ -63,8 +63,10 @@ screenshots: $(STAMP)
 	SPURLINE_UI_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui \
 	  -k "paused_node or runs_list or penguins or schedules_inline or rerun_with"
 
+# BENCH_ARGS="--pyspur-url http://HOST:PORT/api" adds the side-by-side run against a PySpur
+# (bench/side_by_side.py); "--only a,b" picks scenarios (bench/README.md).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .spurline .pytest_cache .mypy_cache .ruff_cache

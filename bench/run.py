@@ -11,6 +11,12 @@ not an error.
     python bench/run.py                      # every scenario
     python bench/run.py --only chain_python,fanout_merge
     python bench/run.py --quick              # smaller sizes, for a smoke run
+    python bench/run.py --pyspur-url http://127.0.0.1:6399/api   # side by side with PySpur
+
+With ``--pyspur-url`` (a PySpur's API root), bench/side_by_side.py runs the shared
+benchmark (bench/shared/runs_bench.py) against a fresh Spurline and that PySpur,
+alternating, ``--passes`` times, and prints both medians and Spurline's lead
+before the scenarios (``--only side_by_side`` runs that alone).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import scenarios_cli
 import scenarios_reads
 import scenarios_retention
 import scenarios_runs
+import side_by_side
 
 # name -> (function, full-size params, --quick params)
 SCENARIOS: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any], dict[str, Any]]] = {
@@ -276,12 +283,28 @@ def main() -> int:
         "--quick", action="store_true", help="small sizes (a smoke run, not a measurement)"
     )
     parser.add_argument("--out", default=None, help="also write the results (JSON lines) here")
+    parser.add_argument(
+        "--pyspur-url",
+        default=None,
+        help="a PySpur's API root (http://host:port/api): run the shared benchmark against "
+        "it and Spurline side by side first",
+    )
+    parser.add_argument("--passes", type=int, default=3, help="side-by-side passes")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or list(SCENARIOS)
+    if names == ["side_by_side"] and args.pyspur_url:
+        names = []
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
     results: dict[str, dict[str, Any]] = {}
+    side: dict[str, Any] | None = None
+    if args.pyspur_url:
+        side = side_by_side.compare(args.pyspur_url, args.passes)
+        side["scenario"] = "side_by_side"
+        side["command"] = f"python bench/run.py --only side_by_side --pyspur-url {args.pyspur_url}"
+        print(json.dumps(side), flush=True)
+        print("\n" + side_by_side.table(side) + "\n", file=sys.stderr, flush=True)
     for name in names:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         result = run_one(name, args.quick)
@@ -293,8 +316,10 @@ def main() -> int:
                 f.write(line + "\n")
     if args.quick:
         print("\n(--quick: smaller sizes than the targets assume)", file=sys.stderr)
-    print("\n" + targets_table(results), file=sys.stderr)
-    return 0 if all(r["ok"] for r in results.values()) else 1
+    if results:
+        print("\n" + targets_table(results), file=sys.stderr)
+    ok = all(r["ok"] for r in results.values()) and (side is None or side["ok"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
