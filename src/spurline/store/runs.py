@@ -7,7 +7,7 @@ then the versions not yet cached: three queries a page whatever its size.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -17,12 +17,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     Update,
     bindparam,
     case,
     delete,
     func,
     select,
+    union_all,
     update,
 )
 
@@ -40,7 +42,7 @@ from spurline.store._rows import (
     task_record,
     task_values,
 )
-from spurline.store.orm import RUN_METADATA, RUN_TAGS, RUNS, TASKS
+from spurline.store.orm import RUN_COUNTS, RUN_METADATA, RUN_TAGS, RUNS, TASKS
 from spurline.store.run_events import RUN_ROW_COLUMNS, after_transition, tasks_saved
 from spurline.store.versions import versions
 
@@ -59,6 +61,30 @@ class RunFilter:
     tags: Sequence[str] = ()
     metadata: Sequence[tuple[str, str]] = ()
     schedule_id: str | None = None
+
+    def counted(self) -> bool:
+        """True when ``run_counts`` answers the count: only workflow, statuses, run
+        type and parent_only are set."""
+        return not (
+            self.parent_run_id
+            or self.start_date
+            or self.end_date
+            or self.tags
+            or self.metadata
+            or self.schedule_id
+        )
+
+    def kind_clauses(self, table: Table) -> list[ColumnElement[bool]]:
+        """The statuses, workflow and run type conditions on ``table`` (``runs`` or
+        ``run_counts``, which both have those columns)."""
+        out: list[ColumnElement[bool]] = []
+        if self.statuses:
+            out.append(table.c.status.in_([s.value for s in self.statuses]))
+        if self.workflow_id:
+            out.append(table.c.workflow_id == self.workflow_id)
+        if self.run_type:
+            out.append(table.c.run_type == self.run_type)
+        return out
 
     def clauses(self) -> list[ColumnElement[bool]]:
         """SQL conditions for this filter (time range, tags, metadata and schedule:
@@ -80,12 +106,7 @@ class RunFilter:
             )
         if self.schedule_id:
             out.append(RUNS.c.schedule_id == self.schedule_id)
-        if self.statuses:
-            out.append(RUNS.c.status.in_([s.value for s in self.statuses]))
-        if self.workflow_id:
-            out.append(RUNS.c.workflow_id == self.workflow_id)
-        if self.run_type:
-            out.append(RUNS.c.run_type == self.run_type)
+        out.extend(self.kind_clauses(RUNS))
         if self.parent_only:
             out.append(RUNS.c.parent_run_id.is_(None))
         if self.parent_run_id:
@@ -201,27 +222,74 @@ def get_tasks(conn: Connection, run_id: str) -> list[TaskRecord]:
     return get_run_and_tasks(conn, run_id)[1]
 
 
+_NEWEST_FIRST = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
+
+
+def count_runs(conn: Connection, flt: RunFilter) -> int:
+    """How many runs match ``flt`` (``X-Total-Count``).
+
+    On SQLite a filter of workflow, statuses, run type and level only is summed from
+    ``run_counts`` (a few rows the store's triggers keep exact), however many runs
+    there are; any other filter, and PostgreSQL, counts the matching index entries
+    (docs/runs-api.md#endpoints-and-paging).
+    """
+    if conn.dialect.name == "sqlite" and flt.counted():
+        where = flt.kind_clauses(RUN_COUNTS)
+        if flt.parent_only:
+            where.append(RUN_COUNTS.c.child.is_(False))
+        total = select(func.coalesce(func.sum(RUN_COUNTS.c.n), 0)).where(*where)
+        return int(conn.execute(total).scalar_one())
+    return int(
+        conn.execute(select(func.count()).select_from(RUNS).where(*flt.clauses())).scalar_one()
+    )
+
+
+def _page_ids(flt: RunFilter, page: int, page_size: int) -> Select[Any]:
+    """The ids of one page of runs matching ``flt``, newest first, found on an index.
+
+    Several statuses are read as one newest-first index range per status, merged:
+    ``status IN (...)`` would make SQLite sort every matching run to find the newest.
+    """
+    offset = (page - 1) * page_size
+    statuses = sorted({s.value for s in flt.statuses})
+    if len(statuses) < 2:
+        ids = select(RUNS.c.id).where(*flt.clauses()).order_by(*_NEWEST_FIRST)
+        return ids.limit(page_size).offset(offset)
+    others = replace(flt, statuses=()).clauses()
+    parts = [
+        select(RUNS.c.id, RUNS.c.start_time)
+        .where(*others, RUNS.c.status == status)
+        .order_by(*_NEWEST_FIRST)
+        .limit(offset + page_size)
+        .subquery()
+        for status in statuses
+    ]
+    merged = union_all(*(select(p.c.id, p.c.start_time) for p in parts)).subquery()
+    return (
+        select(merged.c.id)
+        .order_by(merged.c.start_time.desc(), merged.c.id.desc())
+        .limit(page_size)
+        .offset(offset)
+    )
+
+
+def _page_runs(conn: Connection, flt: RunFilter, page: int, page_size: int) -> list[RunRecord]:
+    page_ids = _page_ids(flt, page, page_size).scalar_subquery()
+    rows = conn.execute(select(*RUN_COLS).where(RUNS.c.id.in_(page_ids)).order_by(*_NEWEST_FIRST))
+    return [run_record(r) for r in rows]
+
+
 def list_runs(
     conn: Connection, page: int, page_size: int, flt: RunFilter
 ) -> tuple[list[RunSnapshot], int]:
     """One page of runs, newest first (start_time desc, id desc), and the total count.
 
-    The page's ids are found first on the ordering index alone (an index-only scan
-    however deep the page), then only those rows are read. An unfiltered count is
-    ``SELECT count(*)`` with no WHERE, which SQLite answers from its smallest index.
+    The page's ids are found first on the filter's ordering index alone (an
+    index-only scan however deep the page), then only those rows are read; the
+    count is :func:`count_runs`.
     """
-    clauses = flt.clauses()
-    count = select(func.count()).select_from(RUNS)
-    ids = select(RUNS.c.id)
-    if clauses:
-        count, ids = count.where(*clauses), ids.where(*clauses)
-    total = conn.execute(count).scalar_one()
-    newest_first = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
-    page_ids = ids.order_by(*newest_first).limit(page_size).offset((page - 1) * page_size)
-    rows = conn.execute(
-        select(*RUN_COLS).where(RUNS.c.id.in_(page_ids.scalar_subquery())).order_by(*newest_first)
-    )
-    return _snapshots(conn, [run_record(r) for r in rows]), total
+    total = count_runs(conn, flt)
+    return _snapshots(conn, _page_runs(conn, flt, page, page_size)), total
 
 
 @dataclass(frozen=True)
@@ -239,24 +307,8 @@ def list_run_summaries(
 ) -> tuple[RunSummaries, int]:
     """Like :func:`list_runs` without reading tasks or versions: the tasks are counted in
     one grouped query (docs/operations.md)."""
-    clauses = flt.clauses()
-    total = conn.execute(select(func.count()).select_from(RUNS).where(*clauses)).scalar_one()
-    newest_first = (RUNS.c.start_time.desc(), RUNS.c.id.desc())
-    page_ids = (
-        select(RUNS.c.id)
-        .where(*clauses)
-        .order_by(*newest_first)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    runs = [
-        run_record(r)
-        for r in conn.execute(
-            select(*RUN_COLS)
-            .where(RUNS.c.id.in_(page_ids.scalar_subquery()))
-            .order_by(*newest_first)
-        )
-    ]
+    total = count_runs(conn, flt)
+    runs = _page_runs(conn, flt, page, page_size)
     ids = [r.id for r in runs]
     counts: dict[str, tuple[int, int]] = {}
     if ids:
