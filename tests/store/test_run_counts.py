@@ -126,8 +126,11 @@ def test_each_filter_pages_from_an_index(store: tuple[Database, VersionRecord]) 
     def plans(conn: Connection) -> dict[str, str]:
         out = {}
         for name, flt in FILTERS.items():
-            sql = q._page_ids(flt, 2, 10).compile(
-                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            values = flt.params() | {"f_limit": 10, "f_offset": 10, "f_upto": 20}
+            sql = (
+                q._page_ids(flt)
+                .params(values)
+                .compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
             )
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
             out[name] = " / ".join(r[3] for r in rows)
@@ -183,8 +186,11 @@ def test_each_filter_can_page_from_an_index_on_postgres(
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         out = {}
         for name, flt in FILTERS.items():
-            sql = q._page_ids(flt, 2, 10).compile(
-                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            values = flt.params() | {"f_limit": 10, "f_offset": 10, "f_upto": 20}
+            sql = (
+                q._page_ids(flt)
+                .params(values)
+                .compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
             )
             out[name] = " / ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}").all())
         return out
