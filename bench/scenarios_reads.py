@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +54,12 @@ def _page_check(size: int):  # type: ignore[no-untyped-def]
     return check
 
 
-def list_runs(
-    sizes: tuple[int, ...] = (2000, 10_000, 100_000), requests: int = 100
-) -> dict[str, Any]:
-    """``GET /run/?page=1&page_size=10`` and the last full page, at each store size."""
+def growing_stores(
+    sizes: tuple[int, ...],
+) -> Iterator[tuple[dict[str, Any], Server, httpx.Client, Any]]:
+    """One store seeded up to each of ``sizes`` in turn, each served by a new server:
+    yields (its entry: runs and seeding figures, the server, a client, the version)."""
     home = Path(tempfile.mkdtemp(prefix="spurline-bench-"))
-    out: dict[str, Any] = {"params": {"sizes": list(sizes), "requests": requests}, "stores": []}
     try:
         db, version = _seeded_store(home)
         stored = 0
@@ -71,52 +73,68 @@ def list_runs(
                 "seed_s": round(seconds, 2),
                 "seed_runs_per_s": round(added / seconds) if seconds > 0 else None,
             }
-            with Server(home=home) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
-                entry["page1"] = timed_gets(
-                    client, "/run/", requests, _page_check(10), {"page": 1, "page_size": 10}
-                )
-                deep = size // 10
-                entry["deep_page"] = deep
-                entry["deep"] = timed_gets(
-                    client, "/run/", requests, _page_check(10), {"page": deep, "page_size": 10}
-                )
-                entry["server"] = srv.memory()
-            out["stores"].append(entry)
+            with Server(home=home) as srv, httpx.Client(base_url=srv.url, timeout=300) as client:
+                yield entry, srv, client, version
         db.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def list_runs(
+    sizes: tuple[int, ...] = (2000, 10_000, 100_000), requests: int = 100
+) -> dict[str, Any]:
+    """``GET /run/?page=1&page_size=10`` and the last full page, at each store size."""
+    out: dict[str, Any] = {"params": {"sizes": list(sizes), "requests": requests}, "stores": []}
+    for entry, srv, client, _ in growing_stores(sizes):
+        entry["page1"] = timed_gets(
+            client, "/run/", requests, _page_check(10), {"page": 1, "page_size": 10}
+        )
+        deep = entry["runs"] // 10
+        entry["deep_page"] = deep
+        entry["deep"] = timed_gets(
+            client, "/run/", requests, _page_check(10), {"page": deep, "page_size": 10}
+        )
+        entry["server"] = srv.memory()
+        out["stores"].append(entry)
     last = out["stores"][-1]
     out["median_ms"], out["p95_ms"] = last["page1"]["median_ms"], last["page1"]["p95_ms"]
     return out
 
 
-def get_run(seeded: int = 10_000, requests: int = 100) -> dict[str, Any]:
-    """``GET /run/{id}/`` of a 52-task run and of a 1,000-task run, among ``seeded`` runs."""
+@contextmanager
+def seeded_server(seeded: int) -> Iterator[tuple[Server, httpx.Client]]:
+    """A server on a temporary store holding ``seeded`` seeded runs, and a client of it."""
     home = Path(tempfile.mkdtemp(prefix="spurline-bench-"))
-    out: dict[str, Any] = {"params": {"seeded": seeded, "requests": requests}}
     try:
         db, version = _seeded_store(home)
         _seed(db, version, seeded)
         db.close()
         with Server(home=home) as srv, httpx.Client(base_url=srv.url, timeout=300) as client:
-            for label, n, kind in (("tasks_52", 50, "python"), ("tasks_1000", 998, "static")):
-                definition, expect = chain(n, kind)
-                wf_id = create_workflow(client, f"bench-{n}", definition)
-                blocking_run(client, wf_id, 7, expect(7))
-                runs, _ = call(client, "GET", f"/wf/{wf_id}/runs/")
-                run_id = runs[0]["id"]
-
-                def check(body: Any, run_id: str = run_id, tasks: int = n + 2) -> str | None:
-                    if body["id"] != run_id or body["status"] != "COMPLETED":
-                        return f"run {body['id']} status {body['status']}"
-                    if len(body["tasks"]) != tasks:
-                        return f"{len(body['tasks'])} tasks, expected {tasks}"
-                    return None
-
-                out[label] = timed_gets(client, f"/run/{run_id}/", requests, check)
-            out["server"] = srv.memory()
+            yield srv, client
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def get_run(seeded: int = 10_000, requests: int = 100) -> dict[str, Any]:
+    """``GET /run/{id}/`` of a 52-task run and of a 1,000-task run, among ``seeded`` runs."""
+    out: dict[str, Any] = {"params": {"seeded": seeded, "requests": requests}}
+    with seeded_server(seeded) as (srv, client):
+        for label, n, kind in (("tasks_52", 50, "python"), ("tasks_1000", 998, "static")):
+            definition, expect = chain(n, kind)
+            wf_id = create_workflow(client, f"bench-{n}", definition)
+            blocking_run(client, wf_id, 7, expect(7))
+            runs, _ = call(client, "GET", f"/wf/{wf_id}/runs/")
+            run_id = runs[0]["id"]
+
+            def check(body: Any, run_id: str = run_id, tasks: int = n + 2) -> str | None:
+                if body["id"] != run_id or body["status"] != "COMPLETED":
+                    return f"run {body['id']} status {body['status']}"
+                if len(body["tasks"]) != tasks:
+                    return f"{len(body['tasks'])} tasks, expected {tasks}"
+                return None
+
+            out[label] = timed_gets(client, f"/run/{run_id}/", requests, check)
+        out["server"] = srv.memory()
     out["median_ms"], out["p95_ms"] = out["tasks_1000"]["median_ms"], out["tasks_1000"]["p95_ms"]
     if out["tasks_52"].get("n") != requests:
         raise CheckFailed("GET /run/{id}/ of the 52-task run did not complete")

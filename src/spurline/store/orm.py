@@ -153,7 +153,25 @@ class Run(Base):
         # The UI's runs page: parents newest first, and parents per status.
         Index("ix_runs_parent_start", "parent_run_id", "start_time", "id"),
         Index("ix_runs_parent_status", "parent_run_id", "status", "start_time"),
+        # GET /run/?run_type= and ?schedule_id= pages (docs/runs-api.md#endpoints-and-paging)
+        Index("ix_runs_type_start", "run_type", "start_time", "id"),
+        Index("ix_runs_schedule_start", "schedule_id", "start_time", "id"),
     )
+
+
+class RunCount(Base):
+    """How many runs there are per workflow, status, run type and level (``child``:
+    a child run), for ``X-Total-Count`` without counting runs
+    (docs/runs-api.md#endpoints-and-paging). Kept by triggers on SQLite (migration
+    ``speed_reads``); empty on PostgreSQL, which counts with its indexes."""
+
+    __tablename__ = "run_counts"
+
+    workflow_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    run_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    child: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class Task(Base):
@@ -498,3 +516,4 @@ SCHEDULES = cast(Table, Schedule.__table__)
 TRIGGERS = cast(Table, Trigger.__table__)
 ATTEMPTS = cast(Table, TaskAttempt.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
+RUN_COUNTS = cast(Table, RunCount.__table__)
