@@ -176,6 +176,9 @@ async def run_blocking(
     options = start_options(body, idempotency_key, actor=actor)
     run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, options)
     await rt.wait(run.id)
+    outputs = await rt.runs.completed_outputs(run.id)
+    if outputs is not None:
+        return OrjsonResponse(outputs)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)
 
