@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,3 +96,38 @@ def blocking_run(client: httpx.Client, wf_id: str, v0: int, expect: dict[str, An
     if got != expect:
         raise CheckFailed(f"run of {wf_id} with v={v0}: output_node={got!r}, expected {expect!r}")
     return el
+
+
+def concurrent_blocking_runs(
+    url: str, wf_id: str, runs: int, clients: int, expect: Callable[[int], dict[str, Any]]
+) -> tuple[list[float], list[str], float]:
+    """``runs`` checked blocking runs (``v`` = 0 .. runs-1) from ``clients`` threads, each
+    with its own keep-alive connection. Returns (latencies in s, failures, elapsed s)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(runs))
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=300) as own:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                try:
+                    el = blocking_run(own, wf_id, i, expect(i))
+                except CheckFailed as exc:
+                    with lock:
+                        errors.append(str(exc))
+                    continue
+                with lock:
+                    latencies.append(el)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors, time.perf_counter() - t0

@@ -7,13 +7,19 @@ from __future__ import annotations
 import asyncio
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _measure import CheckFailed, blocking_run, call, create_workflow, summary_ms
+from _measure import (
+    CheckFailed,
+    blocking_run,
+    call,
+    concurrent_blocking_runs,
+    create_workflow,
+    summary_ms,
+)
 from _server import Server
 from _workflows import Expect, chain, fanout
 
@@ -71,35 +77,8 @@ def blocking_throughput(runs: int = 1000, clients: int = 4) -> dict[str, Any]:
     with Server() as srv, httpx.Client(base_url=srv.url, timeout=300) as client:
         wf_id = create_workflow(client, "bench-fill", definition)
         blocking_run(client, wf_id, 0, expect(0))
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        counter = iter(range(runs))
-
-        def worker() -> None:
-            with httpx.Client(base_url=srv.url, timeout=300) as own:
-                while True:
-                    with lock:
-                        i = next(counter, None)
-                    if i is None:
-                        return
-                    try:
-                        el = blocking_run(own, wf_id, i, expect(i))
-                    except CheckFailed as exc:
-                        with lock:
-                            errors.append(str(exc))
-                        continue
-                    with lock:
-                        latencies.append(el)
-
-        threads = [threading.Thread(target=worker) for _ in range(clients)]
         cpu0 = srv.cpu()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
+        latencies, errors, elapsed = concurrent_blocking_runs(srv.url, wf_id, runs, clients, expect)
         cpu1 = srv.cpu()
         if errors:
             raise CheckFailed(f"{len(errors)} of {runs} runs failed, e.g. {errors[0]}")

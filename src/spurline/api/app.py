@@ -127,7 +127,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     # The router tries routes in order, so the most requested ones (runs) come first;
     # control and schedules come before workflows: /wf/paused_workflows/ and
-    # /wf/schedules/ must win over /wf/{workflow_id}/
+    # /wf/schedules/ must win over /wf/{workflow_id}/. Starting runs comes right before
+    # the other workflow routes (no path matches both).
     routers = [
         m.router
         for m in (
@@ -135,6 +136,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             control,
             schedules,
             triggers,
+        )
+    ]
+    routers += [workflows.run_router]
+    routers += [
+        m.router
+        for m in (
             workflows,
             batch,
             datasets,

@@ -242,6 +242,11 @@ def version_view(version: VersionRecord | None) -> WorkflowVersionResponseSchema
     }
 
 
+def run_outputs(tasks: list[TaskRecord]) -> dict[str, Any]:
+    """A run's ``outputs``: ``{node_id: outputs}`` of its COMPLETED tasks (docs/runs-api.md#run)."""
+    return {t.node_id: t.outputs for t in tasks if t.status is TaskStatus.COMPLETED}
+
+
 def run_view(
     run: RunRecord,
     tasks: list[TaskRecord],
@@ -253,7 +258,7 @@ def run_view(
     """RunResponseSchema of a run. ``graph`` is needed only when a task is PAUSED;
     ``reruns`` are the ids of the runs that rerun this one (docs/operations.md)."""
     downstream = downstream_of_pause(tasks, graph)
-    outputs = {t.node_id: t.outputs for t in tasks if t.status is TaskStatus.COMPLETED}
+    outputs = run_outputs(tasks)
     return {
         "id": run.id,
         "workflow_id": run.workflow_id,

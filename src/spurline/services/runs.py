@@ -24,7 +24,7 @@ from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRe
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
 from spurline.engine.states import RunStatus, TaskStatus
-from spurline.engine.views import RunResponseSchema, run_view
+from spurline.engine.views import RunResponseSchema, run_outputs, run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.services._store import LeaseHolder, Store
 from spurline.store import control, files, starts
@@ -85,6 +85,13 @@ class RunService:
                 self._graphs.popitem(last=False)
         return graph
 
+    async def completed_outputs(self, run_id: str) -> dict[str, Any] | None:
+        """The ``outputs`` of a COMPLETED run (what a blocking run answers,
+        docs/runs-api.md#running), else None; NotFound when absent. Reads the run and
+        its tasks only: no version, reruns or view are built for the common answer."""
+        run, tasks = await self.run_and_tasks(run_id)
+        return run_outputs(tasks) if run.status is RunStatus.COMPLETED else None
+
     async def snapshot(self, run_id: str) -> RunSnapshot:
         """The run with its tasks and version; NotFound when absent."""
         return await self.store.read(lambda c: run_queries.get_snapshot(c, run_id))
@@ -136,9 +143,9 @@ class RunService:
             InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
         """
         options = options or StartOptions()
-        wf = await self.store.read(lambda c: wf_queries.get_workflow(c, workflow_id))
-        assert wf.current_version_id is not None
-        plan = await self.engine.plan_for(version_id or wf.current_version_id)
+        current = await self.store.read(lambda c: wf_queries.current_version_id(c, workflow_id))
+        assert current is not None
+        plan = await self.engine.plan_for(version_id or current)
         inputs = check_initial_inputs(plan, initial_inputs)
         if parent_run_id is not None:
             try:
@@ -149,7 +156,7 @@ class RunService:
                     [{"path": ("parent_run_id",), "msg": msg, "type": "not_found"}]
                 ) from None
         run, tasks = new_run(
-            plan, wf.id, inputs, parent_run_id=parent_run_id, run_type=options.run_type
+            plan, workflow_id, inputs, parent_run_id=parent_run_id, run_type=options.run_type
         )
         run.tags = list(dict.fromkeys(options.tags)) or None
         run.run_metadata = dict(options.metadata) if options.metadata else None

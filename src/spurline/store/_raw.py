@@ -12,13 +12,15 @@ transaction as everything else the writer commits.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
 
 
 def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
@@ -31,12 +33,31 @@ def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> in
             connection invalidated on a disconnect), so callers handle both paths alike;
             the values are never part of the message (they may hold secrets).
     """
+
+    def run(cur: Any) -> int:
+        cur.executemany(sql, rows)
+        return int(cur.rowcount)
+
+    return _on_cursor(conn, sql, run)
+
+
+def fetchall(conn: Connection, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run ``sql`` once with ``values`` on ``conn``'s transaction; the rows it returns
+    (none for a statement without results). Errors as :func:`executemany`'s."""
+
+    def run(cur: Any) -> list[tuple[Any, ...]]:
+        cur.execute(sql, values)
+        return list(cur.fetchall()) if cur.description is not None else []
+
+    return _on_cursor(conn, sql, run)
+
+
+def _on_cursor(conn: Connection, sql: str, fn: Callable[[Any], T]) -> T:
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     cur = driver.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(sql, rows)
-        return int(cur.rowcount)
+        return fn(cur)
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, driver, cur)
         if lost:
@@ -61,6 +82,15 @@ def db_time(value: datetime | None, pg: bool) -> Any:
     if value is None or pg:
         return value
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def db_time_out(value: Any, pg: bool) -> datetime | None:
+    """What ``UtcDateTime`` reads back: an aware UTC datetime (SQLite stores naive UTC text)."""
+    if value is None:
+        return None
+    if pg:
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def db_json(value: Any) -> str:

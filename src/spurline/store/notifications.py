@@ -20,6 +20,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, u
 from spurline.engine.clock import new_id
 from spurline.engine.states import RunStatus
 from spurline.exceptions import NotFound
+from spurline.store._raw import fetchall, placeholders
 from spurline.store.orm import DELIVERIES, PAUSES, WEBHOOKS
 
 #: The run statuses a subscription can be told about.
@@ -149,9 +150,10 @@ def delete_webhook(conn: Connection, hook_id: str) -> None:
 
 # -- the outbox --------------------------------------------------------------------
 
-_MATCHING = select(WEBHOOKS.c.id, WEBHOOKS.c.events).where(
-    WEBHOOKS.c.enabled.is_(True),
-    or_(WEBHOOKS.c.workflow_id.is_(None), WEBHOOKS.c.workflow_id == bindparam("b_workflow_id")),
+# Asked at every run's end, on the driver's cursor (store/_raw.py).
+_MATCHING = (
+    "SELECT id, events FROM webhook_subscriptions"
+    " WHERE enabled = {} AND (workflow_id IS NULL OR workflow_id = {})"
 )
 _OPEN_PAUSES = (
     select(PAUSES.c.id, PAUSES.c.node_id, PAUSES.c.pause_message)
@@ -170,7 +172,11 @@ def enqueue(conn: Connection, run: dict[str, Any], status: RunStatus, at: dateti
     """
     hooks = [
         hook_id
-        for hook_id, events in conn.execute(_MATCHING, {"b_workflow_id": run["workflow_id"]})
+        for hook_id, events in fetchall(
+            conn,
+            placeholders(_MATCHING, conn.dialect.name == "postgresql"),
+            (True, run["workflow_id"]),
+        )
         if status.value in events.split(",")
     ]
     if not hooks:

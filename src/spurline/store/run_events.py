@@ -13,14 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection
 
 from spurline.engine.records import TaskRecord
 from spurline.engine.states import RunStatus
 from spurline.store import notifications
-from spurline.store.orm import RUNS, TASKS
+from spurline.store._raw import fetchall, placeholders
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +51,25 @@ run_listeners: list[RunListener] = []
 #: Called with the tasks each conditional task write stored.
 task_listeners: list[TaskListener] = []
 
-#: The run's columns the hook needs, as they are after the change: the status
-#: change's UPDATE returns them (no second read of the row).
-RUN_ROW_COLUMNS = (
-    RUNS.c.id,
-    RUNS.c.workflow_id,
-    RUNS.c.parent_run_id,
-    RUNS.c.run_type,
-    RUNS.c.start_time,
-    RUNS.c.end_time,
-    RUNS.c.message,
-)
-_ANY_TASK_STARTED = (
-    select(TASKS.c.id)
-    .where(TASKS.c.run_id == bindparam("b_run_id"), TASKS.c.start_time.is_not(None))
-    .limit(1)
-)
+
+class RunRow(NamedTuple):
+    """The run's columns the hook needs, as they are after the change: the status
+    change's UPDATE returns them (no second read of the row)."""
+
+    id: str
+    workflow_id: str
+    parent_run_id: str | None
+    run_type: str
+    start_time: datetime
+    end_time: datetime | None
+    message: str | None
 
 
-def after_transition(conn: Connection, row: Row[Any], status: RunStatus, at: datetime) -> None:
-    """Queue the notifications of ``status`` and tell the listeners (see module doc).
+_ANY_TASK_STARTED = "SELECT id FROM tasks WHERE run_id = {} AND start_time IS NOT NULL LIMIT 1"
 
-    ``row`` holds :data:`RUN_ROW_COLUMNS` of the run after the change.
-    """
+
+def after_transition(conn: Connection, row: RunRow, status: RunStatus, at: datetime) -> None:
+    """Queue the notifications of ``status`` and tell the listeners (see module doc)."""
     run = row._asdict()
     run_id = run["id"]
     if status in notifications.NOTIFIED_STATUSES and run["parent_run_id"] is None:
@@ -81,8 +77,9 @@ def after_transition(conn: Connection, row: Row[Any], status: RunStatus, at: dat
         notifications.enqueue(conn, run, status, at)
     if not run_listeners:
         return
-    first_start = status is RunStatus.RUNNING and (
-        conn.execute(_ANY_TASK_STARTED, {"b_run_id": run_id}).first() is None
+    pg = conn.dialect.name == "postgresql"
+    first_start = status is RunStatus.RUNNING and not fetchall(
+        conn, placeholders(_ANY_TASK_STARTED, pg), (run_id,)
     )
     event = RunEvent(
         run_id, row.workflow_id, row.parent_run_id, status, at, row.start_time, first_start

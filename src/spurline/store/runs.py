@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BindParameter,
     ColumnElement,
     Connection,
@@ -34,7 +35,14 @@ from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskR
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
 from spurline.store import events
-from spurline.store._raw import db_json, db_time, executemany, placeholders
+from spurline.store._raw import (
+    db_json,
+    db_time,
+    db_time_out,
+    executemany,
+    fetchall,
+    placeholders,
+)
 from spurline.store._rows import (
     RUN_COLS,
     TASK_COLS,
@@ -43,8 +51,8 @@ from spurline.store._rows import (
     task_record,
     task_values,
 )
-from spurline.store.orm import RUN_COUNTS, RUN_METADATA, RUN_TAGS, RUNS, TASKS
-from spurline.store.run_events import RUN_ROW_COLUMNS, after_transition, tasks_saved
+from spurline.store.orm import RUN_COUNTS, RUN_METADATA, RUN_TAGS, RUNS, TASKS, UtcDateTime
+from spurline.store.run_events import RunRow, after_transition, tasks_saved
 from spurline.store.versions import versions
 
 
@@ -407,11 +415,50 @@ def list_children(
 # -- writes (run inside the writer's transaction) ------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _columns(table: Table) -> tuple[tuple[str, str], ...]:
+    """(name, "time" | "json" | "") of each column of ``table``, in table order."""
+    return tuple(
+        (
+            c.name,
+            "time"
+            if isinstance(c.type, UtcDateTime)
+            else "json"
+            if isinstance(c.type, JSON)
+            else "",
+        )
+        for c in table.c
+    )
+
+
+@lru_cache(maxsize=8)
+def _insert_sql(table: Table, pg: bool) -> str:
+    cols = _columns(table)
+    names = ", ".join(name for name, _ in cols)
+    marks = ", ".join("{json}" if kind == "json" else "{}" for _, kind in cols)
+    return placeholders(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", pg)
+
+
+def _row_of(table: Table, values: dict[str, Any], pg: bool) -> list[Any]:
+    """``values`` of every column of ``table`` as their column types bind them."""
+    row = []
+    for name, kind in _columns(table):
+        value = values[name]
+        if kind == "time":
+            value = db_time(value, pg)
+        elif kind == "json":
+            value = db_json(value)
+        row.append(value)
+    return row
+
+
 def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> None:
-    """Insert a run and its tasks."""
-    conn.execute(RUNS.insert(), [run_values(run)])
+    """Insert a run and its tasks (on the driver's cursor: every run starts here)."""
+    pg = conn.dialect.name == "postgresql"
+    executemany(conn, _insert_sql(RUNS, pg), [_row_of(RUNS, run_values(run), pg)])
     if tasks:
-        conn.execute(TASKS.insert(), [task_values(t) for t in tasks])
+        rows = [_row_of(TASKS, task_values(t), pg) for t in tasks]
+        executemany(conn, _insert_sql(TASKS, pg), rows)
     events.remember_workflow(run.id, run.workflow_id)
     events.emit_run(conn, run.id, run.status.value, {"start_time": run.start_time})
 
@@ -486,15 +533,33 @@ def save_tasks(
     return written
 
 
+_RUN_TIMES = frozenset(name for name, kind in _columns(RUNS) if kind == "time")
+_RUN_JSON = frozenset(name for name, kind in _columns(RUNS) if kind == "json")
+
+
 @lru_cache(maxsize=64)
-def _transition_statement(n_expect: int, changed: tuple[str, ...]) -> Update:
-    expect: list[BindParameter[str]] = [bindparam(f"b_expect{i}") for i in range(n_expect)]
-    return (
-        update(RUNS)
-        .where(RUNS.c.id == bindparam("b_id"), RUNS.c.status.in_(expect))
-        .values({name: bindparam(f"b_{name}") for name in ("status", *changed)})
-        .returning(*RUN_ROW_COLUMNS)
+def _transition_sql(n_expect: int, changed: tuple[str, ...], pg: bool) -> str:
+    # Written once per shape and run on the driver's cursor (see store/_raw.py): every
+    # run starts and ends with one.
+    sets = ", ".join(
+        f"{RUNS.c[name].name} = {{json}}" if name in _RUN_JSON else f"{RUNS.c[name].name} = {{}}"
+        for name in ("status", *changed)
     )
+    expect = ", ".join("{}" for _ in range(n_expect))
+    returned = ", ".join(RunRow._fields)
+    return placeholders(
+        f"UPDATE runs SET {sets} WHERE id = {{}} AND status IN ({expect}) RETURNING {returned}",
+        pg,
+    )
+
+
+def _run_value(name: str, value: Any, pg: bool) -> Any:
+    """A ``runs`` column's value as its column type binds it."""
+    if name in _RUN_TIMES:
+        return db_time(value, pg)
+    if name in _RUN_JSON:
+        return db_json(value)
+    return value
 
 
 def transition_run(
@@ -512,13 +577,28 @@ def transition_run(
     if not expect:
         return False
     changes = changes or {}
-    params = {f"b_expect{i}": s.value for i, s in enumerate(sorted(expect))}
-    params.update({f"b_{k}": v for k, v in changes.items()}, b_id=run_id, b_status=status.value)
-    statement = _transition_statement(len(expect), tuple(sorted(changes)))
-    row = conn.execute(statement, params).first()
-    if row is None:
+    pg = conn.dialect.name == "postgresql"
+    changed = tuple(sorted(changes))
+    values = [
+        status.value,
+        *(_run_value(name, changes[name], pg) for name in changed),
+        run_id,
+        *(s.value for s in sorted(expect)),
+    ]
+    rows = fetchall(conn, _transition_sql(len(expect), changed, pg), values)
+    if not rows:
         return False
-    events.remember_workflow(run_id, row.workflow_id)
+    rid, workflow_id, parent_run_id, run_type, start, end, message = rows[0]
+    row = RunRow(
+        rid,
+        workflow_id,
+        parent_run_id,
+        run_type,
+        db_time_out(start, pg) or start,
+        db_time_out(end, pg),
+        message,
+    )
+    events.remember_workflow(run_id, workflow_id)
     after_transition(conn, row, status, changes.get("end_time") or now())
     events.emit_run(conn, run_id, status.value, changes)
     return True

@@ -137,6 +137,20 @@ def get_workflow(conn: Connection, wf_id: str) -> WorkflowRecord:
     return _workflow(row)
 
 
+_CURRENT_VERSION = select(WORKFLOWS.c.current_version_id).where(
+    WORKFLOWS.c.id == bindparam("b_wf_id")
+)
+
+
+def current_version_id(conn: Connection, wf_id: str) -> str | None:
+    """The id of a workflow's current version; NotFound when absent. Every run start
+    asks: the definition (possibly megabytes of JSON) is not read."""
+    row = conn.execute(_CURRENT_VERSION, {"b_wf_id": wf_id}).first()
+    if row is None:
+        raise NotFound("Workflow", wf_id)
+    return None if row[0] is None else str(row[0])
+
+
 def find_workflow_by_name(conn: Connection, name: str) -> WorkflowRecord | None:
     """The newest workflow called ``name``, or None."""
     row = conn.execute(

@@ -46,6 +46,10 @@ from spurline.store import workflows as wf_q
 from spurline.store.workflows import WorkflowRecord
 
 router = SlashRouter(prefix="/wf", tags=["workflows"])
+#: Starting runs, the most requested of these routes: included just before ``router``
+#: (no path of either matches both), so a start is not first tried on every other
+#: workflow route, twice (FastAPI matches the router, then the route again).
+run_router = SlashRouter(prefix="/wf", tags=["workflows"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Workflow not found"}
 }
@@ -128,7 +132,7 @@ async def list_versions(workflow_id: str, rt: RuntimeDep) -> Response:
     return OrjsonResponse([version_item(v) for v in versions])
 
 
-@router.post(
+@run_router.post(
     "/{workflow_id}/start_run/",
     response_model=RunResponseSchema,
     responses=NOT_FOUND,
@@ -150,7 +154,7 @@ async def start_run(
     return OrjsonResponse(view, headers={"Location": f"/run/{run.id}/"})
 
 
-@router.post(
+@run_router.post(
     "/{workflow_id}/run/",
     response_model=dict[str, dict[str, Any]],
     responses={
@@ -176,6 +180,9 @@ async def run_blocking(
     options = start_options(body, idempotency_key, actor=actor)
     run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, options)
     await rt.wait(run.id)
+    outputs = await rt.runs.completed_outputs(run.id)
+    if outputs is not None:
+        return OrjsonResponse(outputs)
     snap = await rt.snapshot(run.id)
     return _blocking_result(rt.view(snap), snap)
 
