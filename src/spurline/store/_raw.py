@@ -12,7 +12,7 @@ transaction as everything else the writer commits.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,12 +31,27 @@ def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> in
             connection invalidated on a disconnect), so callers handle both paths alike;
             the values are never part of the message (they may hold secrets).
     """
+    with _cursor(conn, sql, many=True) as cur:
+        cur.executemany(sql, rows)
+        return int(cur.rowcount)
+
+
+def execute(conn: Connection, sql: str) -> None:
+    """Run ``sql`` (no parameters, no result: ``BEGIN IMMEDIATE``) on ``conn``'s driver
+    connection; errors are wrapped as by :func:`executemany`. A transaction's BEGIN
+    costs ~5 us here against ~40 us through SQLAlchemy's execution layer, on every
+    write group and every read."""
+    with _cursor(conn, sql, many=False) as cur:
+        cur.execute(sql)
+
+
+@contextlib.contextmanager
+def _cursor(conn: Connection, sql: str, *, many: bool) -> Iterator[Any]:
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     cur = driver.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(sql, rows)
-        return int(cur.rowcount)
+        yield cur
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, driver, cur)
         if lost:
@@ -49,7 +64,7 @@ def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> in
             hide_parameters=True,
             connection_invalidated=lost,
             dialect=dialect,
-            ismulti=True,
+            ismulti=many,
         ) from exc
     finally:
         with contextlib.suppress(Exception):  # a lost connection's cursor may not close

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from spurline.exceptions import StoreDamaged
-from spurline.store import events, transient
+from spurline.store import _raw, events, transient
 from spurline.store._raw import db_json
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _sqlite_pragmas(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        _raw.execute(conn, begin)
 
 
 class WriteQueue:
