@@ -245,7 +245,7 @@ def flush(conn: Connection) -> list[Hint]:
             e["node_id"],
             e["attempt"],
             db_time(e["time"], pg),
-            orjson.dumps(e["data"]).decode(),
+            orjson.dumps(_stored_data(e)).decode(),
         )
         for e in pending
     ]
@@ -255,6 +255,66 @@ def flush(conn: Connection) -> list[Hint]:
         conn.exec_driver_sql(_LOCK_AND_NOTIFY, (_LOCK_KEY, CHANNEL, encode_hints(hints)))
     executemany(conn, placeholders(_INSERT_EVENTS, pg), rows)
     return hints
+
+
+# Kinds whose data always names the task (docs/observability.md): its ids are columns.
+_OF_TASK = frozenset({TASK, ATTEMPT, LOG})
+# Kinds whose ``attempt`` data field is the ``attempt`` column.
+_ATTEMPT_IN_COLUMN = frozenset({TASK, LOG})
+_NONE = object()  # a missing field (None is a value)
+
+
+def _stored_data(e: dict[str, Any]) -> dict[str, Any]:
+    """What an event's ``data`` column holds: its data less the fields its own columns
+    already hold (run, task and node id; a task or log event's attempt; a log line's
+    time), ~100 of the ~290 bytes of a task event. :func:`_full_data` puts them back,
+    so readers see the data as emitted."""
+    data = dict(e["data"])
+    del data["run_id"]
+    kind = e["kind"]
+    if kind not in _OF_TASK:
+        return data
+    if (
+        e["task_id"] is not None
+        and data.get("task_id", _NONE) == e["task_id"]
+        and data.get("node_id", _NONE) == e["node_id"]
+    ):
+        del data["task_id"], data["node_id"]
+    if kind in _ATTEMPT_IN_COLUMN and data.get("attempt", _NONE) == e["attempt"]:
+        del data["attempt"]
+    if kind == LOG and data.get("time", _NONE) == _iso(e["time"]):
+        del data["time"]
+    return data
+
+
+def _full_data(
+    kind: str,
+    ids: tuple[str, str | None, str | None, int | None],
+    at: datetime,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """An event's data as emitted, from its stored form (see :func:`_stored_data`);
+    ``ids``: its run id, task id, node id and attempt columns. Rows written before
+    that form (``run_id`` in their data) are already whole."""
+    if "run_id" in data:
+        return data
+    run_id, task_id, node_id, attempt = ids
+    out: dict[str, Any] = {"run_id": run_id}
+    if kind in _OF_TASK:
+        if task_id is not None and "task_id" not in data:
+            out["task_id"], out["node_id"] = task_id, node_id
+        if kind in _ATTEMPT_IN_COLUMN and "attempt" not in data:
+            out["attempt"] = attempt
+        if kind == LOG and "time" not in data:
+            out["time"] = _iso(at)
+    out.update(data)
+    return out
+
+
+def _event(row: Any) -> Event:
+    eid, run_id, workflow_id, kind, task_id, node_id, attempt, at, data = row
+    full = _full_data(kind, (run_id, task_id, node_id, attempt), at, data)
+    return Event(eid, run_id, workflow_id, kind, task_id, node_id, attempt, at, full)
 
 
 def encode_hints(hints: list[Hint]) -> str:
@@ -335,7 +395,7 @@ def read(
         query = query.where(EVENTS.c.node_id == node_id)
     if attempt is not None:
         query = query.where(EVENTS.c.attempt == attempt)
-    return [Event(*row) for row in conn.execute(query.order_by(EVENTS.c.id).limit(limit))]
+    return [_event(row) for row in conn.execute(query.order_by(EVENTS.c.id).limit(limit))]
 
 
 def last_id(conn: Connection) -> int:
@@ -374,7 +434,7 @@ def read_logs(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    return [Event(*row) for row in conn.execute(query)]
+    return [_event(row) for row in conn.execute(query)]
 
 
 def attempts_of(conn: Connection, task_id: str) -> list[AttemptRecord]:

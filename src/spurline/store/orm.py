@@ -201,15 +201,23 @@ class Task(Base):
 
 
 class TaskAttempt(Base):
-    """One try of a task (docs/observability.md): node retries, run retries, takeovers."""
+    """One try of a task (docs/observability.md): node retries, run retries, takeovers.
+
+    Keyed by (task, number), the only way attempts are looked up; on SQLite without a
+    rowid, so the key is the table: one B-tree written per node step instead of three
+    (the table, a unique index on ``id`` and one on (task, number)). ``id`` is unique by
+    construction (a ULID) and never looked up.
+    """
 
     __tablename__ = "task_attempts"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    id: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     node_id: Mapped[str] = mapped_column(String(200))
-    number: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     ready_time: Mapped[datetime | None]
     start_time: Mapped[datetime | None]
@@ -218,7 +226,7 @@ class TaskAttempt(Base):
     traceback: Mapped[str | None] = mapped_column(Text)
     started_by: Mapped[str] = mapped_column(String(200))
 
-    __table_args__ = (UniqueConstraint("task_id", "number", name="uq_attempts_task_number"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 # SQLite only makes an INTEGER PRIMARY KEY an alias of its rowid (autoincrementing).
