@@ -25,6 +25,10 @@ def _python(nid: str, code: str) -> dict[str, Any]:
     return {"id": nid, "title": nid, "node_type": "PythonFuncNode", "config": {"code": code}}
 
 
+def _static(nid: str, v: int) -> dict[str, Any]:
+    return {"id": nid, "title": nid, "node_type": "StaticValueNode", "config": {"values": {"v": v}}}
+
+
 def _output(output_map: dict[str, str]) -> dict[str, Any]:
     return {
         "id": "output_node",
@@ -55,14 +59,7 @@ def chain(n: int, kind: str) -> tuple[dict[str, Any], Expect]:
         elif kind == "static_merge" and i % 2 == 1:
             nodes.append({"id": nid, "title": nid, "node_type": "MergeNode", "config": {}})
         else:
-            nodes.append(
-                {
-                    "id": nid,
-                    "title": nid,
-                    "node_type": "StaticValueNode",
-                    "config": {"values": {"v": i}},
-                }
-            )
+            nodes.append(_static(nid, i))
             last_static = i
         links.append({"source_id": prev, "target_id": nid})
         prev = nid
@@ -79,19 +76,27 @@ def chain(n: int, kind: str) -> tuple[dict[str, Any], Expect]:
     return definition, lambda v0: {"v": last_static}
 
 
-def fanout(w: int) -> tuple[dict[str, Any], Expect]:
-    """Input -> ``w`` python branches (branch i adds i) -> Merge -> python join -> Output."""
+def _fan(
+    w: int, branch: Callable[[str, int], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Nodes and links of Input -> ``w`` branches ``b0``.. (``branch(id, i)``) -> ``merge``."""
     nodes = [_input()]
     links = []
     for i in range(w):
         nid = f"b{i}"
-        code = f"d = input_model.model_dump()\nreturn {{'v': list(d.values())[0]['v'] + {i}}}"
-        nodes.append(_python(nid, code))
+        nodes.append(branch(nid, i))
         links += [
             {"source_id": "input_node", "target_id": nid},
             {"source_id": nid, "target_id": "merge"},
         ]
     nodes.append({"id": "merge", "title": "merge", "node_type": "MergeNode", "config": {}})
+    return nodes, links
+
+
+def fanout(w: int) -> tuple[dict[str, Any], Expect]:
+    """Input -> ``w`` python branches (branch i adds i) -> Merge -> python join -> Output."""
+    add = "d = input_model.model_dump()\nreturn {{'v': list(d.values())[0]['v'] + {i}}}"
+    nodes, links = _fan(w, lambda nid, i: _python(nid, add.format(i=i)))
     join = (
         "m = list(input_model.model_dump().values())[0]\n"
         "return {'total': sum(x['v'] for x in m.values()), 'n': len(m)}"
@@ -106,3 +111,14 @@ def fanout(w: int) -> tuple[dict[str, Any], Expect]:
         "total": w * v0 + w * (w - 1) // 2,
         "n": w,
     }
+
+
+def static_fanout(w: int) -> tuple[dict[str, Any], Expect]:
+    """Input -> ``w`` StaticValueNodes in parallel (branch i outputs ``{"v": i}``) ->
+    Merge -> Output (empty output map); the output is every branch's value by title.
+    """
+    nodes, links = _fan(w, _static)
+    nodes.append(_output({}))
+    links.append({"source_id": "merge", "target_id": "output_node"})
+    want = {f"b{i}": {"v": i} for i in range(w)}
+    return {"nodes": nodes, "links": links}, lambda v0: want

@@ -89,6 +89,8 @@ def batch(
             srv.sample_workers()
         elapsed = time.perf_counter() - t0
         cpu1 = srv.cpu()
+        # peaks until the parent ended, before the checks below read 1,000 children a page
+        during = srv.memory()
         if status != "COMPLETED":
             raise CheckFailed(f"batch parent ended {status}: {body.get('message')}")
         good = _children_ok(client, parent["id"], rows, chain_n)
@@ -107,5 +109,6 @@ def batch(
             "parent_read_while_running": poll,
             "server_cpu_ms_per_row": round((cpu1["server"] - cpu0["server"]) * 1000 / rows, 3),
             "workers_cpu_ms_per_row": round((cpu1["workers"] - cpu0["workers"]) * 1000 / rows, 3),
+            "server_during_batch": during,
             "server": srv.memory(),
         }

@@ -91,3 +91,25 @@ def test_unwanted_commits_are_not_read_then_and_nothing_is_missed(db: Database) 
             await hub.close()
 
     asyncio.run(scenario())
+
+
+def test_one_commit_naming_more_runs_than_the_workflow_cache_keeps_writes_all_their_events(
+    db: Database, monkeypatch: Any
+) -> None:
+    # The run -> workflow cache is bounded; a commit whose events name more unknown
+    # runs than it keeps still writes each run's event with its workflow.
+    ids = _run_ids(db, 12)
+    workflow = db.read(lambda c: c.execute(select(RUNS.c.workflow_id).distinct()).scalar_one())
+    monkeypatch.setattr(events, "_WORKFLOWS_KEPT", 5)
+    events._workflows.clear()
+    last = db.read(lambda c: max((e.id for e in events.read(c, 0, limit=10_000)), default=0))
+
+    def emit_all(c: Any) -> None:
+        for rid in ids:
+            events.emit(c, rid, events.RUN, {"status": "RUNNING"})
+
+    db.writer.run(emit_all)
+    written = db.read(lambda c: events.read(c, last, kinds=(events.RUN,)))
+    assert sorted(e.run_id for e in written) == sorted(ids)
+    assert {e.workflow_id for e in written} == {workflow}
+    assert len(events._workflows) == 5
