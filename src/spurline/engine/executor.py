@@ -89,14 +89,18 @@ class RunEngine:
         self.handing_over = False
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
-        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
+        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord], bool]] = OrderedDict()
 
-    def hand_over(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+    def hand_over(self, run: RunRecord, tasks: list[TaskRecord], started: bool = False) -> None:
         """Give ``execute`` the records of a run this process has just created and
         committed, so it starts from them instead of reading them back (one read per
         run). Copies are kept: the caller's records stay as they are.
+
+        ``started``: the records were read in the transaction that made the run
+        RUNNING (a worker's claim, :mod:`spurline.scaleout.executor`), so ``execute``
+        does not write that transition again.
         """
-        self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks])
+        self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks], started)
         if len(self._handed) > 4096:
             self._handed.popitem(last=False)
 
@@ -130,13 +134,18 @@ class RunEngine:
         handed = self._handed.pop(run_id, None)
         # handed-over records are what was just committed; the conditional RUNNING
         # transition below still sees a cancel that came in between
-        run, tasks = handed or await self.persistence.load_run(run_id)
+        if handed is None:
+            run, tasks = await self.persistence.load_run(run_id)
+            started = False
+        else:
+            run, tasks, started = handed
         if run.status not in RUN_ACTIVE or run.workflow_version_id is None:
             return run.status
         if run.rows_total is not None and BATCH in self.services:
             return await cast(BatchRunner, self.services[BATCH]).execute_batch(run)
         plan = await self.plan_for(run.workflow_version_id, run.scope)
-        started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
+        if not started:
+            started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
         if not started:
             return await self.persistence.run_status(run_id)
         execution = _Execution(self, run, tasks, plan)
