@@ -8,8 +8,9 @@ a predecessor failed (docs/runs-api.md#running). Independent branches run concur
 Durability: state changes are buffered and committed in one write before anything
 with an effect outside the engine starts (a non-inline node) and before waiting,
 so each step is committed before the next one, and nodes that finish together
-share one commit. Inline nodes have no side effects, so a crash that loses their
-buffered results only makes them run again.
+share one commit; what is buffered when nothing is left to start or wait for is
+committed with the run's end. Inline nodes have no side effects, so a crash that
+loses their buffered results only makes them run again.
 """
 
 from __future__ import annotations
@@ -268,12 +269,12 @@ class _Execution:
         try:
             while True:
                 starts = self._drain_ready(len(in_flight))
+                if not starts and not in_flight:
+                    break  # the buffer goes with the run's end (_conclude)
                 await self._flush()
                 for nid, inputs in starts:
                     task = asyncio.create_task(self._execute(nid, inputs))
                     in_flight[task] = nid
-                if not in_flight:
-                    break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
                     nid = in_flight.pop(finished)
@@ -288,7 +289,6 @@ class _Execution:
         finally:
             for task in in_flight:
                 task.cancel()
-        await self._flush()
         return await self._conclude()
 
     async def _hand_over(self, in_flight: dict[asyncio.Task[None], str]) -> None:
@@ -608,6 +608,8 @@ class _Execution:
         failed = [t for t in ordered if t.status is TaskStatus.FAILED]
         paused = [t for t in ordered if t.status is TaskStatus.PAUSED]
         changes: dict[str, Any]
+        if failed or paused:
+            await self._flush()
         if failed:
             status = RunStatus.FAILED
             first = failed[0]
@@ -621,10 +623,26 @@ class _Execution:
         else:
             status = RunStatus.COMPLETED
             changes = {"end_time": now(), "message": None}
-        ok = await self.p.transition_run(
-            self.run.id, frozenset({RunStatus.RUNNING}), status, changes
-        )
+        ok = await self._end_run(status, changes)
         return status if ok else await self.p.run_status(self.run.id)
+
+    async def _end_run(self, status: RunStatus, changes: dict[str, Any]) -> bool:
+        """The run's end, and the task records still buffered with it in one write
+        (one transaction per run fewer). Raises RunCanceled when a task was no longer
+        the engine's to write, as :meth:`_flush` does; then the run is left as it is.
+        """
+        batch = list(self.buffer.values())
+        self.buffer.clear()
+        attempts, self.finished_attempts = self.finished_attempts, []
+        running = frozenset({RunStatus.RUNNING})
+        if not batch and not attempts:
+            return await self.p.transition_run(self.run.id, running, status, changes)
+        ended = await self.p.save_tasks_and_end_run(
+            batch, _ENGINE_WRITABLE, attempts, self.run.id, running, status, changes
+        )
+        if ended is None:
+            raise RunCanceled(self.run.id)
+        return ended
 
     async def _cancel_waiting(self, ordered: list[TaskRecord]) -> None:
         """A failed run is finished, so nothing in it may wait on a person: tasks still
