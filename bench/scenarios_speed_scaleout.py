@@ -12,6 +12,9 @@ runs/s and rows/s with one worker / embedded (>= 0.6 and >= 0.5), and two
 workers / one.
 
     .venv/bin/python bench/scenarios_speed_scaleout.py --runs 300 --rows 500
+    .venv/bin/python bench/scenarios_speed_scaleout.py --blocking
+
+``blocking_latency`` gives the wall time of one blocking run, embedded and scale-out.
 
 Needs PostgreSQL and Redis (``SPURLINE_TEST_POSTGRES_URL``, ``SPURLINE_TEST_SCALE_REDIS_URL``;
 see tests/worker/_cluster.py). Wall-clock figures depend on the machine's load:
@@ -23,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +39,7 @@ from _server import Server
 from scale_out import WORKFLOW, _batch, _start, measure, wait_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "worker"))
-from _cluster import services_down
+from _cluster import Cluster, services_down
 
 
 def embedded(
@@ -117,6 +122,42 @@ def scale_out_vs_embedded(
     return out
 
 
+def blocking_latency(runs: int = 30, concurrency: int = 16) -> dict[str, Any]:
+    """Median wall time of one blocking run (``POST /wf/{id}/run/``, one client) on an
+    embedded server and on PostgreSQL + Redis with one API and one worker: the API's
+    wait is woken by the run's end event (PostgreSQL ``LISTEN``, docs/observability.md),
+    not by polling."""
+    params = {"runs": runs, "concurrency": concurrency}
+    down = services_down()
+    if down:
+        return {"params": params, "skipped": down}
+    out: dict[str, Any] = {"params": params}
+    with Server() as srv:
+        out["embedded_ms"] = _blocking_ms(srv.url, runs)
+    with tempfile.TemporaryDirectory() as tmp, Cluster(Path(tmp)) as cluster:
+        api = cluster.start_api()
+        cluster.start_worker(concurrency=concurrency)
+        cluster.ready()
+        out["scale_out_ms"] = _blocking_ms(api, runs)
+    return out
+
+
+def _blocking_ms(url: str, runs: int) -> dict[str, float]:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        wf = http.post("/wf/", json={"name": "sq", "definition": WORKFLOW}).json()["id"]
+        walls = []
+        for i in range(runs + 3):  # the first 3 warm up
+            start = time.perf_counter()
+            r = http.post(f"/wf/{wf}/run/", json={"initial_inputs": {"in": {"x": i}}})
+            r.raise_for_status()
+            walls.append(time.perf_counter() - start)
+    walls = sorted(walls[3:])
+    return {
+        "median": round(statistics.median(walls) * 1000, 1),
+        "p90": round(walls[int(len(walls) * 0.9)] * 1000, 1),
+    }
+
+
 def main() -> None:
     """Parse arguments, measure, print the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,7 +167,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--mini-batch", type=int, default=20)
+    parser.add_argument("--blocking", action="store_true", help="blocking_latency() only")
     args = parser.parse_args()
+    if args.blocking:
+        print(json.dumps(blocking_latency(), indent=1))
+        return
     result = scale_out_vs_embedded(
         args.runs, args.rows, tuple(args.workers), args.concurrency, args.clients, args.mini_batch
     )
