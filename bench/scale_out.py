@@ -8,8 +8,9 @@ For each worker count: a fresh cluster (database, queue), then ``--runs`` runs o
 from ``--clients`` threads; the clock runs from the first POST to the moment the
 store holds every run COMPLETED. Then a ``--rows``-row batch of the same workflow
 (``--mini-batch`` rows in flight), timed from the POST to the parent COMPLETED.
-Also prints where the CPU went during the runs (seconds of CPU per role, from
-/proc) and how busy the machine's cores were, which is what limits throughput on
+Also prints where the CPU went during the runs and the batch (milliseconds of CPU
+per run and per row by role, from /proc: API, worker, the PostgreSQL backends of the
+cluster's database, Redis) and how busy the machine's cores were, which is what limits throughput on
 a small machine. Prints one line per setting and a JSON summary.
 """
 
@@ -21,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,16 +73,29 @@ def measure(
                 "api": [p.pid for p, _ in cluster.apis],
                 "workers": [p.pid for p in cluster.workers],
             }
-            cpu_before, busy_before = _cpu_by_role(roles), _machine_busy()
+            backends = _backends(cluster)
+            cpu_before, busy_before = _cpu_by_role(roles, backends), _machine_busy()
             start = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(lambda i: _start(http, apis[i % 2], wf["id"], i), range(runs)))
             submitted = time.perf_counter() - start
             _wait_all(cluster, len(warm) + runs)
             elapsed = time.perf_counter() - start
-            cpu_after, busy_after = _cpu_by_role(roles), _machine_busy()
+            backends |= _backends(cluster)
+            cpu_after, busy_after = _cpu_by_role(roles, backends), _machine_busy()
             rows_s = _batch(http, apis, wf["id"], rows, mini_batch) if rows else 0.0
+            backends |= _backends(cluster)
+            cpu_batch = _cpu_by_role(roles, backends)
     cpu = {role: round(cpu_after[role] - cpu_before[role], 2) for role in cpu_after}
+    per_run = {
+        role: round((cpu_after[role] - cpu_before[role]) * 1000 / runs, 2) for role in cpu_after
+    }
+    per_run["total"] = round(sum(per_run.values()), 2)
+    per_row = {
+        role: round((cpu_batch[role] - cpu_after[role]) * 1000 / max(rows, 1), 2)
+        for role in cpu_after
+    }
+    per_row["total"] = round(sum(per_row.values()), 2)
     busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
     return {
         "workers": workers,
@@ -92,6 +107,8 @@ def measure(
         "rows": rows,
         "rows_per_s": round(rows / rows_s, 1) if rows else None,
         "cpu_s": cpu,
+        "cpu_ms_per_run": per_run,
+        "cpu_ms_per_row": per_row if rows else None,
         "machine_busy_pct": round(100 * busy / total, 1),
     }
 
@@ -119,17 +136,28 @@ def _procs() -> list[tuple[int, str, int]]:
     return out
 
 
-def _cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+def _backends(cluster: Cluster) -> set[int]:
+    """Pids of the PostgreSQL backends connected to the cluster's own database (the
+    server is shared with whatever else runs on the machine)."""
+    rows = cluster.query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+    return {int(r[0]) for r in rows}
+
+
+def _cpu_by_role(roles: dict[str, list[int]], backends: set[int]) -> dict[str, float]:
     """CPU seconds so far of each role's process sessions (children included, so a
-    worker counts its PythonFuncNode processes), of PostgreSQL and of Redis."""
+    worker counts its PythonFuncNode processes), of the cluster's PostgreSQL backends
+    and of Redis (the whole server: its other clients' share is small)."""
     hz = os.sysconf("SC_CLK_TCK")
     procs = _procs()
     result = {
         role: sum(_ticks(pid) for pid, _, sid in procs if sid in leaders) / hz
         for role, leaders in roles.items()
     }
-    for role, name in (("postgres", "postgres"), ("redis", "redis-server")):
-        result[role] = sum(_ticks(pid) for pid, n, _ in procs if n == name) / hz
+    result["postgres"] = sum(_ticks(pid) for pid in backends) / hz
+    result["redis"] = sum(_ticks(pid) for pid, n, _ in procs if n == "redis-server") / hz
     return result
 
 
@@ -168,9 +196,15 @@ def _start(http: httpx.Client, api: str, wf: str, i: int) -> str:
 
 
 def _wait_all(cluster: Cluster, expected: int, timeout: float = 600) -> None:
+    wait_runs(cluster.query, expected, timeout)
+
+
+def wait_runs(query: Callable[[str], list[Any]], expected: int, timeout: float = 600) -> None:
+    """Wait until ``expected`` runs are COMPLETED in the store ``query`` reads (SQL ->
+    rows); raises when one ended otherwise, TimeoutError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
-        (row,) = cluster.query(
+        (row,) = query(
             "SELECT count(*) FILTER (WHERE status = 'COMPLETED'),"
             " count(*) FILTER (WHERE status NOT IN ('PENDING', 'RUNNING', 'COMPLETED'))"
             " FROM runs"
@@ -206,9 +240,9 @@ def main() -> None:
         print(
             f"{workers} worker(s) x {args.concurrency}: {args.runs} runs in "
             f"{result['total_s']} s = {result['runs_per_s']} runs/s "
-            f"(all submitted after {result['submit_s']} s); CPU s {result['cpu_s']}, "
+            f"(all submitted after {result['submit_s']} s); CPU ms/run {result['cpu_ms_per_run']}, "
             f"machine {result['machine_busy_pct']}% busy; batch of {args.rows} rows: "
-            f"{result['rows_per_s']} rows/s"
+            f"{result['rows_per_s']} rows/s, CPU ms/row {result['cpu_ms_per_row']}"
         )
         results.append(result)
     print(json.dumps(results))

@@ -8,8 +8,9 @@ a predecessor failed (docs/runs-api.md#running). Independent branches run concur
 Durability: state changes are buffered and committed in one write before anything
 with an effect outside the engine starts (a non-inline node) and before waiting,
 so each step is committed before the next one, and nodes that finish together
-share one commit. Inline nodes have no side effects, so a crash that loses their
-buffered results only makes them run again.
+share one commit; what is buffered when nothing is left to start or wait for is
+committed with the run's end. Inline nodes have no side effects, so a crash that
+loses their buffered results only makes them run again.
 """
 
 from __future__ import annotations
@@ -89,14 +90,18 @@ class RunEngine:
         self.handing_over = False
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         # bounded: records of runs never executed (a canceled batch's rows) age out
-        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord]]] = OrderedDict()
+        self._handed: OrderedDict[str, tuple[RunRecord, list[TaskRecord], bool]] = OrderedDict()
 
-    def hand_over(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
+    def hand_over(self, run: RunRecord, tasks: list[TaskRecord], started: bool = False) -> None:
         """Give ``execute`` the records of a run this process has just created and
         committed, so it starts from them instead of reading them back (one read per
         run). Copies are kept: the caller's records stay as they are.
+
+        ``started``: the records were read in the transaction that made the run
+        RUNNING (a worker's claim, :mod:`spurline.scaleout.executor`), so ``execute``
+        does not write that transition again.
         """
-        self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks])
+        self._handed[run.id] = (copy.copy(run), [copy.copy(t) for t in tasks], started)
         if len(self._handed) > 4096:
             self._handed.popitem(last=False)
 
@@ -130,13 +135,18 @@ class RunEngine:
         handed = self._handed.pop(run_id, None)
         # handed-over records are what was just committed; the conditional RUNNING
         # transition below still sees a cancel that came in between
-        run, tasks = handed or await self.persistence.load_run(run_id)
+        if handed is None:
+            run, tasks = await self.persistence.load_run(run_id)
+            started = False
+        else:
+            run, tasks, started = handed
         if run.status not in RUN_ACTIVE or run.workflow_version_id is None:
             return run.status
         if run.rows_total is not None and BATCH in self.services:
             return await cast(BatchRunner, self.services[BATCH]).execute_batch(run)
         plan = await self.plan_for(run.workflow_version_id, run.scope)
-        started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
+        if not started:
+            started = await self.persistence.transition_run(run_id, RUN_ACTIVE, RunStatus.RUNNING)
         if not started:
             return await self.persistence.run_status(run_id)
         execution = _Execution(self, run, tasks, plan)
@@ -259,12 +269,12 @@ class _Execution:
         try:
             while True:
                 starts = self._drain_ready(len(in_flight))
+                if not starts and not in_flight:
+                    break  # the buffer goes with the run's end (_conclude)
                 await self._flush()
                 for nid, inputs in starts:
                     task = asyncio.create_task(self._execute(nid, inputs))
                     in_flight[task] = nid
-                if not in_flight:
-                    break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
                     nid = in_flight.pop(finished)
@@ -279,7 +289,6 @@ class _Execution:
         finally:
             for task in in_flight:
                 task.cancel()
-        await self._flush()
         return await self._conclude()
 
     async def _hand_over(self, in_flight: dict[asyncio.Task[None], str]) -> None:
@@ -599,6 +608,8 @@ class _Execution:
         failed = [t for t in ordered if t.status is TaskStatus.FAILED]
         paused = [t for t in ordered if t.status is TaskStatus.PAUSED]
         changes: dict[str, Any]
+        if failed or paused:
+            await self._flush()
         if failed:
             status = RunStatus.FAILED
             first = failed[0]
@@ -612,10 +623,26 @@ class _Execution:
         else:
             status = RunStatus.COMPLETED
             changes = {"end_time": now(), "message": None}
-        ok = await self.p.transition_run(
-            self.run.id, frozenset({RunStatus.RUNNING}), status, changes
-        )
+        ok = await self._end_run(status, changes)
         return status if ok else await self.p.run_status(self.run.id)
+
+    async def _end_run(self, status: RunStatus, changes: dict[str, Any]) -> bool:
+        """The run's end, and the task records still buffered with it in one write
+        (one transaction per run fewer). Raises RunCanceled when a task was no longer
+        the engine's to write, as :meth:`_flush` does; then the run is left as it is.
+        """
+        batch = list(self.buffer.values())
+        self.buffer.clear()
+        attempts, self.finished_attempts = self.finished_attempts, []
+        running = frozenset({RunStatus.RUNNING})
+        if not batch and not attempts:
+            return await self.p.transition_run(self.run.id, running, status, changes)
+        ended = await self.p.save_tasks_and_end_run(
+            batch, _ENGINE_WRITABLE, attempts, self.run.id, running, status, changes
+        )
+        if ended is None:
+            raise RunCanceled(self.run.id)
+        return ended
 
     async def _cancel_waiting(self, ordered: list[TaskRecord]) -> None:
         """A failed run is finished, so nothing in it may wait on a person: tasks still

@@ -65,6 +65,23 @@ class Persistence(Protocol):
         """Set ``status`` (and ``changes``) if the stored status is in ``expect``."""
         ...
 
+    async def save_tasks_and_end_run(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord],
+        run_id: str,
+        run_expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool | None:
+        """:meth:`save_tasks`, then, if every task was written, :meth:`transition_run`,
+        both or neither in one transaction where the store has them (the last write of
+        a run). Returns None when a task was not written (then the run is left as it
+        is), else whether the transition applied.
+        """
+        ...
+
     async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
         """For each task in ``task_ids`` with stored attempts, what they say about the
         try in flight (:func:`~spurline.engine.records.tally_attempts`); read when a run
@@ -159,6 +176,20 @@ class MemoryPersistence:
         for key, value in (changes or {}).items():
             setattr(run, key, value)
         return True
+
+    async def save_tasks_and_end_run(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord],
+        run_id: str,
+        run_expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool | None:
+        if await self.save_tasks(tasks, expect, attempts) != len(tasks):
+            return None
+        return await self.transition_run(run_id, run_expect, status, changes)
 
     async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
         by_task: dict[str, list[tuple[int, str | None]]] = {}

@@ -13,6 +13,8 @@ Delivery settings and why:
 * ``task_reject_on_worker_lost``: with a process pool, a task whose child
   process died is requeued instead of acknowledged.
 * No result backend: outcomes live in the store; messages carry only a run id.
+* ``redis://``: kombu's Redis transport with one client per channel
+  (:mod:`spurline.scaleout.transport`).
 * Redis without ack emulation (``ack_emulation=False``): Redis would redeliver an
   unacknowledged message only after its one-hour visibility timeout, long after the
   lease takeover (``SPURLINE_LEASE_S``) has resumed the run, so the emulation buys
@@ -32,6 +34,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
+from spurline.scaleout.transport import Transport
 from spurline.settings import Settings
 
 EXECUTE_RUN = "spurline.execute_run"
@@ -40,8 +43,12 @@ EXECUTE_RUN = "spurline.execute_run"
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings.broker_url`` sending to ``settings.queue_name``."""
     app = Celery("spurline", broker=settings.broker_url, set_as_current=False)
-    if settings.broker_url.partition("://")[0] in ("redis", "rediss"):
+    scheme = settings.broker_url.partition("://")[0]
+    if scheme in ("redis", "rediss"):
         app.conf.broker_transport_options = {"ack_emulation": False}
+    if scheme == "redis":
+        # one Redis client per channel, not one per published message (see .transport)
+        app.conf.broker_transport = Transport
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

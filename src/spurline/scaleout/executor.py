@@ -14,19 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
+from sqlalchemy import Connection
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential, wait_random
 
 from spurline.engine.clock import now
 from spurline.engine.executor import RunEngine
+from spurline.engine.records import RunRecord, TaskRecord
 from spurline.engine.runs import LocalExecutor
-from spurline.engine.states import RunStatus
+from spurline.engine.states import RUN_ACTIVE, RunStatus
 from spurline.scaleout.celery_app import EXECUTE_RUN, make_celery
 from spurline.scaleout.slots import RunSlot, Slots, waiting_on_runs
 from spurline.settings import Settings
 from spurline.store import leases, transient
+from spurline.store import runs as run_queries
 from spurline.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,19 @@ class CeleryExecutor:
                 extra={"run_id": run_id},
             )
             return
+        await self._send_logged(run_id)
+
+    def queued_lease(self, at: datetime) -> tuple[None, datetime]:
+        """``(lease_owner, lease_expires_at)`` of a run created at ``at`` and stored
+        queued, to be sent with :meth:`submit_queued`: no owner, and the queue wait
+        (``SPURLINE_QUEUE_WAIT_S``) for its message to reach a worker, after which
+        the lease takeover enqueues it again (docs/architecture.md#leases-and-recovery).
+        """
+        return None, at + timedelta(seconds=self.settings.queue_wait_s)
+
+    async def submit_queued(self, run_id: str) -> None:
+        """Send the message of a run committed with a :meth:`queued_lease`; what
+        :meth:`submit` does without its write (the run is queued already)."""
         await self._send_logged(run_id)
 
     async def _send_logged(self, run_id: str) -> None:
@@ -229,14 +246,16 @@ class CeleryExecutor:
         another process.
         """
         slot = await self.slots.take()
+        again = run_id in self.runner.active()
         try:
             claimed = await self.db.writer.arun(
                 partial(
-                    leases.claim,
+                    _claim,
                     run_id=run_id,
                     owner=self.owner,
                     at=now(),
                     lease_s=self.settings.lease_s,
+                    start=not again,
                 )
             )
         except BaseException:
@@ -251,6 +270,9 @@ class CeleryExecutor:
             slot.end()
             await self.runner.submit(run_id)
             return RunStatus.RUNNING
+        if not isinstance(claimed, bool):
+            run, tasks, started = claimed
+            self.runner.engine.hand_over(run, tasks, started)
         token = slot.bind()
         try:
             await self.runner.submit(run_id)
@@ -281,3 +303,27 @@ class CeleryExecutor:
             for waiter in (parked, ended):
                 if waiter is not None:
                     waiter.cancel()
+
+
+def _claim(
+    conn: Connection, *, run_id: str, owner: str, at: datetime, lease_s: float, start: bool
+) -> bool | tuple[RunRecord, list[TaskRecord], bool]:
+    """A worker's claim on a run it received (:func:`spurline.store.leases.claim`), and
+    in the same transaction, when ``start``, the run's records and its RUNNING
+    transition: one transaction instead of three (claim, read, transition) per run.
+
+    Returns False when not claimed; True when claimed without ``start``; else the run
+    (RUNNING when ``started``), its tasks and ``started``. A batch parent is not made
+    RUNNING here: its dispatcher does that (docs/child-runs-and-batches.md).
+    """
+    if not leases.claim(conn, run_id=run_id, owner=owner, at=at, lease_s=lease_s):
+        return False
+    if not start:
+        return True
+    run, tasks = run_queries.get_run_and_tasks(conn, run_id)
+    started = False
+    if run.workflow_version_id is not None and run.rows_total is None:
+        started = run_queries.transition_run(conn, run_id, RUN_ACTIVE, RunStatus.RUNNING)
+        if started:
+            run.status = RunStatus.RUNNING
+    return run, tasks, started

@@ -136,7 +136,8 @@ class RunService:
         version_id: str | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """A new PENDING run (not stored yet) of ``version_id`` (default: the workflow's
-        current version), leased to this process.
+        current version), leased to this process, or queued when the executor sends
+        runs to a queue (its ``queued_lease``, see :meth:`launch`).
 
         Raises:
             NotFound: unknown workflow.
@@ -160,9 +161,15 @@ class RunService:
         )
         run.tags = list(dict.fromkeys(options.tags)) or None
         run.run_metadata = dict(options.metadata) if options.metadata else None
-        run.lease_owner = self.lease.owner
         run.started_by = options.actor
-        run.lease_expires_at = run.start_time + timedelta(seconds=self.lease.lease_s)
+        queued_lease = getattr(self.executor, "queued_lease", None)
+        if queued_lease is not None:
+            # an executor sending runs to a queue stores them queued at once, sparing a
+            # write per run before the message goes (docs/architecture.md#leases-and-recovery)
+            run.lease_owner, run.lease_expires_at = queued_lease(run.start_time)
+        else:
+            run.lease_owner = self.lease.owner
+            run.lease_expires_at = run.start_time + timedelta(seconds=self.lease.lease_s)
         return run, tasks
 
     async def insert_run(
@@ -175,6 +182,10 @@ class RunService:
         """Hand a stored PENDING run to the executor."""
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
             self.engine.hand_over(run, tasks)
+        send_queued = getattr(self.executor, "submit_queued", None)
+        if send_queued is not None and run.lease_owner is None:
+            await send_queued(run.id)  # stored with its queued lease (see prepare_run)
+            return
         await self.executor.submit(run.id)
 
     async def run_and_tasks(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]]:

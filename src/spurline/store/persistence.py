@@ -131,14 +131,40 @@ class SqlPersistence:
         status: RunStatus,
         changes: dict[str, Any] | None = None,
     ) -> bool:
-        def write(conn: Any) -> bool:
-            r = self.redaction() if self.redaction else None
-            ch = changes
-            if r and ch and ch.get("message"):
-                ch = {**ch, "message": r.text(ch["message"])}
-            return run_queries.transition_run(conn, run_id, expect, status, ch)
+        return await self._write(lambda c: self._transition(c, run_id, expect, status, changes))
+
+    async def save_tasks_and_end_run(
+        self,
+        tasks: list[TaskRecord],
+        expect: frozenset[TaskStatus],
+        attempts: Sequence[AttemptRecord],
+        run_id: str,
+        run_expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> bool | None:
+        def write(conn: Any) -> bool | None:
+            saved = run_queries.save_tasks(
+                conn, self._redacted(tasks), expect, self._redacted_attempts(attempts)
+            )
+            if saved != len(tasks):
+                return None
+            return self._transition(conn, run_id, run_expect, status, changes)
 
         return await self._write(write)
+
+    def _transition(
+        self,
+        conn: Any,
+        run_id: str,
+        expect: frozenset[RunStatus],
+        status: RunStatus,
+        changes: dict[str, Any] | None,
+    ) -> bool:
+        r = self.redaction() if self.redaction else None
+        if r and changes and changes.get("message"):
+            changes = {**changes, "message": r.text(changes["message"])}
+        return run_queries.transition_run(conn, run_id, expect, status, changes)
 
     async def attempt_tallies(self, task_ids: list[str]) -> dict[str, AttemptTally]:
         return await asyncio.to_thread(self.db.read, lambda c: events.attempt_tallies(c, task_ids))
