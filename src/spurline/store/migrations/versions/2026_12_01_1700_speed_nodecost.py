@@ -2,7 +2,7 @@
 step writes one B-tree for its attempt instead of three (docs/observability.md).
 
 Revision ID: speed_nodecost
-Revises: ops
+Revises: speed_reads
 Create Date: 2026-12-01 17:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "speed_nodecost"
-down_revision = "ops"
+down_revision = "speed_reads"
 branch_labels = None
 depends_on = None
 
