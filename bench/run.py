@@ -38,6 +38,11 @@ import scenarios_cli
 import scenarios_reads
 import scenarios_retention
 import scenarios_runs
+import scenarios_speed_flat
+import scenarios_speed_nodes
+import scenarios_speed_reads
+import scenarios_speed_runs
+import scenarios_speed_scaleout
 import side_by_side
 
 # name -> (function, full-size params, --quick params)
@@ -84,6 +89,57 @@ SCENARIOS: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any], dict[s
         scenarios_retention.prune_while_serving,
         {"runs": 100_000, "kept": 1000, "mode": "retention"},
         {"runs": 5000, "kept": 100, "mode": "retention"},
+    ),
+    # issue 16 ("speed, round two"): each of its figures, one scenario each
+    "get_run_52": (
+        scenarios_speed_reads.get_run_52,
+        {"seeded": 2000, "requests": 100},
+        {"seeded": 100, "requests": 10},
+    ),
+    "list_at_scale": (
+        scenarios_speed_reads.list_at_scale,
+        {"sizes": (2000, 1_000_000), "requests": 50},
+        {"sizes": (200, 1000), "requests": 5},
+    ),
+    "blocking_runs": (
+        scenarios_speed_runs.blocking_runs,
+        {"runs": 2000, "clients": 4, "passes": 3},
+        {"runs": 100, "clients": 4, "passes": 1},
+    ),
+    "empty_run": (
+        scenarios_speed_runs.empty_run,
+        {"runs": 300, "passes": 3},
+        {"runs": 20, "passes": 1},
+    ),
+    "python_dispatch": (
+        scenarios_speed_nodes.python_dispatch,
+        {"n": 50, "runs": 10},
+        {"n": 10, "runs": 3},
+    ),
+    "store_bytes_per_run": (
+        scenarios_speed_nodes.store_bytes_per_run,
+        {"runs": 300, "warmup": 50},
+        {"runs": 30, "warmup": 5},
+    ),
+    "static_chain_flat": (
+        scenarios_speed_flat.static_chain_flat,
+        {"small": 1000, "large": 5000, "runs": 5},
+        {"small": 100, "large": 500, "runs": 2},
+    ),
+    "fanout_flat": (
+        scenarios_speed_flat.fanout_flat,
+        {"small": 1000, "large": 5000, "runs": 5},
+        {"small": 100, "large": 500, "runs": 2},
+    ),
+    "batch_rss": (
+        scenarios_speed_flat.batch_rss,
+        {"rows": 100_000},
+        {"rows": 200},
+    ),
+    "scale_out": (
+        scenarios_speed_scaleout.scale_out_vs_embedded,
+        {"runs": 300, "rows": 500, "workers": (1, 2)},
+        {"runs": 30, "rows": 40, "workers": (1,)},
     ),
 }
 
@@ -208,6 +264,119 @@ TARGETS: list[tuple[str, str, float | None, Callable[[dict[str, Any]], Any], flo
         lambda r: r.get("p95_ms"),
         20,
         "max",
+    ),
+    # issue 16's goals (PySpur figures: the shared bench README; side_by_side measures it)
+    (
+        "get_run_52",
+        "GET /run/{id}/ of a 52-task run among 2,000, ms",
+        10.1,
+        lambda r: r.get("median_ms"),
+        0.9,
+        "max",
+    ),
+    (
+        "list_at_scale",
+        "GET /run/ page 1 at 2,000 runs, ms",
+        26.9,
+        lambda r: _store(r, 2000, "page1"),
+        2,
+        "max",
+    ),
+    (
+        "list_at_scale",
+        "GET /run/ page 1 at 1,000,000 runs, ms",
+        None,
+        lambda r: _store(r, 1_000_000, "page1"),
+        3,
+        "max",
+    ),
+    (
+        "list_at_scale",
+        "GET /run/ slowest filter at the largest store, ms",
+        None,
+        lambda r: r.get("filters_worst_median_ms"),
+        5,
+        "max",
+    ),
+    (
+        "blocking_runs",
+        "blocking runs/s, 3-node workflow, 4 clients (median of passes)",
+        20.3,
+        lambda r: r.get("runs_per_s"),
+        400,
+        "min",
+    ),
+    (
+        "empty_run",
+        "empty run (Input -> Output), blocking, ms",
+        None,
+        lambda r: r.get("median_ms"),
+        2,
+        "max",
+    ),
+    (
+        "python_dispatch",
+        "PythonFuncNode dispatch, 50-node chain, ms per node",
+        11.8,
+        lambda r: r.get("per_node_ms"),
+        0.5,
+        "max",
+    ),
+    (
+        "store_bytes_per_run",
+        "store bytes per run, 3-node workflow",
+        1065,
+        lambda r: r.get("bytes_per_run"),
+        1065,
+        "max",
+    ),
+    (
+        "static_chain_flat",
+        "static chain 5,000 / 1,000 nodes, per-node ratio",
+        None,
+        lambda r: r.get("ratio"),
+        1.2,
+        "max",
+    ),
+    (
+        "fanout_flat",
+        "fan-out 5,000 / 1,000, per-node ratio",
+        None,
+        lambda r: r.get("ratio"),
+        1.2,
+        "max",
+    ),
+    (
+        "batch_rss",
+        "server peak RSS during a 100,000-row batch, MB",
+        None,
+        lambda r: r.get("server_peak_rss_mb"),
+        200,
+        "max",
+    ),
+    (
+        "scale_out",
+        "scale-out CPU per run / embedded, 1 worker",
+        None,
+        lambda r: (r.get("ratios") or {}).get("cpu_per_run_vs_embedded"),
+        2,
+        "max",
+    ),
+    (
+        "scale_out",
+        "scale-out runs/s / embedded, 1 worker",
+        None,
+        lambda r: (r.get("ratios") or {}).get("runs_per_s_vs_embedded"),
+        0.6,
+        "min",
+    ),
+    (
+        "scale_out",
+        "scale-out batch rows/s / embedded, 1 worker",
+        None,
+        lambda r: (r.get("ratios") or {}).get("rows_per_s_vs_embedded"),
+        0.5,
+        "min",
     ),
     (
         "engine_overhead",
