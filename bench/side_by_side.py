@@ -8,7 +8,10 @@ pass, ``runs_bench.py`` runs with the same arguments against Spurline and agains
 the PySpur given, the order swapped every pass so neither always goes first on a
 warmer (or busier) machine. Both stores keep what each pass adds, so the runs list
 grows alike on both. Every figure is the median over the passes of that pass's
-median; the machine's load averages are printed beside each pass. A pass whose
+median; the machine's load averages are printed beside each pass. Before each side
+runs, the machine must be quiet (at most 25 % of its CPU busy over 2 s, waiting up
+to 180 s): PySpur 0.1.18 reports a batch's parent run COMPLETED while its children
+still run in the background, which would otherwise load the next side. A pass whose
 checks failed on either side is reported and left out of the medians (the
 benchmark never turns a wrong answer into a time).
 """
@@ -20,6 +23,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,26 @@ FIGURES: list[tuple[str, Callable[[dict[str, Any]], float | None], str]] = [
 ]
 
 
+def _busy_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_for_quiet(limit: float = 0.25, window_s: float = 2.0, timeout_s: float = 180) -> float:
+    """Wait until at most ``limit`` of the machine's CPU was busy over ``window_s``
+    seconds; the seconds waited (``timeout_s`` at most: then it goes on anyway)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        busy0, total0 = _busy_ticks()
+        time.sleep(window_s)
+        busy1, total1 = _busy_ticks()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) <= limit:
+            break
+    return round(time.monotonic() - t0, 1)
+
+
 def run_bench(base_url: str, args: list[str]) -> dict[str, Any]:
     """One ``runs_bench.py`` run against ``base_url``; its JSON (``ok`` false and
     ``failures`` when a check failed or it could not run at all)."""
@@ -118,6 +142,7 @@ def compare(pyspur_url: str, passes: int = 3, args: list[str] | None = None) -> 
             order = list(sides) if i % 2 == 0 else list(reversed(sides))
             entry: dict[str, Any] = {"pass": i + 1, "order": order}
             for side in order:
+                entry[f"quiet_wait_s_{side}"] = wait_for_quiet()
                 entry[f"load_before_{side}"] = load()
                 print(f"[side-by-side] pass {i + 1}: {side} ...", file=sys.stderr, flush=True)
                 result = run_bench(sides[side], args)
@@ -167,7 +192,11 @@ def table(result: dict[str, Any]) -> str:
     for p in result["passes"]:
         lines.append(
             f"pass {p['pass']} ({' then '.join(p['order'])}): "
-            + "; ".join(f"{side} {p[f'load_before_{side}']}" for side in p["order"])
+            + "; ".join(
+                f"{side} (after {p[f'quiet_wait_s_{side}']} s waiting for a quiet machine) "
+                f"{p[f'load_before_{side}']}"
+                for side in p["order"]
+            )
         )
         for side in p["order"]:
             if not p[side]["ok"]:
