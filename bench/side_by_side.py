@@ -10,8 +10,8 @@ warmer (or busier) machine. Both stores keep what each pass adds, so the runs li
 grows alike on both. Every figure is the median over the passes of that pass's
 median; the machine's load averages are printed beside each pass. Before each side
 runs, the machine must be quiet (at most 25 % of its CPU busy over 2 s, waiting up
-to 180 s): PySpur 0.1.18 reports a batch's parent run COMPLETED while its children
-still run in the background, which would otherwise load the next side. A pass whose
+to 180 s): anything still busy (left by the previous side, or stray processes)
+would otherwise slow the side that follows. A pass whose
 checks failed on either side is reported and left out of the medians (the
 benchmark never turns a wrong answer into a time).
 """
