@@ -335,14 +335,7 @@ def _say_content_type(request: Request, errors: list[dict[str, Any]]) -> None:
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-    kind = request.headers.get("content-type", "")
-    if "json" not in kind and "form" not in kind:
-        # FastAPI reads a JSON body only when it is labelled so: without the header the
-        # body is "not an object", which does not say what to change
-        label = f"the Content-Type is {kind!r}" if kind else "no Content-Type"
-        for e in errors:
-            if tuple(e["loc"]) == ("body",):
-                e["msg"] += f" ({label}: send the JSON body with Content-Type: application/json)"
+    _say_content_type(request, errors)
     return OrjsonResponse({"detail": errors}, status_code=422)
 
 

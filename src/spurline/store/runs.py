@@ -439,17 +439,18 @@ def _insert_sql(table: Table, pg: bool) -> str:
     return placeholders(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", pg)
 
 
+def _bound(kind: str, value: Any, pg: bool) -> Any:
+    """``value`` as a column of ``kind`` (see :func:`_columns`) binds it."""
+    if kind == "time":
+        return db_time(value, pg)
+    if kind == "json":
+        return db_json(value)
+    return value
+
+
 def _row_of(table: Table, values: dict[str, Any], pg: bool) -> list[Any]:
     """``values`` of every column of ``table`` as their column types bind them."""
-    row = []
-    for name, kind in _columns(table):
-        value = values[name]
-        if kind == "time":
-            value = db_time(value, pg)
-        elif kind == "json":
-            value = db_json(value)
-        row.append(value)
-    return row
+    return [_bound(kind, values[name], pg) for name, kind in _columns(table)]
 
 
 def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> None:
@@ -533,8 +534,7 @@ def save_tasks(
     return written
 
 
-_RUN_TIMES = frozenset(name for name, kind in _columns(RUNS) if kind == "time")
-_RUN_JSON = frozenset(name for name, kind in _columns(RUNS) if kind == "json")
+_RUN_KINDS = dict(_columns(RUNS))
 
 
 @lru_cache(maxsize=64)
@@ -542,7 +542,7 @@ def _transition_sql(n_expect: int, changed: tuple[str, ...], pg: bool) -> str:
     # Written once per shape and run on the driver's cursor (see store/_raw.py): every
     # run starts and ends with one.
     sets = ", ".join(
-        f"{RUNS.c[name].name} = {{json}}" if name in _RUN_JSON else f"{RUNS.c[name].name} = {{}}"
+        f"{name} = {{json}}" if _RUN_KINDS[name] == "json" else f"{name} = {{}}"
         for name in ("status", *changed)
     )
     expect = ", ".join("{}" for _ in range(n_expect))
@@ -551,15 +551,6 @@ def _transition_sql(n_expect: int, changed: tuple[str, ...], pg: bool) -> str:
         f"UPDATE runs SET {sets} WHERE id = {{}} AND status IN ({expect}) RETURNING {returned}",
         pg,
     )
-
-
-def _run_value(name: str, value: Any, pg: bool) -> Any:
-    """A ``runs`` column's value as its column type binds it."""
-    if name in _RUN_TIMES:
-        return db_time(value, pg)
-    if name in _RUN_JSON:
-        return db_json(value)
-    return value
 
 
 def transition_run(
@@ -581,7 +572,7 @@ def transition_run(
     changed = tuple(sorted(changes))
     values = [
         status.value,
-        *(_run_value(name, changes[name], pg) for name in changed),
+        *(_bound(_RUN_KINDS[name], changes[name], pg) for name in changed),
         run_id,
         *(s.value for s in sorted(expect)),
     ]
