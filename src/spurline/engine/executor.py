@@ -464,15 +464,16 @@ class _Execution:
         stored (docs/observability.md, "Streamed output")."""
         task = self.tasks[nid]
         attempt, cap = task.attempts, self.engine.log_cap[0]
-        left = cap
+        left, full = cap, False
 
         async def publish(stream: str, text: str) -> None:
-            nonlocal left
-            if left <= 0:
+            nonlocal left, full
+            if full:
                 return
             size = len(text.encode("utf-8", "replace"))
             line = LogLine(now(), stream, "INFO", text)
-            if size > left:
+            if size > left:  # lines that filled the cap exactly still get the marker after
+                full = True
                 line = LogLine(
                     line.time, "meta", "WARNING", f"… streamed output past {cap} bytes not stored …"
                 )
