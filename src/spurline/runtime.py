@@ -213,7 +213,9 @@ class Runtime:
         from spurline.nodes._sandbox import default_pool
 
         try:
-            await default_pool().call("return {}", {}, self.settings.python_timeout_s)
+            pool = default_pool()
+            await pool.warm()
+            await pool.call("return {}", {}, self.settings.python_timeout_s)
         except Exception:  # the pool starts again on first use
             log.exception("could not start the Python worker pool")
 

@@ -4,8 +4,8 @@ User code must not outlive what owns it. :func:`bind_worker` runs first in each 
 worker process (before the limits of :mod:`spurline.nodes._limits`):
 
 - the worker starts its own session, so it and every process its code forks share
-  one process group, which it kills as a whole when it is stopped (a node's time
-  limit: the pool sends SIGTERM) or when the process that owns the pool dies (a
+  one process group, which the pool kills as a whole past a node's time limit, and
+  which the worker kills itself on SIGTERM or when the process that owns the pool dies (a
   thread waits on the pipe multiprocessing keeps open from the owner: it reaches
   end-of-file when the owner exits, however it exits, ``kill -9`` included);
 - a process the code forks gets ``PR_SET_PDEATHSIG`` = SIGKILL, so it dies with the

@@ -1,7 +1,7 @@
 """Limits on PythonFuncNode code (docs/security.md §5).
 
-:func:`apply` runs once in each pool worker process when it starts (pebble's
-``initializer``): it scrubs the environment, sets resource limits and installs an
+:func:`apply` runs once in each pool worker process when it starts (before its
+first call): it scrubs the environment, sets resource limits and installs an
 audit hook (PEP 578). :func:`guard` wraps each call: it resets the per-call budgets
 (processes, printed bytes, CPU seconds), hands the call its secrets and cleans up
 processes the code left behind. :func:`explain` turns a broken limit into the

@@ -1,6 +1,6 @@
 """The process pool that runs PythonFuncNode code (docs/runs-api.md#workflow-definitions).
 
-User code runs in worker processes of a pebble ``ProcessPool``, so a runaway loop
+User code runs in worker processes of :class:`PythonPool`, so a runaway loop
 or a crash in user code fails that task and never the server: a call past its time
 limit, or one canceled, has its worker process killed and replaced, together with
 every process the code forked; and the workers die with the process that owns the
@@ -14,17 +14,18 @@ import asyncio
 import contextlib
 import copy
 import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
 import textwrap
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-
-from pebble import ProcessExpired, ProcessPool
 
 from spurline.engine.jsonvalue import json_problem
 from spurline.engine.logcap import CODE_FILENAME, Entry, LogCapture, captured, code_traceback
@@ -168,28 +169,193 @@ def _start_worker(limits: _limits.Limits | None) -> None:
         _limits.apply(limits)
 
 
+# A frame on a worker's socket: an 8-byte big-endian length, then that many bytes of
+# pickle. Requests are (code, inputs, cap_bytes, max_lines, scope); replies are a
+# CallResult.
+_HEADER = struct.Struct("!Q")
+
+
+def _recv_frame(sock: socket.socket) -> bytes | None:
+    """Worker side: the next frame's body, or None at end-of-file (the owner is gone)."""
+    header = _recv_exactly(sock, _HEADER.size)
+    if header is None:
+        return None
+    return _recv_exactly(sock, _HEADER.unpack(header)[0])
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return bytes(buf)
+
+
+def _serve(sock: socket.socket, limits: _limits.Limits | None) -> None:
+    """Body of a worker process: run the calls that come on ``sock``, one at a time,
+    until the owner closes it."""
+    _start_worker(limits)
+    sock.setblocking(True)
+    while True:
+        body = _recv_frame(sock)
+        if body is None:
+            return
+        try:
+            code, inputs, cap_bytes, max_lines, scope = pickle.loads(body)
+            del body  # big inputs should not stay alive twice during the call
+            result = call_user_function(code, inputs, cap_bytes, max_lines, scope)
+            reply = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            reply = pickle.dumps(("error", _limits.explain(MemoryError()), time.time(), [], None))
+        sock.sendall(_HEADER.pack(len(reply)) + reply)
+
+
+class _Worker:
+    """One worker process and the owner's end of the socket it reads calls from."""
+
+    def __init__(self, ctx: Any, limits: _limits.Limits | None, generation: int) -> None:
+        self.generation = generation
+        mine, theirs = socket.socketpair()
+        self.process = ctx.Process(
+            target=_serve, args=(theirs, limits), name="spurline-python", daemon=True
+        )
+        try:
+            self.process.start()
+        finally:
+            theirs.close()
+        mine.setblocking(False)
+        self.sock = mine
+
+    def kill(self) -> None:
+        """Kill the worker and every process its code forked (one process group:
+        docs/reliability.md#orphans-and-hogging), and close its socket; never raises."""
+        self.sock.close()
+        self.signal()
+
+    def signal(self) -> None:
+        """SIGKILL to the worker's process group. Its socket stays open, so a call in
+        flight on another event loop sees end-of-file rather than waiting on a closed
+        file descriptor."""
+        pid = self.process.pid
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:  # it leads its group (spurline.nodes._lifetime)
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        # reaped here if already gone, else by the next Process.start or close()
+        self.process.join(0)
+
+    def stop(self) -> None:
+        """Let an idle worker exit on its own (end-of-file on its socket)."""
+        self.sock.close()
+
+    async def exit_note(self) -> str:
+        """How the process ended, after its socket reached end-of-file."""
+        for _ in range(200):  # the socket closes as the process exits: a moment at most
+            if self.process.exitcode is not None:
+                break
+            await asyncio.sleep(0.01)
+            self.process.join(0)
+        self.kill()
+        return f"exit code {self.process.exitcode}"
+
+
+class _Died(Exception):
+    """The worker's socket reached end-of-file during a call."""
+
+
+def _send(sock: socket.socket, data: memoryview) -> int:
+    """Bytes of ``data`` the socket took at once (0 when its buffer is full)."""
+    try:
+        return sock.send(data)
+    except BlockingIOError:
+        return 0
+    except OSError:
+        raise _Died from None
+
+
+async def _send_rest(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, data: memoryview
+) -> None:
+    """Send ``data`` as the worker reads it (an input bigger than the socket buffer)."""
+    fd = sock.fileno()
+    while data:
+        writable: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, _settle, writable)
+        try:
+            await writable
+        finally:
+            # at once, not from a done callback: the descriptor may be closed and its
+            # number reused by then
+            loop.remove_writer(fd)
+        data = data[_send(sock, data) :]
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _reply(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> asyncio.Future[bytes]:
+    """A future of the next frame's body on ``sock``, read as it comes in by a reader
+    callback of ``loop``; the caller removes the reader (``loop.remove_reader``)."""
+    future: asyncio.Future[bytes] = loop.create_future()
+    buf = bytearray()
+    fd = sock.fileno()
+
+    def readable() -> None:
+        try:
+            chunk = sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if future.done():
+            return
+        if not chunk:
+            future.set_exception(_Died())
+            return
+        buf.extend(chunk)
+        if len(buf) >= _HEADER.size:
+            size = _HEADER.unpack_from(buf)[0]
+            if len(buf) >= _HEADER.size + size:
+                future.set_result(bytes(buf[_HEADER.size : _HEADER.size + size]))
+
+    loop.add_reader(fd, readable)
+    return future
+
+
 # how long a burst lane stays up with nothing to do before its processes are stopped
 BURST_IDLE_S = 30.0
 
 
 class _Lane:
-    """One pebble pool of ``size`` workers and the calls it holds (``busy``)."""
+    """``size`` worker processes (started as calls need them), the idle ones, and the
+    calls the lane holds (``busy``)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.busy = 0
-        self.pool: ProcessPool | None = None
+        self.idle: list[_Worker] = []
         self.idle_timer: threading.Timer | None = None
 
 
 class PythonPool:
-    """A lazily started pool of processes shared by every run in this process.
+    """A lazily started pool of processes shared by every run in this process, and by
+    every event loop in it (a Celery worker runs one per thread).
 
     ``workers`` processes are the regular lane; when every one of them holds a call,
     up to ``burst`` more start (the burst lane, stopped after ``BURST_IDLE_S`` idle),
     so a few runaway nodes cannot hold every slot; past that, calls wait for the
     first free slot, and waiting is not charged to their time limit
     (docs/reliability.md#orphans-and-hogging).
+
+    A call is one frame to the worker's socket and one back, read by the calling event
+    loop itself: no thread sits between the loop and the worker, so a call costs two
+    process wake-ups (docs/reliability.md#orphans-and-hogging).
     """
 
     def __init__(
@@ -206,25 +372,40 @@ class PythonPool:
         self._lanes = [_Lane(workers)] + ([_Lane(burst)] if burst > 0 else [])
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[_Lane]]] = deque()
         self._lock = threading.Lock()
+        # close() moves to the next generation: a worker of an older one that comes
+        # back from a call is killed, not kept
+        self._generation = 0
+        self._started: list[_Worker] = []  # every worker not yet reaped, for close()
 
-    def _get(self, lane: _Lane) -> ProcessPool:
+    def _start(self) -> _Worker:
+        """A new worker process (blocking: run it in a thread)."""
+        # forkserver: workers start from a clean process, not a copy of the server
+        # with its threads and open database handles.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        worker = _Worker(ctx, self.limits, self._generation)
         with self._lock:
-            if lane.pool is not None and not lane.pool.active:
-                # A pool pebble declared broken: stop its workers, start afresh.
-                lane.pool.stop()  # type: ignore[no-untyped-call]
-                lane.pool = None
-            if lane.pool is None:
-                # forkserver: workers start from a clean process, not a copy of the
-                # server with its threads and open database handles.
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload([__name__])
-                lane.pool = ProcessPool(
-                    max_workers=lane.size,
-                    context=ctx,
-                    initializer=_start_worker,
-                    initargs=(self.limits,),
-                )
-            return lane.pool
+            self._started = [w for w in self._started if w.process.exitcode is None]
+            self._started.append(worker)
+        return worker
+
+    async def warm(self) -> None:
+        """Start the regular lane's processes now, so the first calls do not wait."""
+        with self._lock:
+            lane = self._lanes[0]
+            missing = lane.size - lane.busy - len(lane.idle)
+        started = await asyncio.gather(*(asyncio.to_thread(self._start) for _ in range(missing)))
+        for worker in started:
+            self._keep(lane, worker)
+
+    def _keep(self, lane: _Lane, worker: _Worker) -> None:
+        """Put a free worker back among the lane's idle ones, or stop it when the pool
+        was closed since it started or the lane already has all it may hold."""
+        with self._lock:
+            if worker.generation == self._generation and len(lane.idle) + lane.busy < lane.size:
+                lane.idle.append(worker)
+                return
+        worker.kill()
 
     async def _take(self) -> _Lane:
         """A slot: a lane with a free process, waiting for one when all are busy."""
@@ -259,7 +440,7 @@ class PythonPool:
                     loop.call_soon_threadsafe(self._deliver, waiter, lane)
                     return
             lane.busy -= 1
-            if lane is not self._lanes[0] and lane.busy == 0 and lane.pool is not None:
+            if lane is not self._lanes[0] and lane.busy == 0 and lane.idle:
                 lane.idle_timer = threading.Timer(BURST_IDLE_S, self._stop_idle, (lane,))
                 lane.idle_timer.daemon = True
                 lane.idle_timer.start()
@@ -272,12 +453,11 @@ class PythonPool:
 
     def _stop_idle(self, lane: _Lane) -> None:
         with self._lock:
-            pool = lane.pool if lane.busy == 0 else None
-            if pool is not None:
-                lane.pool = None
-        if pool is not None:
-            pool.stop()  # type: ignore[no-untyped-call]
-            pool.join()
+            idle, lane.idle = (lane.idle, []) if lane.busy == 0 else ([], lane.idle)
+        for worker in idle:
+            worker.stop()
+        for worker in idle:
+            worker.process.join(5)
 
     async def call(
         self,
@@ -312,6 +492,15 @@ class PythonPool:
             raise NodeFailed(value, traceback=tb)
         return value  # type: ignore[no-any-return]
 
+    async def _worker(self, lane: _Lane) -> _Worker:
+        with self._lock:
+            if lane.idle:
+                return lane.idle.pop()
+        try:
+            return await asyncio.to_thread(self._start)
+        except Exception as exc:  # e.g. out of processes or memory
+            raise NodeFailed(f"ProcessExpired: could not start a worker process ({exc})") from None
+
     async def _run(
         self,
         lane: _Lane,
@@ -320,39 +509,63 @@ class PythonPool:
         timeout_s: float,
         scope: _limits.CallScope | None,
     ) -> CallResult:
-        for attempt in (1, 2):
-            future = self._get(lane).schedule(
-                call_user_function, args=(code, inputs, *self.cap, scope), timeout=timeout_s
-            )
+        worker = await self._worker(lane)
+        loop = asyncio.get_running_loop()
+        body = pickle.dumps((code, inputs, *self.cap, scope), pickle.HIGHEST_PROTOCOL)
+        frame = memoryview(_HEADER.pack(len(body)) + body)
+        reply = _reply(loop, worker.sock)
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            reply.cancel()
+
+        timer = loop.call_later(timeout_s, expire)
+        try:
             try:
-                return await asyncio.wrap_future(future)
-            except FutureTimeout:
+                sent = _send(worker.sock, frame)
+                if sent < len(frame):
+                    await _send_rest(loop, worker.sock, frame[sent:])
+                data = await reply
+            finally:
+                timer.cancel()
+                reply.cancel()
+                loop.remove_reader(worker.sock.fileno())
+            result: CallResult = pickle.loads(data)
+        except (_Died, ConnectionError):
+            note = await worker.exit_note()
+            raise NodeFailed(f"ProcessExpired: the code's process died ({note})") from None
+        except asyncio.CancelledError:
+            worker.kill()
+            if timed_out:
                 msg = f"TimeoutError: the code ran longer than {timeout_s:g} s"
                 raise NodeTimeout(msg) from None
-            except ProcessExpired as exc:
-                raise NodeFailed(f"ProcessExpired: the code's process died ({exc})") from None
-            except BrokenProcessPool as exc:
-                # pebble breaks the whole pool, failing every call in flight, when a
-                # worker dies before its call was registered as started (a race with
-                # os._exit or a crash). Those calls are in flight, so running them once
-                # more on a fresh pool is what crash recovery would do anyway.
-                if attempt == 2:
-                    msg = f"ProcessExpired: the code's process died (the pool broke: {exc})"
-                    raise NodeFailed(msg) from None
-        raise AssertionError("unreachable")
+            raise
+        except BaseException:
+            worker.kill()
+            raise
+        # the lane's slot is still held: the worker goes back before it is given up
+        self._keep(lane, worker)
+        return result
 
     def close(self) -> None:
-        """Stop the workers (idempotent)."""
+        """Stop the workers, killing those in a call (idempotent). The pool stays
+        usable: later calls start new workers."""
         with self._lock:
-            pools = [lane.pool for lane in self._lanes if lane.pool is not None]
+            self._generation += 1
+            workers, self._started = self._started, []
+            idle = {id(w) for lane in self._lanes for w in lane.idle}
             for lane in self._lanes:
-                lane.pool = None
+                lane.idle = []
                 if lane.idle_timer is not None:
                     lane.idle_timer.cancel()
                     lane.idle_timer = None
-        for pool in pools:
-            pool.stop()  # type: ignore[no-untyped-call]
-            pool.join()
+        for worker in workers:
+            # a worker in a call keeps its socket: its caller sees end-of-file
+            worker.kill() if id(worker) in idle else worker.signal()
+        for worker in workers:
+            worker.process.join(5)
 
 
 _default: PythonPool | None = None
