@@ -369,3 +369,15 @@ def test_an_upload_over_the_limit_names_the_file_and_the_limit(
     assert local("db", "upgrade").code == 0
     done = local("datasets", "upload", str(big))
     assert (done.code, done.stderr) == (2, said)
+
+
+@pytest.mark.parametrize("server", ["notaurl", "http://", "ftp://127.0.0.1:6080", "127.0.0.1:6080"])
+def test_a_server_that_is_not_an_http_url_is_a_usage_error(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sp = make_spurline(monkeypatch, capsys, tmp_path, SPURLINE_URL=server)
+    done = sp("runs", "list")
+    assert (done.code, done.stdout) == (2, "")
+    said = " ".join(done.stderr.replace("│", " ").split())
+    assert f"'{server}' is not a server URL: give one like http://127.0.0.1:6080" in said
+    assert not (tmp_path / ".spurline").exists()  # nothing was created locally either

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,12 +91,22 @@ class SlashRouter(APIRouter):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         joined = self._joined()
         http = scope["type"] == "http"
-        if joined is not None and http and joined.match(get_route_path(scope)) is None:
+        if joined is not None and http and joined.match(_route_path(scope)) is None:
             return Match.NONE, {}
         return super().matches(scope)
 
 
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (``root_path``): what the route
+    patterns match, as the router itself matches them."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
 
 
 class _BodyTooLarge(Exception):

@@ -77,7 +77,19 @@ def root(
     ] = False,
 ) -> None:
     """Spurline: workflow runs with a PySpur-compatible Runs API."""
+    if server:
+        _check_server_url(server)
     ctx.obj = Target(server.rstrip("/") if server else None, token or None)
+
+
+def _check_server_url(server: str) -> None:
+    """A usage error (exit status 2) unless ``server`` is an http(s) URL with a host."""
+    scheme, sep, rest = server.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        raise typer.BadParameter(
+            f"{server!r} is not a server URL: give one like http://127.0.0.1:6080",
+            param_hint="'--server' / SPURLINE_URL",
+        )
 
 
 class LogLevel(StrEnum):
