@@ -168,3 +168,24 @@ def test_close_fails_a_call_in_flight_and_the_pool_starts_again_after() -> None:
     message, after = asyncio.run(main())
     assert message == "ProcessExpired: the code's process died (exit code -9)"
     assert after == {"quick": True}
+
+
+def test_a_worker_serves_call_after_call_even_when_every_slot_is_busy() -> None:
+    pid = "import os\nreturn {'pid': os.getpid()}"
+
+    async def main() -> tuple[set[int], set[int]]:
+        one, two = PythonPool(1), PythonPool(2)
+        try:
+            alone = {(await one.call(pid, {}, 30))["pid"] for _ in range(10)}
+            pairs: set[int] = set()
+            for _ in range(10):  # both slots busy at once, every round
+                outs = await asyncio.gather(two.call(pid, {}, 30), two.call(pid, {}, 30))
+                pairs |= {o["pid"] for o in outs}
+            return alone, pairs
+        finally:
+            one.close()
+            two.close()
+
+    alone, pairs = asyncio.run(main())
+    assert len(alone) == 1  # a process started per call would cost a start-up per node
+    assert len(pairs) == 2

@@ -396,13 +396,15 @@ class PythonPool:
             missing = lane.size - lane.busy - len(lane.idle)
         started = await asyncio.gather(*(asyncio.to_thread(self._start) for _ in range(missing)))
         for worker in started:
-            self._keep(lane, worker)
+            self._keep(lane, worker, held=False)
 
-    def _keep(self, lane: _Lane, worker: _Worker) -> None:
+    def _keep(self, lane: _Lane, worker: _Worker, held: bool) -> None:
         """Put a free worker back among the lane's idle ones, or stop it when the pool
-        was closed since it started or the lane already has all it may hold."""
+        was closed since it started or the lane already has all it may hold. ``held``:
+        the caller still holds one of the lane's slots (counted in ``busy``)."""
         with self._lock:
-            if worker.generation == self._generation and len(lane.idle) + lane.busy < lane.size:
+            room = lane.size - lane.busy + (1 if held else 0)
+            if worker.generation == self._generation and len(lane.idle) < room:
                 lane.idle.append(worker)
                 return
         worker.kill()
@@ -546,7 +548,7 @@ class PythonPool:
             worker.kill()
             raise
         # the lane's slot is still held: the worker goes back before it is given up
-        self._keep(lane, worker)
+        self._keep(lane, worker, held=True)
         return result
 
     def close(self) -> None:
