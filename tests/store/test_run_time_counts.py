@@ -23,7 +23,7 @@ from spurline.engine.records import RunRecord
 from spurline.engine.states import RunStatus
 from spurline.exceptions import Conflict
 from spurline.nodes.registry import parse_definition
-from spurline.store import migrate, retention
+from spurline.store import migrate, retention, summaries
 from spurline.store import runs as q
 from spurline.store import workflows as wf_q
 from spurline.store.db import Database
@@ -83,6 +83,14 @@ filters = st.builds(
     bounds,
     bounds,
     st.lists(st.sampled_from(list(S)), max_size=2),
+    st.one_of(st.none(), st.integers(0, 1)),
+    st.one_of(st.none(), st.sampled_from(["interactive", "batch"])),
+    st.booleans(),
+)
+
+# the runs page's counts: started_after, started_before, until, start_date, end_date
+summary_filters = st.tuples(
+    st.tuples(bounds, bounds, bounds, bounds, bounds),
     st.one_of(st.none(), st.integers(0, 1)),
     st.one_of(st.none(), st.sampled_from(["interactive", "batch"])),
     st.booleans(),
@@ -156,6 +164,34 @@ def _run_filter(conn: Connection, spec: tuple[Any, ...], wfs: list[tuple[str, st
     )
 
 
+def _summary_filter(
+    conn: Connection, spec: tuple[Any, ...], wfs: list[tuple[str, str]]
+) -> summaries.SummaryFilter:
+    (after, before, until, start, end), wf, run_type, parent_only = spec
+    after, before, until, start, end = (_bound(conn, b) for b in (after, before, until, start, end))
+    return summaries.SummaryFilter(
+        workflow_id=None if wf is None else wfs[wf][0],
+        run_type=run_type,
+        parent_only=parent_only,
+        started_after=after,
+        started_before=before,
+        until=until,
+        found_by=q.RunFilter(start_date=start, end_date=end),
+    )
+
+
+def _per_status(
+    conn: Connection, flt: summaries.SummaryFilter
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(summaries.run_counts, a plain count(*) per status of the same filter)."""
+    plain = (
+        select(RUNS.c.status, func.count())
+        .where(*flt.clauses(with_status=False))
+        .group_by(RUNS.c.status)
+    )
+    return summaries.run_counts(conn, flt), {s: int(n) for s, n in conn.execute(plain)}
+
+
 def _both(conn: Connection, flt: q.RunFilter) -> tuple[int, int]:
     """(count_runs, a plain count(*) of the same filter)."""
     plain = select(func.count()).select_from(RUNS).where(*flt.clauses())
@@ -167,11 +203,16 @@ def _both(conn: Connection, flt: q.RunFilter) -> tuple[int, int]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=operations, checks=st.lists(filters, min_size=1, max_size=6))
+@given(
+    ops=operations,
+    checks=st.lists(filters, min_size=1, max_size=6),
+    pages=st.lists(summary_filters, max_size=3),
+)
 def test_range_counts_equal_counting_after_random_writes(
     workflows: tuple[Database, list[tuple[str, str]]],
     ops: list[tuple[Any, ...]],
     checks: list[tuple[Any, ...]],
+    pages: list[tuple[Any, ...]],
 ) -> None:
     db, wfs = workflows  # one store for every example: the writes accumulate
     for op in ops:
@@ -180,6 +221,10 @@ def test_range_counts_equal_counting_after_random_writes(
         flt = db.read(lambda c, spec=spec: _run_filter(c, spec, wfs))
         counted, plain = db.read(lambda c, f=flt: _both(c, f))
         assert counted == plain, spec
+    for spec in pages:  # GET /run_counts/ of the runs page: per status
+        page = db.read(lambda c, spec=spec: _summary_filter(c, spec, wfs))
+        per_status, plain_per_status = db.read(lambda c, f=page: _per_status(c, f))
+        assert per_status == plain_per_status, spec
 
 
 def test_counts_follow_deletes_of_a_workflow_and_leave_no_empty_buckets(
@@ -279,3 +324,29 @@ def test_the_migration_counts_the_runs_already_stored(tmp_path: Path) -> None:
         assert days == 150
     finally:
         db.close()
+
+
+def test_bounds_at_a_run_s_start_time_keep_their_meaning(
+    workflows: tuple[Database, list[tuple[str, str]]],
+) -> None:
+    db, wfs = workflows
+    at = BASE + timedelta(minutes=30)
+    op = ("insert", at, S.COMPLETED, 0, False, "interactive")
+    db.writer.run(lambda c: _apply(c, op, wfs))
+    us = timedelta(microseconds=1)
+    # GET /run/: start_date and end_date are inclusive
+    for start, end, expected in [(at, at, 1), (at + us, None, 0), (None, at - us, 0)]:
+        flt = q.RunFilter(start_date=start, end_date=end)
+        assert db.read(lambda c, f=flt: _both(c, f)) == (expected, expected)
+    # the runs page: started_before is exclusive, started_after and until inclusive
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"started_before": at}, 0),
+        ({"started_before": at + us}, 1),
+        ({"started_after": at, "until": at}, 1),
+        ({"until": at - us}, 0),
+        ({"found_by": q.RunFilter(start_date=at, end_date=at)}, 1),
+    ]
+    for bounds, expected in cases:
+        page = summaries.SummaryFilter(**bounds)
+        counted, plain = db.read(lambda c, f=page: _per_status(c, f))
+        assert counted == plain == ({"COMPLETED": 1} if expected else {}), bounds

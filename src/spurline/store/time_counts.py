@@ -120,14 +120,15 @@ def _between(column: Any, name: str) -> list[ColumnElement[bool]]:
 _BUILT: dict[tuple[Any, ...], Select[Any]] = {}
 
 
-def count_statement(flt: RunFilter) -> Select[Any]:
+def count_statement(flt: RunFilter, by_status: bool = False) -> Select[Any]:
     """The count of the runs matching ``flt`` (its dates, statuses, workflow, run type
     and level; no other filter): one statement for filters shaped like ``flt``, whose
-    parameters are ``flt.params()`` and :func:`params`."""
-    key = flt.shape()
-    built = _BUILT.get(key)
-    if built is not None:
-        return built
+    parameters are ``flt.params()`` and :func:`params`. ``by_status``: rows of
+    ``(status, count)`` instead, a status without runs possibly counted 0."""
+    key = (by_status, *flt.shape())
+    cached = _BUILT.get(key)
+    if cached is not None:
+        return cached
     counts = RUN_TIME_COUNTS
     parts: list[Select[Any]] = []
     for i, span in enumerate(PIECE_SPANS):
@@ -135,17 +136,31 @@ def count_statement(flt: RunFilter) -> Select[Any]:
         where += flt.kind_clauses(counts)
         if flt.parent_only:
             where.append(counts.c.child.is_(False))
-        parts.append(select(func.sum(counts.c.n).label("n")).where(*where))
+        parts.append(_grouped(select(func.sum(counts.c.n).label("n")), counts, by_status, where))
     for i in range(2):
         where = [*_between(RUNS.c.start_time, f"t_r{i}"), *flt.kind_clauses(RUNS)]
         if flt.parent_only:
             where.append(RUNS.c.parent_run_id.is_(None))
-        parts.append(select(func.count().label("n")).select_from(RUNS).where(*where))
+        parts.append(_grouped(select(func.count().label("n")), RUNS, by_status, where))
     summed = union_all(*parts).subquery()
+    total = func.coalesce(func.sum(summed.c.n), 0)
     if len(_BUILT) > 256:
         _BUILT.clear()
-    built = _BUILT[key] = select(func.coalesce(func.sum(summed.c.n), 0))
+    built: Select[Any] = select(total)
+    if by_status:
+        built = select(summed.c.status, total).group_by(summed.c.status)
+    _BUILT[key] = built
     return built
+
+
+def _grouped(
+    count: Select[Any], table: Any, by_status: bool, where: list[ColumnElement[bool]]
+) -> Select[Any]:
+    if not by_status:
+        return count.select_from(table).where(*where)
+    return (
+        count.add_columns(table.c.status).select_from(table).where(*where).group_by(table.c.status)
+    )
 
 
 def params(flt: RunFilter) -> dict[str, str]:
