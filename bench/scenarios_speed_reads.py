@@ -142,9 +142,9 @@ def list_at_scale(sizes: tuple[int, ...] = (2000, 1_000_000), requests: int = 50
         out["stores"].append(entry)
     last = out["stores"][-1]
     out["median_ms"], out["p95_ms"] = last["page1"]["median_ms"], last["page1"]["p95_ms"]
-    narrow = {k: v for k, v in last["filters"].items() if k != "end_date_wide"}
-    out["filters_worst_median_ms"] = max(f["median_ms"] for f in narrow.values())
-    out["filters_median_ms"] = statistics.median(f["median_ms"] for f in narrow.values())
+    filters = last["filters"].values()
+    out["filters_worst_median_ms"] = max(f["median_ms"] for f in filters)
+    out["filters_median_ms"] = statistics.median(f["median_ms"] for f in filters)
     return out
 
 
@@ -189,7 +189,8 @@ def _filters(
             TAGGED,
         ),
         "start_date_recent": ({"start_date": recent}, lambda r: True, fresh, fresh),
-        # every seeded run: this count reads the whole range (see docs/runs-api.md)
+        # every seeded run: counted from whole buckets of run_time_counts and the runs
+        # of one partial minute (docs/runs-api.md#endpoints-and-paging)
         "end_date_wide": (
             {"end_date": recent},
             lambda r: r["workflow_id"] == seeded_wf,

@@ -174,6 +174,28 @@ class RunCount(Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
+class RunTimeCount(Base):
+    """How many runs started in each minute, hour and day (``span``: 60, 3600 or
+    86400 seconds; ``bucket``: the start time's first 16, 13 or 10 characters as
+    SQLite stores it) per workflow, status, run type and level, so that a
+    ``start_date``/``end_date`` range is counted from whole buckets plus the runs of
+    its two partial minutes (docs/runs-api.md#endpoints-and-paging). Kept by triggers
+    on SQLite (migration ``speed_time_counts``); empty on PostgreSQL, like
+    ``run_counts``."""
+
+    __tablename__ = "run_time_counts"
+
+    span: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    run_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    child: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 class Task(Base):
     """One node's execution inside a run."""
 
@@ -525,3 +547,4 @@ TRIGGERS = cast(Table, Trigger.__table__)
 ATTEMPTS = cast(Table, TaskAttempt.__table__)
 EVENTS = cast(Table, RunEvent.__table__)
 RUN_COUNTS = cast(Table, RunCount.__table__)
+RUN_TIME_COUNTS = cast(Table, RunTimeCount.__table__)

@@ -34,7 +34,7 @@ from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
-from spurline.store import events
+from spurline.store import events, time_counts
 from spurline.store._raw import (
     db_json,
     db_time,
@@ -81,6 +81,13 @@ class RunFilter:
             or self.tags
             or self.metadata
             or self.schedule_id
+        )
+
+    def time_counted(self) -> bool:
+        """True when ``run_time_counts`` answers the count: a start or end date, and
+        otherwise only what :meth:`counted` allows."""
+        return bool(self.start_date or self.end_date) and not (
+            self.parent_run_id or self.tags or self.metadata or self.schedule_id
         )
 
     def status_values(self) -> list[str]:
@@ -279,10 +286,16 @@ def count_runs(conn: Connection, flt: RunFilter) -> int:
 
     On SQLite a filter of workflow, statuses, run type and level only is summed from
     ``run_counts`` (a few rows the store's triggers keep exact), however many runs
-    there are; any other filter, and PostgreSQL, counts the matching index entries
-    (docs/runs-api.md#endpoints-and-paging).
+    there are; with a start or end date as well, from ``run_time_counts`` and the
+    runs of the range's two partial minutes (see :mod:`spurline.store.time_counts`).
+    Tags, metadata, schedule and parent filters, and PostgreSQL, count the matching
+    index entries (docs/runs-api.md#endpoints-and-paging).
     """
-    counted = conn.dialect.name == "sqlite" and flt.counted()
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite and flt.time_counted():
+        statement = time_counts.count_statement(flt)
+        return int(conn.execute(statement, flt.params() | time_counts.params(flt)).scalar_one())
+    counted = sqlite and flt.counted()
     statement = _statements(flt, counted)[0]
     return int(conn.execute(statement, flt.params()).scalar_one())
 
