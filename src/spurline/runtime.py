@@ -216,8 +216,9 @@ class Runtime:
             pool = default_pool()
             await pool.warm()
             await pool.call("return {}", {}, self.settings.python_timeout_s)
-        except Exception:  # the pool starts again on first use
-            log.exception("could not start the Python worker pool")
+        except Exception as exc:  # e.g. the server stopped meanwhile, closing the pool
+            # one line, not a traceback: the pool starts again on first use
+            log.warning("could not start the Python worker pool: %s", exc)
 
     @property
     def lease_s(self) -> float:

@@ -1,14 +1,19 @@
 """The group-commit writer: one failing op fails alone, the writer keeps working after
-errors, and the store stays usable by other connections while the writer holds its own.
+errors, and the store stays usable by other connections while the writer holds its own;
+on SQLite an async write commits on the calling thread when the writer is idle, and
+never waits there for another process's lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, make_url, text
 
 from spurline.store.db import Database, WriteQueue
 
@@ -65,3 +70,64 @@ def test_migrations_run_while_the_writer_holds_its_connection(db: Database) -> N
 
     assert db.writer.run(_insert(8)) == 8
     assert _values(db) == [7, 8]
+
+
+def _on_thread(v: int, threads: list[str]) -> Any:
+    def op(conn: Connection) -> int:
+        threads.append(threading.current_thread().name)
+        return _insert(v)(conn)  # type: ignore[no-any-return]
+
+    return op
+
+
+def test_an_idle_sqlite_writer_commits_an_async_write_on_the_calling_thread(db: Database) -> None:
+    threads: list[str] = []
+    assert asyncio.run(db.writer.arun(_on_thread(1, threads))) == 1
+    assert _values(db) == [1]
+    # SQLite commits inline (docs/architecture.md#store); PostgreSQL always queues
+    expected = "MainThread" if db.dialect == "sqlite" else "spurline-writer"
+    assert threads == [expected]
+
+
+def test_an_inline_write_never_waits_for_another_processs_lock(db: Database, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("inline writes are SQLite's")
+    holder = sqlite3.connect(make_url(db.url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as another process writing would
+    threads: list[str] = []
+
+    async def main() -> tuple[int, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        write = asyncio.create_task(db.writer.arun(_on_thread(7, threads)))
+        await asyncio.sleep(0.5)
+        assert not write.done()  # the queue waits for the lock
+        holder.execute("COMMIT")
+        value = await asyncio.wait_for(write, 10)
+        ticker.cancel()
+        return value, ticks
+
+    try:
+        value, ticks = asyncio.run(main())
+    finally:
+        holder.close()
+    assert value == 7
+    assert ticks >= 20  # the event loop ran on while the lock was held
+    # the inline try was refused at BEGIN, before the op ran; the writer thread ran it
+    assert threads == ["spurline-writer"]
+    assert _values(db) == [7]
+
+
+def test_a_failing_inline_write_raises_its_error_and_commits_nothing(db: Database) -> None:
+    assert asyncio.run(db.writer.arun(_insert(3))) == 3
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        asyncio.run(db.writer.arun(_insert(3)))
+    assert asyncio.run(db.writer.arun(_insert(4))) == 4
+    assert _values(db) == [3, 4]
