@@ -23,7 +23,7 @@ from spurline.engine.persistence import Persistence
 from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
-from spurline.engine.states import RunStatus, TaskStatus
+from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.engine.views import RunResponseSchema, run_outputs, run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.services._store import LeaseHolder, Store
@@ -103,12 +103,20 @@ class RunService:
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
         options: StartOptions | None = None,
+        *,
+        running: bool = False,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Create a run of the workflow's current version and hand it to the executor.
         ``options.actor`` is who starts it, recorded as ``started_by`` (docs/security.md §4).
 
         With ``options.idempotency_key`` naming a run started within 24 h, that run is
         returned and nothing is started (docs/operations.md).
+
+        ``running``: when this process executes the run (:class:`LocalExecutor`), it is
+        stored PENDING and made RUNNING in one transaction (both events and the
+        RUNNING hooks as before), sparing the engine's own transaction for it
+        (docs/architecture.md#path-of-a-run). For callers that answer only once
+        the run ends (a blocking run): the records returned are then RUNNING.
 
         Raises:
             NotFound: unknown workflow.
@@ -121,10 +129,14 @@ class RunService:
             if known is not None:
                 return await self.run_and_tasks(known)
         run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
-        first = await self.insert_run(run, tasks, key)
+        started = running and isinstance(self.executor, LocalExecutor)
+        then = _made_running(run.id) if started else None
+        first = await insert_run_once(self.store, run, tasks, key, then)
         if first is not None:
             return await self.run_and_tasks(first)
-        await self.launch(run, tasks)
+        if started:
+            run.status = RunStatus.RUNNING
+        await self.launch(run, tasks, started)
         return run, tasks
 
     async def prepare_run(
@@ -178,10 +190,11 @@ class RunService:
         """Store a prepared run (see :func:`insert_run_once`)."""
         return await insert_run_once(self.store, run, tasks, idempotency_key)
 
-    async def launch(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
-        """Hand a stored PENDING run to the executor."""
+    async def launch(self, run: RunRecord, tasks: list[TaskRecord], started: bool = False) -> None:
+        """Hand a stored PENDING run to the executor (``started``: stored RUNNING already,
+        see :meth:`start_run`)."""
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
-            self.engine.hand_over(run, tasks)
+            self.engine.hand_over(run, tasks, started)
         send_queued = getattr(self.executor, "submit_queued", None)
         if send_queued is not None and run.lease_owner is None:
             await send_queued(run.id)  # stored with its queued lease (see prepare_run)
@@ -263,6 +276,11 @@ class RunService:
         paths = await self.store.write(lambda c: files.delete_output_files(c, file_ids))
         for path in paths:
             Path(path).unlink(missing_ok=True)
+
+
+def _made_running(run_id: str) -> Callable[[Connection], object]:
+    """The write that makes a run just inserted RUNNING, in the insert's transaction."""
+    return lambda conn: run_queries.transition_run(conn, run_id, RUN_ACTIVE, RunStatus.RUNNING)
 
 
 async def insert_run_once(
