@@ -33,6 +33,14 @@ from spurline.store import workflows as wf_queries
 
 #: Parsed graphs of versions with a PAUSED task kept for views (most recent first out).
 GRAPH_CACHE = 256
+#: Workflows whose current version a process remembers (all forgotten when full).
+CURRENT_CACHE = 4096
+
+
+class VersionMoved(Exception):
+    """The version a run was prepared for is no longer its workflow's current one (or
+    the workflow is gone): nothing was stored."""
+
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,9 @@ class RunService:
         self.lease = lease
         self.blocking_timeout_s = blocking_timeout_s
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
+        # workflow id -> its current version as this process last read it: a start
+        # reads it no more; the insert's transaction checks it (start_run)
+        self._current: dict[str, str] = {}
 
     # -- reads ----------------------------------------------------------------
     def view(self, snap: RunSnapshot) -> RunResponseSchema:
@@ -128,10 +139,20 @@ class RunService:
             known = await self.store.read(lambda c: starts.run_of_key(c, key, now()))
             if known is not None:
                 return await self.run_and_tasks(known)
-        run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
         started = running and isinstance(self.executor, LocalExecutor)
-        then = _made_running(run.id) if started else None
-        first = await insert_run_once(self.store, run, tasks, key, then)
+        known = self._current.get(workflow_id)
+        try:
+            # the version last read as current: checked in the insert's transaction
+            run, tasks = await self.prepare_run(
+                workflow_id, initial_inputs, parent_run_id, options, current=known
+            )
+            then = _made_running(run.id) if started else None
+            first = await insert_run_once(self.store, run, tasks, key, then, known)
+        except VersionMoved:  # a new version since: read it (NotFound: deleted)
+            self._current.pop(workflow_id, None)
+            run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
+            then = _made_running(run.id) if started else None
+            first = await insert_run_once(self.store, run, tasks, key, then)
         if first is not None:
             return await self.run_and_tasks(first)
         if started:
@@ -146,18 +167,27 @@ class RunService:
         parent_run_id: str | None = None,
         options: StartOptions | None = None,
         version_id: str | None = None,
+        *,
+        current: str | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """A new PENDING run (not stored yet) of ``version_id`` (default: the workflow's
         current version), leased to this process, or queued when the executor sends
         runs to a queue (its ``queued_lease``, see :meth:`launch`).
+
+        ``current``: the workflow's current version as last read, not read again (the
+        insert checks it, see :func:`insert_run_once`).
 
         Raises:
             NotFound: unknown workflow.
             InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
         """
         options = options or StartOptions()
-        current = await self.store.read(lambda c: wf_queries.current_version_id(c, workflow_id))
-        assert current is not None
+        if current is None:
+            current = await self.store.read(lambda c: wf_queries.current_version_id(c, workflow_id))
+            assert current is not None
+            if len(self._current) >= CURRENT_CACHE:
+                self._current.clear()
+            self._current[workflow_id] = current
         plan = await self.engine.plan_for(version_id or current)
         inputs = check_initial_inputs(plan, initial_inputs)
         if parent_run_id is not None:
@@ -289,23 +319,32 @@ async def insert_run_once(
     tasks: list[TaskRecord],
     idempotency_key: str | None = None,
     then: Callable[[Connection], object] | None = None,
+    current: str | None = None,
 ) -> str | None:
     """Store a prepared run (and whatever ``then`` writes, in the same transaction).
+
+    ``current``: the run's version, to be its workflow's current one when the run is
+    stored (checked in the same transaction).
 
     Returns:
         None, or the id of the run ``idempotency_key`` already started within 24 h (then
         nothing is stored). Race-safe across processes: the key is unique in the store
         (docs/operations.md).
+
+    Raises:
+        VersionMoved: ``current`` is no longer current; nothing was stored.
     """
 
-    def op(conn: Connection) -> str | None:
+    def op(conn: Connection) -> str | VersionMoved | None:
+        if current is not None and not wf_queries.is_current(conn, run.workflow_id, current):
+            return VersionMoved()  # returned: raised in the writer it would fail the group
         first = starts.insert_run(conn, run, tasks, idempotency_key)
         if first is None and then is not None:
             then(conn)
         return first
 
     try:
-        return await store.write(op)
+        done = await store.write(op)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -313,3 +352,6 @@ async def insert_run_once(
         if first is None:
             raise
         return first
+    if isinstance(done, VersionMoved):
+        raise done
+    return done
