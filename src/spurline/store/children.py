@@ -93,7 +93,7 @@ def child_results(
     ).all()
     completed = RunStatus.COMPLETED.value
     without_output_node = [r[0] for r in rows if r[2] == completed and r[4] is None]
-    every_output = completed_outputs(conn, without_output_node)
+    every_output = _completed_outputs(conn, without_output_node)
     return [
         ChildResult(
             r[0],
@@ -108,7 +108,7 @@ def child_results(
     ]
 
 
-def completed_outputs(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _completed_outputs(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """``{run_id: {node_id: output}}`` of every completed task, for workflows without an
     OutputNode (what a blocking run returns, docs/runs-api.md#running)."""
     found: dict[str, dict[str, Any]] = {rid: {} for rid in run_ids}

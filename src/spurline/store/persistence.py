@@ -26,7 +26,6 @@ from spurline.engine.records import (
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.store import events
 from spurline.store import runs as run_queries
-from spurline.store.children import completed_outputs
 from spurline.store.db import Database
 from spurline.store.orm import PAUSES
 from spurline.store.versions import versions
@@ -173,7 +172,7 @@ class SqlPersistence:
                 return None
             ended = self._transition(conn, run_id, run_expect, status, changes)
             if ended and status is RunStatus.COMPLETED and run_id in self._outputs_wanted:
-                self._ended_outputs[run_id] = completed_outputs(conn, [run_id])[run_id]
+                self._ended_outputs[run_id] = run_queries.completed_outputs(conn, run_id)
             return ended
 
         return await self._write(write)

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BindParameter,
@@ -267,6 +268,25 @@ def get_run_and_tasks(conn: Connection, run_id: str) -> tuple[RunRecord, list[Ta
     """The run and its tasks in position order; NotFound when absent."""
     run = get_run(conn, run_id)
     return run, _tasks_of_run(conn, run_id)
+
+
+_OUTPUTS_OF_RUN = (
+    select(TASKS.c.node_id, TASKS.c.outputs)
+    .where(TASKS.c.run_id == bindparam("b_run_id"), TASKS.c.status == TaskStatus.COMPLETED.value)
+    .order_by(TASKS.c.position)
+)
+_OUTPUTS_OF_RUN_SQL = (
+    "SELECT node_id, outputs FROM tasks WHERE run_id = ? AND status = 'COMPLETED' ORDER BY position"
+)
+
+
+def completed_outputs(conn: Connection, run_id: str) -> dict[str, Any]:
+    """``{node_id: outputs}`` of a run's COMPLETED tasks in position order: a blocking
+    run's answer (docs/runs-api.md#running), read in the transaction that ends it."""
+    if conn.dialect.name == "sqlite":
+        rows = fetchall(conn, _OUTPUTS_OF_RUN_SQL, (run_id,))
+        return {nid: None if out is None else orjson.loads(out) for nid, out in rows}
+    return {nid: out for nid, out in conn.execute(_OUTPUTS_OF_RUN, {"b_run_id": run_id})}
 
 
 _TASKS_OF_RUN_SQL = f"SELECT {TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY position"
