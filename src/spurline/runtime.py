@@ -306,9 +306,14 @@ class Runtime:
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
         options: StartOptions | None = None,
+        *,
+        running: bool = False,
     ) -> tuple[RunRecord, list[TaskRecord]]:
-        """Start a run (see :meth:`RunService.start_run` for the errors raised)."""
-        return await self.runs.start_run(workflow_id, initial_inputs, parent_run_id, options)
+        """Start a run (see :meth:`RunService.start_run` for ``running`` and the errors
+        raised)."""
+        return await self.runs.start_run(
+            workflow_id, initial_inputs, parent_run_id, options, running=running
+        )
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunStatus | None:
         """Wait for a run to leave PENDING/RUNNING (see :meth:`RunService.wait`)."""

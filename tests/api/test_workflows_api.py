@@ -91,6 +91,20 @@ def test_each_change_makes_a_version_and_runs_keep_theirs(
     assert again["workflow_version"]["definition"] == versions[1]["definition"]
 
 
+def test_blocking_runs_follow_the_current_version(
+    client: httpx.Client, make_workflow: Callable[..., str]
+) -> None:
+    # a start does not read the current version again: its insert checks it
+    wf_id = make_workflow(definition(1))
+    assert client.post(f"/wf/{wf_id}/run/", json={}).json()["s"] == {"v": 1}
+    client.put(f"/wf/{wf_id}/", json={"name": "n", "definition": definition(2)})
+    assert client.post(f"/wf/{wf_id}/run/", json={}).json()["s"] == {"v": 2}
+    assert client.post(f"/wf/{wf_id}/run/", json={}).json()["s"] == {"v": 2}
+    assert client.delete(f"/wf/{wf_id}/").status_code == 204
+    gone = client.post(f"/wf/{wf_id}/run/", json={})
+    assert (gone.status_code, gone.json()) == (404, {"detail": "Workflow not found"})
+
+
 def test_delete_workflow(client: httpx.Client, make_workflow: Callable[..., str]) -> None:
     wf_id = make_workflow(definition(1))
     run_id = wait_run(client, start(client, wf_id))["id"]

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from spurline.engine.persistence import Persistence
 from spurline.engine.records import RunRecord, RunSnapshot, StartOptions, TaskRecord
 from spurline.engine.runs import Executor, LocalExecutor, check_initial_inputs, new_run
 from spurline.engine.scopes import decode_scope, resolve
-from spurline.engine.states import RunStatus, TaskStatus
+from spurline.engine.states import RUN_ACTIVE, RunStatus, TaskStatus
 from spurline.engine.views import RunResponseSchema, run_outputs, run_view
 from spurline.exceptions import InputsInvalid, NotFound
 from spurline.services._store import LeaseHolder, Store
@@ -33,6 +33,14 @@ from spurline.store import workflows as wf_queries
 
 #: Parsed graphs of versions with a PAUSED task kept for views (most recent first out).
 GRAPH_CACHE = 256
+#: Workflows whose current version a process remembers (all forgotten when full).
+CURRENT_CACHE = 4096
+
+
+class VersionMoved(Exception):
+    """The version a run was prepared for is no longer its workflow's current one (or
+    the workflow is gone): nothing was stored."""
+
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,9 @@ class RunService:
         self.lease = lease
         self.blocking_timeout_s = blocking_timeout_s
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
+        # workflow id -> its current version as this process last read it: a start
+        # reads it no more; the insert's transaction checks it (start_run)
+        self._current: dict[str, str] = {}
 
     # -- reads ----------------------------------------------------------------
     def view(self, snap: RunSnapshot) -> RunResponseSchema:
@@ -89,6 +100,10 @@ class RunService:
         """The ``outputs`` of a COMPLETED run (what a blocking run answers,
         docs/runs-api.md#running), else None; NotFound when absent. Reads the run and
         its tasks only: no version, reruns or view are built for the common answer."""
+        ended = getattr(self.persistence, "ended_outputs", None)
+        kept = ended(run_id) if ended is not None else None
+        if kept is not None:  # as the run's ending transaction stored them (start_run)
+            return cast(dict[str, Any], kept)
         run, tasks = await self.run_and_tasks(run_id)
         return run_outputs(tasks) if run.status is RunStatus.COMPLETED else None
 
@@ -103,12 +118,20 @@ class RunService:
         initial_inputs: dict[str, Any] | None,
         parent_run_id: str | None = None,
         options: StartOptions | None = None,
+        *,
+        running: bool = False,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """Create a run of the workflow's current version and hand it to the executor.
         ``options.actor`` is who starts it, recorded as ``started_by`` (docs/security.md §4).
 
         With ``options.idempotency_key`` naming a run started within 24 h, that run is
         returned and nothing is started (docs/operations.md).
+
+        ``running``: when this process executes the run (:class:`LocalExecutor`), it is
+        stored PENDING and made RUNNING in one transaction (both events and the
+        RUNNING hooks as before), sparing the engine's own transaction for it
+        (docs/architecture.md#path-of-a-run). For callers that answer only once
+        the run ends (a blocking run): the records returned are then RUNNING.
 
         Raises:
             NotFound: unknown workflow.
@@ -120,11 +143,28 @@ class RunService:
             known = await self.store.read(lambda c: starts.run_of_key(c, key, now()))
             if known is not None:
                 return await self.run_and_tasks(known)
-        run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
-        first = await self.insert_run(run, tasks, key)
+        started = running and isinstance(self.executor, LocalExecutor)
+        known = self._current.get(workflow_id)
+        try:
+            # the version last read as current: checked in the insert's transaction
+            run, tasks = await self.prepare_run(
+                workflow_id, initial_inputs, parent_run_id, options, current=known
+            )
+            then = _made_running(run.id) if started else None
+            first = await insert_run_once(self.store, run, tasks, key, then, known)
+        except VersionMoved:  # a new version since: read it (NotFound: deleted)
+            self._current.pop(workflow_id, None)
+            run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
+            then = _made_running(run.id) if started else None
+            first = await insert_run_once(self.store, run, tasks, key, then)
         if first is not None:
             return await self.run_and_tasks(first)
-        await self.launch(run, tasks)
+        if started:
+            run.status = RunStatus.RUNNING
+            want = getattr(self.persistence, "want_outputs", None)
+            if want is not None:  # the caller answers with them (completed_outputs)
+                want(run.id)
+        await self.launch(run, tasks, started)
         return run, tasks
 
     async def prepare_run(
@@ -134,18 +174,27 @@ class RunService:
         parent_run_id: str | None = None,
         options: StartOptions | None = None,
         version_id: str | None = None,
+        *,
+        current: str | None = None,
     ) -> tuple[RunRecord, list[TaskRecord]]:
         """A new PENDING run (not stored yet) of ``version_id`` (default: the workflow's
         current version), leased to this process, or queued when the executor sends
         runs to a queue (its ``queued_lease``, see :meth:`launch`).
+
+        ``current``: the workflow's current version as last read, not read again (the
+        insert checks it, see :func:`insert_run_once`).
 
         Raises:
             NotFound: unknown workflow.
             InputsInvalid: inputs that do not fit the InputNode, or an unknown parent run.
         """
         options = options or StartOptions()
-        current = await self.store.read(lambda c: wf_queries.current_version_id(c, workflow_id))
-        assert current is not None
+        if current is None:
+            current = await self.store.read(lambda c: wf_queries.current_version_id(c, workflow_id))
+            assert current is not None
+            if len(self._current) >= CURRENT_CACHE:
+                self._current.clear()
+            self._current[workflow_id] = current
         plan = await self.engine.plan_for(version_id or current)
         inputs = check_initial_inputs(plan, initial_inputs)
         if parent_run_id is not None:
@@ -178,10 +227,11 @@ class RunService:
         """Store a prepared run (see :func:`insert_run_once`)."""
         return await insert_run_once(self.store, run, tasks, idempotency_key)
 
-    async def launch(self, run: RunRecord, tasks: list[TaskRecord]) -> None:
-        """Hand a stored PENDING run to the executor."""
+    async def launch(self, run: RunRecord, tasks: list[TaskRecord], started: bool = False) -> None:
+        """Hand a stored PENDING run to the executor (``started``: stored RUNNING already,
+        see :meth:`start_run`)."""
         if isinstance(self.executor, LocalExecutor):  # it executes in this process
-            self.engine.hand_over(run, tasks)
+            self.engine.hand_over(run, tasks, started)
         send_queued = getattr(self.executor, "submit_queued", None)
         if send_queued is not None and run.lease_owner is None:
             await send_queued(run.id)  # stored with its queued lease (see prepare_run)
@@ -265,29 +315,43 @@ class RunService:
             Path(path).unlink(missing_ok=True)
 
 
+def _made_running(run_id: str) -> Callable[[Connection], object]:
+    """The write that makes a run just inserted RUNNING, in the insert's transaction."""
+    return lambda conn: run_queries.transition_run(conn, run_id, RUN_ACTIVE, RunStatus.RUNNING)
+
+
 async def insert_run_once(
     store: Store,
     run: RunRecord,
     tasks: list[TaskRecord],
     idempotency_key: str | None = None,
     then: Callable[[Connection], object] | None = None,
+    current: str | None = None,
 ) -> str | None:
     """Store a prepared run (and whatever ``then`` writes, in the same transaction).
+
+    ``current``: the run's version, to be its workflow's current one when the run is
+    stored (checked in the same transaction).
 
     Returns:
         None, or the id of the run ``idempotency_key`` already started within 24 h (then
         nothing is stored). Race-safe across processes: the key is unique in the store
         (docs/operations.md).
+
+    Raises:
+        VersionMoved: ``current`` is no longer current; nothing was stored.
     """
 
-    def op(conn: Connection) -> str | None:
+    def op(conn: Connection) -> str | VersionMoved | None:
+        if current is not None and not wf_queries.is_current(conn, run.workflow_id, current):
+            return VersionMoved()  # returned: raised in the writer it would fail the group
         first = starts.insert_run(conn, run, tasks, idempotency_key)
         if first is None and then is not None:
             then(conn)
         return first
 
     try:
-        return await store.write(op)
+        done = await store.write(op)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -295,3 +359,6 @@ async def insert_run_once(
         if first is None:
             raise
         return first
+    if isinstance(done, VersionMoved):
+        raise done
+    return done

@@ -31,6 +31,8 @@ from spurline.store.orm import PAUSES
 from spurline.store.versions import versions
 
 T = TypeVar("T")
+#: Runs whose outputs SqlPersistence keeps for a waiting caller at most.
+WANTED_OUTPUTS = 10_000
 
 
 class Redaction(Protocol):
@@ -57,6 +59,25 @@ class SqlPersistence:
     def __init__(self, db: Database, redaction: Callable[[], Redaction] | None = None) -> None:
         self.db = db
         self.redaction = redaction
+        # Runs whose outputs a caller awaits (a blocking run's answer): the write that
+        # makes one COMPLETED also reads its outputs as stored (redacted), sparing the
+        # caller a read of its own. Bounded: a caller that went away leaves its id.
+        self._outputs_wanted: set[str] = set()
+        self._ended_outputs: dict[str, dict[str, Any]] = {}
+
+    def want_outputs(self, run_id: str) -> None:
+        """Keep the outputs of ``run_id`` when it COMPLETED here (see :meth:`ended_outputs`)."""
+        if len(self._outputs_wanted) >= WANTED_OUTPUTS:
+            self._outputs_wanted.clear()
+            self._ended_outputs.clear()
+        self._outputs_wanted.add(run_id)
+
+    def ended_outputs(self, run_id: str) -> dict[str, Any] | None:
+        """``{node_id: outputs}`` of the COMPLETED tasks of a run made COMPLETED by this
+        process after :meth:`want_outputs`, as its ending transaction stored them; None
+        otherwise (read them from the store). Given once."""
+        self._outputs_wanted.discard(run_id)
+        return self._ended_outputs.pop(run_id, None)
 
     async def _read(self, fn: Callable[[Any], T]) -> T:
         return await asyncio.to_thread(self.db.read, fn, self.db.retry_s)
@@ -149,7 +170,10 @@ class SqlPersistence:
             )
             if saved != len(tasks):
                 return None
-            return self._transition(conn, run_id, run_expect, status, changes)
+            ended = self._transition(conn, run_id, run_expect, status, changes)
+            if ended and status is RunStatus.COMPLETED and run_id in self._outputs_wanted:
+                self._ended_outputs[run_id] = run_queries.completed_outputs(conn, run_id)
+            return ended
 
         return await self._write(write)
 

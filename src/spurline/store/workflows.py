@@ -15,6 +15,7 @@ from spurline.engine.records import VersionRecord
 from spurline.engine.references import Loaded, reference_cycle
 from spurline.engine.states import RunStatus
 from spurline.exceptions import Conflict, DefinitionInvalid, NotFound
+from spurline.store._raw import fetchall, placeholders
 from spurline.store._rows import VERSION_COLS, version_record
 from spurline.store.orm import RUNS, VERSIONS, WORKFLOWS
 from spurline.store.versions import versions
@@ -149,6 +150,17 @@ def current_version_id(conn: Connection, wf_id: str) -> str | None:
     if row is None:
         raise NotFound("Workflow", wf_id)
     return None if row[0] is None else str(row[0])
+
+
+def is_current(conn: Connection, wf_id: str, version_id: str) -> bool:
+    """Whether ``version_id`` is the current version of workflow ``wf_id`` (False for no
+    such workflow); on the driver's cursor: a run start asks it in its insert."""
+    pg = conn.dialect.name == "postgresql"
+    rows = fetchall(conn, placeholders(_IS_CURRENT, pg), (wf_id,))
+    return bool(rows) and rows[0][0] == version_id
+
+
+_IS_CURRENT = "SELECT current_version_id FROM workflows WHERE id = {}"
 
 
 def find_workflow_by_name(conn: Connection, name: str) -> WorkflowRecord | None:

@@ -178,7 +178,9 @@ async def run_blocking(
 
     With an idempotency key used within 24 h, the answer is that key's first run's."""
     options = start_options(body, idempotency_key, actor=actor)
-    run, _ = await rt.start_run(workflow_id, body.initial_inputs, body.parent_run_id, options)
+    run, _ = await rt.start_run(
+        workflow_id, body.initial_inputs, body.parent_run_id, options, running=True
+    )
     await rt.wait(run.id)
     outputs = await rt.runs.completed_outputs(run.id)
     if outputs is not None:
