@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
-    JSON,
     BindParameter,
     ColumnElement,
     Connection,
@@ -35,14 +33,13 @@ from spurline.engine.clock import now
 from spurline.engine.records import AttemptRecord, RunRecord, RunSnapshot, TaskRecord
 from spurline.engine.states import RUN_CANCELABLE, RunStatus, TaskStatus
 from spurline.exceptions import Conflict, NotFound
-from spurline.store import events, time_counts
+from spurline.store import _run_sql, events, time_counts
 from spurline.store._raw import (
     db_json,
     db_time,
     db_time_out,
     executemany,
     fetchall,
-    placeholders,
 )
 from spurline.store._rows import (
     RUN_COLS,
@@ -54,7 +51,7 @@ from spurline.store._rows import (
     task_record,
     task_values,
 )
-from spurline.store.orm import RUN_COUNTS, RUN_METADATA, RUN_TAGS, RUNS, TASKS, UtcDateTime
+from spurline.store.orm import RUN_COUNTS, RUN_METADATA, RUN_TAGS, RUNS, TASKS
 from spurline.store.run_events import RunRow, after_transition, tasks_saved
 from spurline.store.versions import versions
 
@@ -463,76 +460,15 @@ def list_children(
 # -- writes (run inside the writer's transaction) ------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _columns(table: Table) -> tuple[tuple[str, str], ...]:
-    """(name, "time" | "json" | "") of each column of ``table``, in table order."""
-    return tuple(
-        (
-            c.name,
-            "time"
-            if isinstance(c.type, UtcDateTime)
-            else "json"
-            if isinstance(c.type, JSON)
-            else "",
-        )
-        for c in table.c
-    )
-
-
-@lru_cache(maxsize=8)
-def _insert_sql(table: Table, pg: bool) -> str:
-    cols = _columns(table)
-    names = ", ".join(name for name, _ in cols)
-    marks = ", ".join("{json}" if kind == "json" else "{}" for _, kind in cols)
-    return placeholders(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", pg)
-
-
-def _bound(kind: str, value: Any, pg: bool) -> Any:
-    """``value`` as a column of ``kind`` (see :func:`_columns`) binds it."""
-    if kind == "time":
-        return db_time(value, pg)
-    if kind == "json":
-        return db_json(value)
-    return value
-
-
-def _row_of(table: Table, values: dict[str, Any], pg: bool) -> list[Any]:
-    """``values`` of every column of ``table`` as their column types bind them."""
-    return [_bound(kind, values[name], pg) for name, kind in _columns(table)]
-
-
 def insert_run(conn: Connection, run: RunRecord, tasks: list[TaskRecord]) -> None:
     """Insert a run and its tasks (on the driver's cursor: every run starts here)."""
     pg = conn.dialect.name == "postgresql"
-    executemany(conn, _insert_sql(RUNS, pg), [_row_of(RUNS, run_values(run), pg)])
+    executemany(conn, _run_sql.insert_sql(RUNS, pg), [_run_sql.row_of(RUNS, run_values(run), pg)])
     if tasks:
-        rows = [_row_of(TASKS, task_values(t), pg) for t in tasks]
-        executemany(conn, _insert_sql(TASKS, pg), rows)
+        rows = [_run_sql.row_of(TASKS, task_values(t), pg) for t in tasks]
+        executemany(conn, _run_sql.insert_sql(TASKS, pg), rows)
     events.remember_workflow(run.id, run.workflow_id)
     events.emit_run(conn, run.id, run.status.value, {"start_time": run.start_time})
-
-
-_SAVED_FIELDS = (
-    "status",
-    "start_time",
-    "end_time",
-    "inputs",
-    "outputs",
-    "error",
-    "attempts",
-    "traceback",
-    "ready_time",
-)
-
-
-@lru_cache(maxsize=16)
-def _save_tasks_sql(n_expect: int, pg: bool) -> str:
-    # Written once per shape and run with one row of values per task (executemany) on
-    # the driver's cursor: this runs at every node step (see store/_raw.py).
-    json = ("inputs", "outputs")
-    sets = ", ".join(f"{n} = {{json}}" if n in json else f"{n} = {{}}" for n in _SAVED_FIELDS)
-    expect = ", ".join("{}" for _ in range(n_expect))
-    return placeholders(f"UPDATE tasks SET {sets} WHERE id = {{}} AND status IN ({expect})", pg)
 
 
 def save_tasks(
@@ -568,7 +504,7 @@ def save_tasks(
         for t in tasks
     ]
     # Both SQLite and psycopg report the rows matched by all the parameter sets.
-    written = executemany(conn, _save_tasks_sql(len(allowed), pg), rows)
+    written = executemany(conn, _run_sql.save_tasks_sql(len(allowed), pg), rows)
     if written == len(tasks):
         tasks_saved(tasks)
         events.emit_tasks(conn, tasks)
@@ -580,25 +516,6 @@ def save_tasks(
         )
         events.emit_tasks(conn, [t for t in tasks if stored.get(t.id) == t.status.value])
     return written
-
-
-_RUN_KINDS = dict(_columns(RUNS))
-
-
-@lru_cache(maxsize=64)
-def _transition_sql(n_expect: int, changed: tuple[str, ...], pg: bool) -> str:
-    # Written once per shape and run on the driver's cursor (see store/_raw.py): every
-    # run starts and ends with one.
-    sets = ", ".join(
-        f"{name} = {{json}}" if _RUN_KINDS[name] == "json" else f"{name} = {{}}"
-        for name in ("status", *changed)
-    )
-    expect = ", ".join("{}" for _ in range(n_expect))
-    returned = ", ".join(RunRow._fields)
-    return placeholders(
-        f"UPDATE runs SET {sets} WHERE id = {{}} AND status IN ({expect}) RETURNING {returned}",
-        pg,
-    )
 
 
 def transition_run(
@@ -620,11 +537,11 @@ def transition_run(
     changed = tuple(sorted(changes))
     values = [
         status.value,
-        *(_bound(_RUN_KINDS[name], changes[name], pg) for name in changed),
+        *(_run_sql.bound(_run_sql.RUN_KINDS[name], changes[name], pg) for name in changed),
         run_id,
         *(s.value for s in sorted(expect)),
     ]
-    rows = fetchall(conn, _transition_sql(len(expect), changed, pg), values)
+    rows = fetchall(conn, _run_sql.transition_sql(len(expect), changed, pg), values)
     if not rows:
         return False
     rid, workflow_id, parent_run_id, run_type, start, end, message = rows[0]
