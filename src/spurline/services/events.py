@@ -84,7 +84,10 @@ class Subscription:
         """Wait for events; ``[]`` on timeout, None when overflowed (read the store)."""
         if not self.queue and not self.overflowed:
             try:
-                await asyncio.wait_for(self.ready.wait(), timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+                # cancellation that comes as the event is set
+                async with asyncio.timeout(timeout):
+                    await self.ready.wait()
             except TimeoutError:
                 return []
         self.ready.clear()
@@ -264,7 +267,8 @@ class EventHub:
         while True:
             polled = False
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):  # see Subscription.next_batch
+                    await self._wake.wait()
             except TimeoutError:
                 polled = True
             self._wake.clear()

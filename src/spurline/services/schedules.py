@@ -248,8 +248,11 @@ class ScheduleService:
                 log_loop_error(log, "the scheduler failed; trying again")
                 wait = poll
             self._changed.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation that comes as the event is set, and stopping would hang
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._changed.wait()
 
     async def tick(self) -> float:
         """Fire every due schedule; returns the seconds until the next fire time (at most
