@@ -151,7 +151,11 @@ class Runtime:
             from spurline.scaleout.executor import CeleryExecutor
 
             return CeleryExecutor(self.db, self.engine, self.settings, self.owner, self.hub)
-        return LocalExecutor(self.engine)
+        local = LocalExecutor(self.engine)
+        # Several runs at once: their writes gain more from the writer thread's group
+        # commits than one run's steps gain from committing inline (docs/architecture.md#store)
+        self.db.writer.inline_if = lambda: local.executing() <= 1
+        return local
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self, *, recover: bool = True, schedules: bool = False) -> None:

@@ -150,6 +150,10 @@ class LocalExecutor:
         # resolved, or a retry, right after the run stopped): executed once more.
         self._again: set[str] = set()
 
+    def executing(self) -> int:
+        """How many runs this executor is executing now."""
+        return len(self._tasks)
+
     async def submit(self, run_id: str) -> None:
         running = self._tasks.get(run_id)
         if running is not None and not running.done():

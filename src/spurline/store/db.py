@@ -115,8 +115,9 @@ class WriteQueue:
     alone and the others still commit.
 
     With ``inline`` (SQLite files), :meth:`arun` commits on the calling thread when
-    nothing is queued and the writer is idle, sparing two thread wake-ups per write;
-    that try never waits for a lock, so anything else goes through the queue
+    nothing is queued, the writer is idle and ``inline_if()`` holds (the runtime: at
+    most one run executing here), sparing two thread wake-ups per write; that try
+    never waits for a lock, so anything else goes through the queue
     (docs/architecture.md#store).
     """
 
@@ -125,6 +126,7 @@ class WriteQueue:
     ) -> None:
         self.engine = engine
         self.inline = inline
+        self.inline_if: Callable[[], bool] = lambda: True
         self.max_group = max_group
         self.url = engine.url.render_as_string(hide_password=False)
         # default patience of a write (docs/reliability.md#transient-store-errors)
@@ -161,7 +163,12 @@ class WriteQueue:
     async def arun(self, op: WriteOp[T], patience: float | None = None) -> T:
         """Await ``op``'s committed result without waiting on the event loop: inline
         when the writer is idle (``inline``), else through the queue."""
-        if self.inline and self._queue.empty() and self._busy.acquire(blocking=False):
+        if (
+            self.inline
+            and self._queue.empty()
+            and self.inline_if()
+            and self._busy.acquire(blocking=False)
+        ):
             try:
                 done, result = self._try_inline(op)
             finally:
