@@ -410,7 +410,10 @@ class _Execution:
             try:
                 coro = node.run(inputs, ctx)
                 if cfg.timeout_s is not None and not node.times_itself:
-                    out = await asyncio.wait_for(coro, cfg.timeout_s)
+                    # asyncio.timeout, not wait_for: no task per call, and on Python
+                    # 3.11 wait_for can lose a run's cancel that comes as the node ends
+                    async with asyncio.timeout(cfg.timeout_s):
+                        out = await coro
                 else:
                     out = await coro
             except NodePaused as pause:
