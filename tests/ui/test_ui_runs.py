@@ -4,6 +4,7 @@ retry, the runs list, escaping of hostile values, and the 404 page (docs/ui.md).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import expect
+from tests.conftest import REPO
 from tests.flows import human, links, node, sleeper_flow, start, tasks_by_node, wait_status
 from tests.ui.conftest import Page
 
@@ -373,3 +375,33 @@ def test_the_start_form_refuses_a_fraction_in_an_int_field(
         "times: a whole number is expected, not 2.5"
     )
     assert api.get(f"/wf/{wf}/runs/").headers["x-total-count"] == before
+
+
+def test_every_node_and_edge_of_the_graph_is_inside_its_view(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+) -> None:
+    # dagre routes penguins' Metric -> Summary edge above the first rank, outside the
+    # box it reports; the view must still hold it (fresh-user trial)
+    definition = json.loads((REPO / "examples" / "penguins.json").read_text())
+    wf = new_workflow(definition.get("definition", definition), name="penguins graph")
+    run_id = start(api, wf, {"penguin": {"species": "Gentoo"}})
+    wait_status(api, run_id, ("COMPLETED", "FAILED"))
+    page.open(f"/ui/runs/{run_id}")
+    expect(page.pw.locator("#dag .edges path").first).to_be_attached()
+    outside = page.pw.evaluate(
+        """() => {
+        const svg = document.querySelector('#dag svg');
+        const [x, y, w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
+        const out = [];
+        for (const el of svg.querySelectorAll('.edges path, g.node')) {
+          const b = el.getBBox();
+          const m = el.transform && el.transform.baseVal.consolidate();
+          const dx = m ? m.matrix.e : 0, dy = m ? m.matrix.f : 0;
+          if (b.x + dx < x || b.y + dy < y || b.x + dx + b.width > x + w
+              || b.y + dy + b.height > y + h) out.push(el.getAttribute('d') || el.dataset.node);
+        }
+        return out;
+    }"""
+    )
+    assert page.pw.locator("#dag .edges path").count() >= 5
+    assert outside == []

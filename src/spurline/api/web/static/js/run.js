@@ -374,10 +374,24 @@ class RunView {
   drawDag(nodes, layout) {
     const box = clear($("#dag", this.main));
     const W = NODE_W, H = NODE_H;
-    const gw = Math.max(layout.width, 10), gh = Math.max(layout.height, 10);
+    // dagre routes some edges outside the box it reports (above the first rank, e.g.
+    // penguins' Metric -> Summary): the view spans every node and edge point instead
+    let x0 = 0, y0 = 0, x1 = layout.width, y1 = layout.height;
+    for (const p of Object.values(layout.nodes)) {
+      x0 = Math.min(x0, p.x - W / 2); y0 = Math.min(y0, p.y - H / 2);
+      x1 = Math.max(x1, p.x + W / 2); y1 = Math.max(y1, p.y + H / 2);
+    }
+    for (const pts of layout.edges) {
+      for (const [x, y] of pts) {
+        x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+      }
+    }
+    const pad = 6;
+    x0 -= pad; y0 -= pad;
+    const gw = Math.max(x1 - x0 + pad, 10), gh = Math.max(y1 - y0 + pad, 10);
     // A small graph scales to the box; a large one keeps its size and scrolls.
     const fit = gw <= 1400;
-    const svg = s("svg", { viewBox: `0 0 ${gw} ${gh}`, width: fit ? "100%" : gw, height: fit ? null : gh, class: "dag-svg" });
+    const svg = s("svg", { viewBox: `${x0} ${y0} ${gw} ${gh}`, width: fit ? "100%" : gw, height: fit ? null : gh, class: "dag-svg" });
     if (fit) svg.style.maxHeight = `${Math.max(gh, 120)}px`;
     svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto" }, s("path", { d: "M0,0 L10,5 L0,10 z" }))));
     const edges = s("g", { class: "edges" });
