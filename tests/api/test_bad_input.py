@@ -66,7 +66,16 @@ def test_malformed_json_body_on_start_run(
 
 
 @pytest.mark.parametrize(
-    ("headers", "said"), [({}, "no Content-Type"), ({"content-type": "text/plain"}, "'text/plain'")]
+    ("headers", "said"),
+    [
+        ({}, "no Content-Type"),
+        ({"content-type": "text/plain"}, "'text/plain'"),
+        # what curl --data sends (fresh-user trial)
+        (
+            {"content-type": "application/x-www-form-urlencoded"},
+            "'application/x-www-form-urlencoded'",
+        ),
+    ],
 )
 def test_a_json_body_without_its_content_type_says_so(
     client: httpx.Client, make_workflow: Callable[..., str], headers: dict[str, str], said: str

@@ -324,7 +324,9 @@ def _say_content_type(request: Request, errors: list[dict[str, Any]]) -> None:
     """FastAPI reads a JSON body only when it is labelled so: without the header the
     body is "not an object", which does not say what to change; say it."""
     kind = request.headers.get("content-type", "")
-    if "json" in kind or "form" in kind:
+    # a form's Content-Type included: curl --data sends one, and only a body that
+    # had to be a whole JSON object (loc "body") gets the hint
+    if "json" in kind:
         return
     label = f"the Content-Type is {kind!r}" if kind else "no Content-Type"
     for e in errors:
