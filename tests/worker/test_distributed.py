@@ -109,7 +109,9 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
 def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
     log = tmp_path / "executions.log"
     log.touch()
-    with Cluster(tmp_path, SPURLINE_LEASE_S="2", SPURLINE_QUEUE_WAIT_S="20") as cluster:
+    # a 4 s lease: on a loaded machine a 2 s one could run out before the kill, and
+    # the other worker would take runs over while the victim still executed them
+    with Cluster(tmp_path, SPURLINE_LEASE_S="4", SPURLINE_QUEUE_WAIT_S="20") as cluster:
         victim = cluster.start_worker(concurrency=4)
         cluster.start_worker(concurrency=4)
         api1, api2 = cluster.start_api(), cluster.start_api()
@@ -144,12 +146,20 @@ def test_runs_survive_a_killed_worker(tmp_path: Path) -> None:
                 )
 
             _wait_for(lambda: len(log.read_text().splitlines()) >= 20, 60, "some progress")
-            _wait_for(victim_busy, 30, "the victim to hold runs")
+            # Frozen first, then asked what it holds, then killed: a run it finished
+            # between a look and the kill would leave the look empty.
+            busy: set[str] = set()
+            deadline = time.monotonic() + 30
+            while not busy and time.monotonic() < deadline:
+                os.kill(victim.pid, signal.SIGSTOP)
+                # Nobody can take these over before their lease expires (4 s), so this
+                # is exactly the set of runs (and batch rows) the victim was executing.
+                busy = {row[0] for row in victim_busy()}
+                if not busy:
+                    os.kill(victim.pid, signal.SIGCONT)
+                    time.sleep(0.05)
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
-            # Nobody can take these over before their lease expires (2 s), so this is
-            # exactly the set of runs (and batch rows) the victim was executing.
-            busy = {row[0] for row in victim_busy()}
             in_flight = {run_of[rid] for rid in busy if rid in run_of}
             assert busy
             # The kill hits the batch mid-way too.
