@@ -405,3 +405,24 @@ def test_every_node_and_edge_of_the_graph_is_inside_its_view(
     )
     assert page.pw.locator("#dag .edges path").count() >= 5
     assert outside == []
+
+
+def test_the_task_panel_names_the_node_as_the_graph_does(
+    page: Page, api: httpx.Client, new_workflow: Callable[..., str]
+) -> None:
+    flow = {
+        "nodes": [node("in", "InputNode"), node("f", "PythonFuncNode", code="return {'x': 1}")],
+        "links": links(("in", "f")),
+    }
+    flow["nodes"][1]["title"] = "Fetch"
+    run_id = start(api, new_workflow(flow, name="titled"), {"in": {"a": 1}})
+    wait_status(api, run_id, ("COMPLETED",))
+    page.open(f"/ui/runs/{run_id}")
+    page.pw.locator("#dag [data-node=f]").press("Enter")
+    panel = page.pw.locator("#task-panel")
+    expect(panel.locator("h2")).to_have_text("Task Fetch f")
+    # times say their zone; a collapsed object says what the count is of
+    expect(panel.locator("dd").nth(2)).to_have_text(
+        re.compile(r"\d\d:\d\d:\d\d.* [A-Z]{2,5}[+-]?\d*$")
+    )
+    expect(panel.locator(".json summary .t").first).to_have_text("{1 key}")

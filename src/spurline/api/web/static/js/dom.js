@@ -42,7 +42,7 @@ export function clear(el) { el.replaceChildren(); return el; }
 export function fmtTime(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
 }
 
 export function fmtDuration(seconds) {
@@ -69,7 +69,8 @@ export function jsonTree(value, open = 1, key = null) {
   const label = key == null ? null : h("span", { class: "k" }, `${key}: `);
   if (value !== null && typeof value === "object") {
     const entries = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
-    const summary = Array.isArray(value) ? `[${entries.length}]` : `{${entries.length}}`;
+    const n = entries.length;
+    const summary = Array.isArray(value) ? `[${n} item${n === 1 ? "" : "s"}]` : `{${n} key${n === 1 ? "" : "s"}}`;
     const d = h("details", { class: "json", open: open > 0 || null }, h("summary", {}, label, h("span", { class: "t" }, summary)));
     for (const [k, v] of entries) d.append(jsonTree(v, open - 1, k));
     return d;

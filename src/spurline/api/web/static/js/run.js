@@ -482,7 +482,11 @@ class RunView {
     if (key === this.selectedKey && !fetchExtras) return;
     this.selectedKey = key;
     clear(panel);
-    panel.append(h("h2", {}, "Task ", h("code", {}, this.selected)));
+    // the graph labels nodes by title: the panel names it the same way, id beside it
+    const defNodes = (run.workflow_version && run.workflow_version.definition && run.workflow_version.definition.nodes) || [];
+    const nodeDef = defNodes.find((n) => n.id === this.selected);
+    const title = nodeDef && nodeDef.title && nodeDef.title !== this.selected ? nodeDef.title : null;
+    panel.append(h("h2", {}, "Task ", title ? [title, " "] : null, h("code", {}, this.selected)));
     if (!task) { panel.append(h("p", {}, "This node has no task in this run.")); return; }
     const state = displayState(task, run);
     panel.append(
