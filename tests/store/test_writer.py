@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, make_url, text
 
-from spurline.store.db import Database, WriteQueue
+from spurline.store.db import BUSY_TIMEOUT_MS, Database, WriteQueue
 
 
 @pytest.fixture
@@ -123,6 +123,10 @@ def test_an_inline_write_never_waits_for_another_processs_lock(db: Database, bac
     # the inline try was refused at BEGIN, before the op ran; the writer thread ran it
     assert threads == ["spurline-writer"]
     assert _values(db) == [7]
+    # and the queue's writes wait for locks again: the refused try's connection went
+    # back to the pool with SQLite's busy timeout restored
+    busy_timeout = "PRAGMA busy_timeout"
+    assert db.writer.run(lambda c: c.exec_driver_sql(busy_timeout).scalar()) == BUSY_TIMEOUT_MS
 
 
 def test_a_failing_inline_write_raises_its_error_and_commits_nothing(db: Database) -> None:

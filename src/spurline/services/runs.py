@@ -144,19 +144,19 @@ class RunService:
             if known is not None:
                 return await self.run_and_tasks(known)
         started = running and isinstance(self.executor, LocalExecutor)
+        # the version last read as current: checked in the insert's transaction
         known = self._current.get(workflow_id)
-        try:
-            # the version last read as current: checked in the insert's transaction
+        while True:
             run, tasks = await self.prepare_run(
                 workflow_id, initial_inputs, parent_run_id, options, current=known
             )
             then = _made_running(run.id) if started else None
-            first = await insert_run_once(self.store, run, tasks, key, then, known)
-        except VersionMoved:  # a new version since: read it (NotFound: deleted)
-            self._current.pop(workflow_id, None)
-            run, tasks = await self.prepare_run(workflow_id, initial_inputs, parent_run_id, options)
-            then = _made_running(run.id) if started else None
-            first = await insert_run_once(self.store, run, tasks, key, then)
+            try:
+                first = await insert_run_once(self.store, run, tasks, key, then, known)
+                break
+            except VersionMoved:  # a new version since: read it (NotFound: deleted)
+                self._current.pop(workflow_id, None)
+                known = None  # so this try is the last: nothing is checked then
         if first is not None:
             return await self.run_and_tasks(first)
         if started:

@@ -6,12 +6,13 @@ from dataclasses import fields
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Row
+from sqlalchemy import Row
 
 from spurline.engine.records import PauseRecord, RunRecord, TaskRecord, VersionRecord
 from spurline.engine.states import RunStatus, TaskStatus
 from spurline.store._raw import db_time_out
-from spurline.store.orm import PAUSES, RUNS, TASKS, VERSIONS, UtcDateTime
+from spurline.store._run_sql import column_kinds
+from spurline.store.orm import PAUSES, RUNS, TASKS, VERSIONS
 
 RUN_COLS = list(RUNS.c)
 TASK_COLS = list(TASKS.c)
@@ -46,24 +47,13 @@ def task_record(row: Row[Any]) -> TaskRecord:
     return TaskRecord(**data)
 
 
-# how each column of ``tasks`` reads back (see sqlite_task_record)
-_TASK_KINDS = [
-    "time"
-    if isinstance(c.type, UtcDateTime)
-    else "json"
-    if isinstance(c.type, JSON)
-    else "status"
-    if c.name == "status"
-    else ""
-    for c in TASK_COLS
-]
 #: the columns of ``tasks`` in table order, for statements run on the driver's cursor
 TASK_COLUMNS = ", ".join(_TASK_NAMES)
 
 
-_TIMES_AT = tuple(i for i, kind in enumerate(_TASK_KINDS) if kind == "time")
-_JSON_AT = tuple(i for i, kind in enumerate(_TASK_KINDS) if kind == "json")
-_STATUS_AT = _TASK_KINDS.index("status")
+# where the columns that read back converted are (see sqlite_task_record)
+_TIMES_AT = tuple(i for i, (_, kind) in enumerate(column_kinds(TASKS)) if kind == "time")
+_JSON_AT = tuple(i for i, (_, kind) in enumerate(column_kinds(TASKS)) if kind == "json")
 _TASK_STATUSES = {s.value: s for s in TaskStatus}
 
 
@@ -78,7 +68,7 @@ def sqlite_task_record(row: tuple[Any, ...]) -> TaskRecord:
     for i in _JSON_AT:
         if values[i] is not None:
             values[i] = orjson.loads(values[i])
-    values[_STATUS_AT] = _TASK_STATUSES[values[_STATUS_AT]]
+    values[_TASK_STATUS] = _TASK_STATUSES[values[_TASK_STATUS]]
     if _TASK_POSITIONAL:
         return TaskRecord(*values)
     return TaskRecord(**dict(zip(_TASK_NAMES, values, strict=True)))

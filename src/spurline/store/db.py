@@ -16,6 +16,7 @@ carries on when the store is back (docs/reliability.md#transient-store-errors).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -83,6 +84,11 @@ def make_engine(url: str, *, write: bool) -> Engine:
     return create_engine(url, **kwargs)
 
 
+#: how long a SQLite write waits for another connection's write lock (the queue's
+#: writes; an inline try waits 0, see WriteQueue.arun)
+BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -93,7 +99,7 @@ def _sqlite_pragmas(engine: Engine, begin: str) -> None:
         # crash or power loss can drop the last commits.
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # SQLite's default WAL checkpoint (every 1,000 pages) stays: checkpointing ten
         # times less often took 12 % less CPU per node step, but on a small disk the
         # WAL (up to ~40 MB) then held the space the next commits needed, and a full
@@ -136,6 +142,9 @@ class WriteQueue:
         # The writer keeps its connection between groups: checking one out of the pool
         # and resetting it on return cost ~40 us of a ~95 us empty transaction.
         self._conn: Connection | None = None
+        # whether _conn waits for other connections' write locks (SQLite's busy
+        # timeout): changed only when an inline try or a queued group needs the other
+        self._waits = True
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._stopping = False
         # held by whoever uses the writer connection: the writer thread for a group,
@@ -182,15 +191,7 @@ class WriteQueue:
         waiting for another process's lock; ``(False, None)`` when it did not commit
         (the transaction rolled back: the queue runs ``op`` again, with its retries)."""
         try:
-            if self._conn is None:
-                self._conn = self.engine.connect()
-            driver = self._conn.connection.driver_connection
-            driver.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
-            try:
-                results, written = self._transaction([(op, None, 0.0)])  # type: ignore[list-item]
-            finally:
-                if self._conn is not None:  # still open: it did not fail
-                    driver.execute("PRAGMA busy_timeout=30000")  # type: ignore[union-attr]
+            results, written = self._transaction([(op, None, 0.0)], wait=False)  # type: ignore[list-item]
         except Exception:
             self._release()
             return False, None
@@ -231,18 +232,37 @@ class WriteQueue:
             taken.append(nxt)
         return taken
 
+    def _connection(self, wait: bool) -> Connection:
+        """The writer's connection (opened when needed), set to wait for other
+        connections' write locks or to fail at once."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+            self._waits = True  # as the connect hook set it
+        if self._waits != wait:
+            self._set_waits(self._conn, wait)
+        return self._conn
+
+    def _set_waits(self, conn: Connection, wait: bool) -> None:
+        timeout = BUSY_TIMEOUT_MS if wait else 0
+        conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={timeout}")  # type: ignore[union-attr]
+        self._waits = wait
+
     def _release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            if not self._waits:  # back to the pool as every other connection is
+                with contextlib.suppress(Exception):  # broken: the pool discards it
+                    self._set_waits(conn, True)
+            self._waits = True
             try:
                 conn.close()
             except Exception:  # a broken connection is discarded by the pool anyway
                 log.exception("closing the writer connection failed")
 
-    def _transaction(self, live: list[_Item]) -> tuple[list[Any], list[events.Hint]]:
-        if self._conn is None:
-            self._conn = self.engine.connect()
-        conn = self._conn
+    def _transaction(
+        self, live: list[_Item], wait: bool = True
+    ) -> tuple[list[Any], list[events.Hint]]:
+        conn = self._connection(wait)
         events.discard(conn)
         try:
             with conn.begin():
