@@ -114,7 +114,9 @@ def test_past_the_grace_the_run_is_handed_over_at_once(tmp_path: Path) -> None:
 
 def test_restart_after_kill_takes_its_runs_over_at_start_up(tmp_path: Path) -> None:
     home, log = tmp_path / "home", tmp_path / "executions.log"
-    env = {"lease_s": "10"}
+    # a lease far longer than a restart, even on a loaded machine (a restart beside two
+    # test suites took 9.6 s): a takeover before it ends is the start-up's, not expiry's
+    env = {"lease_s": "30"}
     server = serve(home, tmp_path, **env)
     try:
         run_id = start_run(server.url, _slow(log, 1.5))
@@ -136,10 +138,10 @@ def test_restart_after_kill_takes_its_runs_over_at_start_up(tmp_path: Path) -> N
     print(
         f"\n[restart] kill -9 -> restart: taken over {gap:.2f} s after start-up began, "
         f"{taken - server.spawned:.2f} s after spawn ({taken - killed:.2f} s after the kill; "
-        f"lease 10 s); run COMPLETED {ended - server.ready:.2f} s after the server was up"
+        f"lease 30 s); run COMPLETED {ended - server.ready:.2f} s after the server was up"
     )
     assert gap <= 1.0
-    assert taken - killed < 8  # well before the dead server's lease would expire
+    assert taken - killed < 25  # well before the dead server's lease would expire
 
 
 def test_a_live_slot_is_never_taken(tmp_path: Path) -> None:
